@@ -1,0 +1,1 @@
+"""dondoc: document-driven task tracking. Effects (ledger, mail, rendering) and the CLI."""

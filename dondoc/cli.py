@@ -1,0 +1,151 @@
+"""The `dondoc` command. Reads the clock and the settings once, here, and passes them down.
+
+Read-only commands (validate, plan, status) never import Prefect, so they answer fast."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _today(args) -> dt.date:
+    return args.today or dt.datetime.now(TZ).date()
+
+
+def _load(path: Path):
+    from models.loader import PlanInvalid, parse_plan
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        sys.exit(f"{path}: cannot read the plan: {e.strerror}")
+    try:
+        return parse_plan(text, str(path))
+    except PlanInvalid as e:
+        print(e, file=sys.stderr)
+        print(f"{len(e.errors)} error(s) in {path}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _ledger(settings):
+    from dondoc.ledger import Ledger
+    return Ledger(settings.db)
+
+
+def cmd_validate(args, settings) -> int:
+    from models.calendar import BusinessCalendar
+    from models.rules import cycle
+    plan = _load(args.file or settings.config)
+    cal = BusinessCalendar(plan.calendar)
+    year = _today(args).year
+    print(f"{args.file or settings.config}: OK ({plan.plan.id}, hash {plan.digest})")
+    print(f"  {len(plan.units)} units in {len(plan.groups)} groups, {len(plan.tasks)} tasks, "
+          f"{len(plan.indicators)} indicators")
+    for g in plan.groups:
+        print(f"  group {g.id}: {sum(u.group == g.id for u in plan.units)} units — {g.name}")
+    for t in plan.tasks:
+        c = cycle(plan, cal, t, year)
+        print(f"  task {t.id}: {len(plan.units_of(t))} units, {len(t.exempt)} exempt, "
+              f"due before {c.deadline:%d/%m/%Y}, first request {c.request_on:%d/%m/%Y}, "
+              f"closes {c.closes_on:%d/%m/%Y}")
+    return 0
+
+
+def cmd_plan(args, settings) -> int:
+    from models.rules import STAGE_WORDS, due_actions
+    plan = _load(settings.config)
+    today = _today(args)
+    actions = due_actions(plan, _ledger(settings).state(plan.plan.id), today)
+    if args.json:
+        json.dump([{"key": a.key, "stage": a.stage, "task": a.task_id, "unit": a.unit_id,
+                    "year": a.year, "seq": a.seq, "scheduled_on": a.scheduled_on.isoformat(),
+                    "deadline": a.deadline.isoformat() if a.deadline else None,
+                    "to": list(a.to), "cc": list(a.cc), "units": list(a.units),
+                    "plan_hash": a.plan_hash} for a in actions],
+                  sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    if not actions:
+        print(f"{today:%d/%m/%Y}: không có việc cần làm.")
+    for a in actions:
+        who = a.unit_id or ", ".join(a.units) or "-"
+        print(f"{today:%d/%m/%Y}  {STAGE_WORDS[a.stage]:<22} {a.task_id or '-':<24} {who}  → {', '.join(a.to)}"
+              + (f" (cc {', '.join(a.cc)})" if a.cc else ""))
+    return 0
+
+
+def cmd_status(args, settings) -> int:
+    from models.status import WORDS, counts, status_rows
+    plan = _load(settings.config)
+    ledger = _ledger(settings)
+    pid = plan.plan.id
+    rows = status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid))
+    failed = ledger.outbound(pid, "failed")
+    if args.json:
+        json.dump({"today": _today(args).isoformat(), "counts": counts(rows),
+                   "rows": [{"year": r.year, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
+                             "deadline": r.deadline.isoformat(), "status": r.status, "status_text": r.word,
+                             "reported_on": r.reported_on.isoformat() if r.reported_on else None,
+                             "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
+                            for r in rows],
+                   "failed": [{"key": f["key"], "to": json.loads(f["to_addrs"]), "error": f["last_error"]}
+                              for f in failed]},
+                  sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    from models.rules import STAGE_WORDS
+    table = Table(title=f"Tình hình báo cáo — {plan.plan.id} — ngày {_today(args):%d/%m/%Y}")
+    for col in ("Năm", "Nhiệm vụ", "Đơn vị", "Hạn", "Đã gửi", "Tình trạng", "Ngày nhận"):
+        table.add_column(col)
+    for r in rows:
+        sent = "; ".join(f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({st})")
+                         for s, d, st in r.sent)
+        table.add_row(str(r.year), r.task_id, r.unit_name, f"{r.deadline:%d/%m/%Y}", sent, r.word,
+                      f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "")
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
+    console.print(table)
+    console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(rows).items()))
+    for f in failed:
+        console.print(f"[red]Gửi thất bại[/red] {f['key']} → {', '.join(json.loads(f['to_addrs']))}: {f['last_error']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: track the reports a plan asks for.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("validate", help="check the plan file; errors as FILE:LINE:COL: field: message")
+    s.add_argument("file", nargs="?", type=Path)
+    s.add_argument("--today", type=_date, help="the year whose deadlines the summary shows")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("plan", help="what would be sent or escalated on a date, without doing it")
+    s.add_argument("--today", type=_date, help="the date to plan for (default: today in Asia/Ho_Chi_Minh)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_plan)
+    s = sub.add_parser("status", help="each unit and task: what was sent, what came back")
+    s.add_argument("--today", type=_date)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dondoc.settings import Settings
+    return args.func(args, Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

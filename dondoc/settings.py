@@ -1,0 +1,25 @@
+"""Settings from DONDOC_* environment variables and `.env`, read once at the entry point."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DONDOC_", env_file=".env", extra="ignore")
+
+    config: Path = Field(Path("config/units.yaml"), description="the plan file")
+    db: Path = Field(Path("var/dondoc.db"), description="the SQLite ledger")
+    out: Path = Field(Path("var/out"), description="letters and reports written here")
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_connections: int = Field(4, ge=1, le=32, description="parallel SMTP connections")
+    smtp_rate_per_minute: int = Field(600, ge=1, description="at most this many messages a minute")
+    mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")

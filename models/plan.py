@@ -1,0 +1,304 @@
+"""The plan schema: what `config/units.yaml` may say, checked strictly.
+
+Pure: no I/O. `models.loader.parse_plan` turns YAML text into a `Plan` and maps every
+validation error back to the file position it came from.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+def _one_line(value: str) -> str:
+    # These values end up in mail headers (subject, display names, tags): a line break
+    # there would let the YAML inject headers, so refuse it outright.
+    if _CONTROL.search(value):
+        raise ValueError("line breaks and control characters are not allowed in this field "
+                         "(it is used in mail headers)")
+    return unicodedata.normalize("NFC", value)
+
+
+def _text(value: str) -> str:
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+        raise ValueError("control characters are not allowed")
+    return unicodedata.normalize("NFC", value.strip())
+
+
+def _day_month(value: str) -> str:
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", value)
+    if not m:
+        raise ValueError("expected a day and month as DD/MM, e.g. 05/12")
+    day, month = int(m[1]), int(m[2])
+    try:
+        dt.date(2023, month, day)  # a non-leap year: 29/02 does not exist every year
+    except ValueError:
+        raise ValueError(f"{value} is not a date that exists every year") from None
+    return f"{day:02d}/{month:02d}"
+
+
+def _full_date(value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value)
+    if not m:
+        raise ValueError("expected a date as DD/MM/YYYY, e.g. 02/01/2026")
+    try:
+        return dt.date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError:
+        raise ValueError(f"{value} is not a date that exists") from None
+
+
+def _clock(value: str | dt.time) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ValueError("expected a time as HH:MM, e.g. 07:30")
+    return dt.time(int(m[1]), int(m[2]))
+
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+                          description="lower-case letters, digits and dashes")]
+Line = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+Text = Annotated[str, Field(min_length=1), AfterValidator(_text)]
+Email = Annotated[EmailStr, AfterValidator(_one_line)]
+DayMonth = Annotated[str, AfterValidator(_day_month)]
+FullDate = Annotated[dt.date, BeforeValidator(_full_date)]
+Clock = Annotated[dt.time, BeforeValidator(_clock)]
+def _before(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} would fall on or after the deadline: an offset counts "
+                         "days before the deadline and must be at least 1")
+    if value > 366:
+        raise ValueError(f"{value} is more than a year before the deadline")
+    return value
+
+
+BeforeDays = Annotated[int, AfterValidator(_before)]
+PositiveDays = Annotated[int, Field(ge=1, le=366)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Issuer(Strict):
+    parent: Line = Field(description="parent body, e.g. UBND TỈNH ĐẮK NÔNG")
+    name: Line = Field(description="issuing body in capitals, e.g. SỞ THÔNG TIN VÀ TRUYỀN THÔNG")
+    short_name: Line = Field(description="the body's name in running text")
+    code: Line = Field(description="issuer code in document numbers, e.g. STTTT")
+    division: Line = Field(description="drafting division code, e.g. TTBCXB")
+    division_name: Line
+    place: Line = Field(description="place name of the date line, e.g. Đắk Nông")
+    email: Email = Field(description="the collector's mailbox: Reply-To of every letter")
+    phone: Line | None = None
+    address: Line | None = None
+
+
+class Signer(Strict):
+    authority: Line = Field(description="e.g. KT. GIÁM ĐỐC")
+    title: Line = Field(description="e.g. PHÓ GIÁM ĐỐC")
+    name: Line
+    email: Email = Field(description="receives escalations and the draft report")
+
+
+class PlanInfo(Strict):
+    id: Id
+    type: Line = "KẾ HOẠCH"
+    title: Text = Field(description="the plan's own title (trích yếu)")
+    number: Line | None = Field(None, description="e.g. 45/KH-STTTT, when registered")
+    signed_on: FullDate | None = None
+    implements: Text = Field(description="the document the plan implements, cited in letters")
+    recipients: list[Line] = Field(min_length=1, description="the plan's Nơi nhận list")
+    proposals: list[Text] = Field(default_factory=list,
+                                  description="section III (kiến nghị) of the yearly report")
+
+
+class ContentItem(Strict):
+    id: Line
+    text: Text
+
+
+class Group(Strict):
+    id: Id
+    name: Line
+
+
+class Unit(Strict):
+    id: Id
+    name: Line = Field(description="full name, as in Kính gửi")
+    group: Id
+    emails: list[Email] = Field(min_length=1)
+    domains: list[Line] = Field(default_factory=list,
+                                description="mail domains whose senders speak for the unit")
+    contact: Line | None = None
+    phone: Line | None = None
+    head_email: Email | None = Field(None, description="the unit's head, copied on urging letters")
+
+
+class Indicator(Strict):
+    id: Id
+    name: Line
+    unit: Line = Field(description="what is counted, e.g. tin, bài")
+
+
+class Assign(Strict):
+    groups: list[Id] = Field(default_factory=list)
+    units: list[Id] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.groups and not self.units:
+            raise ValueError("name at least one group or unit")
+        return self
+
+
+class Event(Strict):
+    name: Line
+    start: DayMonth
+    end: DayMonth | None = None
+
+
+class Reminder(Strict):
+    working_days_before: BeforeDays
+
+
+class Urging(Strict):
+    working_days_before: BeforeDays
+    cc_head: bool = True
+
+
+class Escalation(Strict):
+    working_days_before: BeforeDays = 1
+
+
+class Overdue(Strict):
+    every_working_days: PositiveDays
+    limit: Annotated[int, Field(ge=0)] | None = Field(None, description="at most this many notices")
+
+
+class Policy(Strict):
+    first_request_days_before: BeforeDays = Field(description="calendar days before the deadline")
+    reminders: list[Reminder] = Field(default_factory=list)
+    urging: Urging | None = None
+    escalation: Escalation | None = None
+    overdue: Overdue | None = None
+    compile_working_days_after: PositiveDays = Field(
+        description="the report is compiled this many working days after the deadline")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        # Offsets count back from the deadline; one that is not strictly inside the
+        # request window would fall after the deadline or before the first request.
+        first = self.first_request_days_before
+        for i, r in enumerate(self.reminders):
+            if r.working_days_before >= first:
+                raise ValueError(f"reminders[{i}] comes before the first request "
+                                 f"({r.working_days_before} working days ≥ {first} days)")
+        return self
+
+
+class Task(Strict):
+    id: Id
+    title: Line = Field(description="short subject, used after V/v in letters")
+    text: Text = Field(description="the task in the plan's own words")
+    content_items: list[Line] = Field(default_factory=list)
+    assign: Assign
+    exempt: list[Id] = Field(default_factory=list)
+    indicators: list[Id] = Field(default_factory=list)
+    due: DayMonth = Field(description="yearly deadline DD/MM: the report is due before it")
+    event: Event | None = None
+    policy: Policy | None = Field(None, description="overrides the plan's policy for this task")
+
+
+class WorkingHours(Strict):
+    start: Clock = "07:30"
+    end: Clock = "17:00"
+
+
+class CalendarConfig(Strict):
+    timezone: Literal["Asia/Ho_Chi_Minh"] = "Asia/Ho_Chi_Minh"
+    working_hours: WorkingHours = WorkingHours()
+    days_off: list[FullDate] = Field(default_factory=list, description="one-off days off")
+    working_days: list[FullDate] = Field(default_factory=list, description="make-up working days")
+
+
+class Plan(Strict):
+    version: Annotated[int, Field(ge=1, le=1, description="schema version")] = 1
+    plan: PlanInfo
+    issuer: Issuer
+    signer: Signer
+    content_items: list[ContentItem] = Field(default_factory=list)
+    indicators: list[Indicator] = Field(default_factory=list)
+    groups: list[Group] = Field(min_length=1)
+    units: list[Unit] = Field(min_length=1)
+    tasks: list[Task] = Field(min_length=1)
+    calendar: CalendarConfig = CalendarConfig()
+    policy: Policy
+    templates: Line | None = Field(None, description="folder whose templates override the shipped ones")
+
+    # -- lookups ---------------------------------------------------------------------
+    def unit(self, unit_id: str) -> Unit:
+        return next(u for u in self.units if u.id == unit_id)
+
+    def task(self, task_id: str) -> Task:
+        return next(t for t in self.tasks if t.id == task_id)
+
+    def policy_for(self, task: Task) -> Policy:
+        return task.policy or self.policy
+
+    def units_of(self, task: Task) -> list[Unit]:
+        """Units the task is assigned to, in plan order, exempt ones included."""
+        groups, named = set(task.assign.groups), set(task.assign.units)
+        return [u for u in self.units if u.group in groups or u.id in named]
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the plan's content: the ledger records it with each action."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def cross_check(plan: Plan) -> list[tuple[tuple, str]]:
+    """Checks that span several parts of the plan; each problem as (path, message)."""
+    problems: list[tuple[tuple, str]] = []
+
+    def unique(items, section):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.id in seen:
+                problems.append(((section, i, "id"),
+                                 f"duplicate id {item.id!r} (first at {section}[{seen[item.id]}])"))
+            seen.setdefault(item.id, i)
+        return set(seen)
+
+    group_ids = unique(plan.groups, "groups")
+    unit_ids = unique(plan.units, "units")
+    unique(plan.tasks, "tasks")
+    indicator_ids = unique(plan.indicators, "indicators")
+    item_ids = unique(plan.content_items, "content_items")
+
+    for i, u in enumerate(plan.units):
+        if u.group not in group_ids:
+            problems.append((("units", i, "group"), f"unknown group {u.group!r}"))
+    for i, t in enumerate(plan.tasks):
+        refs = [("assign", "groups", group_ids, "group"), ("assign", "units", unit_ids, "unit"),
+                ("exempt", None, unit_ids, "unit"), ("indicators", None, indicator_ids, "indicator"),
+                ("content_items", None, item_ids, "content item")]
+        for first, second, known, what in refs:
+            values = getattr(t, first) if second is None else getattr(getattr(t, first), second)
+            path = (first,) if second is None else (first, second)
+            for j, v in enumerate(values):
+                if v not in known:
+                    problems.append((("tasks", i, *path, j), f"unknown {what} {v!r}"))
+        if not plan.units_of(t):
+            problems.append((("tasks", i, "assign"), "the task reaches no unit"))
+    return problems

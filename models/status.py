@@ -1,0 +1,72 @@
+"""Status of each unit's report for each task and cycle, in the words of the Government's
+task-tracking rules. Pure."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.calendar import BusinessCalendar
+from models.plan import Plan
+from models.rules import LedgerState, cycle, cycles_around
+
+WORDS = {
+    "not_due": "chưa đến hạn",
+    "on_time": "đã báo cáo đúng hạn",
+    "late": "đã báo cáo trễ hạn",
+    "overdue": "chưa báo cáo – quá hạn",
+    "exempt": "miễn",
+}
+
+
+def report_status(deadline: dt.date, reported_on: dt.date | None, exempt: bool, today: dt.date) -> str:
+    """One of WORDS' keys. A report received on the deadline day itself is on time: the
+    deadline keeps its date even when it is a day off, and a unit is not late for using it."""
+    if exempt:
+        return "exempt"
+    if reported_on is not None:
+        return "on_time" if reported_on <= deadline else "late"
+    return "overdue" if today > deadline else "not_due"
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    year: int
+    task_id: str
+    unit_id: str
+    unit_name: str
+    deadline: dt.date
+    status: str
+    reported_on: dt.date | None
+    sent: tuple[tuple[str, dt.date, str], ...]   # (stage, day decided, delivery status)
+
+    @property
+    def word(self) -> str:
+        return WORDS[self.status]
+
+
+def status_rows(plan: Plan, state: LedgerState, today: dt.date,
+                sent: Mapping[tuple[str, str, int], list[tuple[str, dt.date, str]]] | None = None,
+                cal: BusinessCalendar | None = None) -> list[StatusRow]:
+    """One row per unit and task for this year's cycles (and last year's while still open)."""
+    cal = cal or BusinessCalendar(plan.calendar)
+    sent = sent or {}
+    years = sorted({today.year} | {c.year for c in cycles_around(plan, cal, today)})
+    rows = []
+    for year in years:
+        for task in plan.tasks:
+            c = cycle(plan, cal, task, year)
+            for unit in plan.units_of(task):
+                k = (task.id, unit.id, year)
+                reported = state.reported.get(k)
+                rows.append(StatusRow(year, task.id, unit.id, unit.name, c.deadline,
+                                      report_status(c.deadline, reported, unit.id in task.exempt, today),
+                                      reported, tuple(sent.get(k, ()))))
+    return rows
+
+
+def counts(rows: list[StatusRow]) -> dict[str, int]:
+    out = dict.fromkeys(WORDS, 0)
+    for r in rows:
+        out[r.status] += 1
+    return out
