@@ -25,17 +25,22 @@ def _today(args) -> dt.date:
 
 
 def _load(path: Path):
-    from models.loader import PlanInvalid, parse_plan
+    from dondoc.runtime import read_plan
+    from models.loader import PlanInvalid
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_plan(path)
     except OSError as e:
         sys.exit(f"{path}: cannot read the plan: {e.strerror}")
-    try:
-        return parse_plan(text, str(path))
     except PlanInvalid as e:
         print(e, file=sys.stderr)
         print(f"{len(e.errors)} error(s) in {path}", file=sys.stderr)
         sys.exit(1)
+
+
+def _runtime(args, settings):
+    from dondoc.runtime import open_runtime
+    _load(settings.config)   # a bad plan exits here with its errors
+    return open_runtime(args.today, settings)
 
 
 def _ledger(settings):
@@ -123,6 +128,53 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
+def cmd_preview(args, settings) -> int:
+    from dondoc.ledger import action_row
+    from dondoc.outbox import letters, mail_domain
+    from models.rules import due_actions
+    rt = _runtime(args, settings)
+    actions = [a for a in due_actions(rt.plan, rt.ledger.state(rt.plan.plan.id), rt.today, rt.cal)
+               if a.stage != "compile"]
+    domain = mail_domain(rt.plan)
+    rows = [action_row(a, rt.today, f"<preview.{i}.{a.stage}@{domain}>",
+                       rt.ledger.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+            for i, a in enumerate(actions)]
+    out = args.out
+    for letter in letters(rt.plan, rt.ledger, rows, rt.templates, rt.cal, rt.mail_from, rt.now):
+        path = out / letter.relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(letter.docx)
+        path.with_suffix(".eml").write_bytes(letter.message.as_bytes())
+    print(f"{len(rows)} thư (.eml và .docx) cho ngày {rt.today:%d/%m/%Y} trong {out}; không gửi thư nào.")
+    return 0
+
+
+def _prefect_env(settings) -> None:
+    """Prefect's defaults for an offline machine, unless the operator set them."""
+    import os
+    os.environ.setdefault("PREFECT_HOME", str((settings.db.parent / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def cmd_run(args, settings) -> int:
+    import asyncio
+    import importlib
+    _load(settings.config)
+    _prefect_env(settings)
+    flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
+    from dondoc.smtp import DeliveryError
+    try:
+        summary = asyncio.run(flow(today=args.today))
+    except DeliveryError as e:
+        print(f"{args.stage}: {e}. Nothing unsent is lost: the next run sends it.", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: track the reports a plan asks for.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -138,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--today", type=_date)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+    s = sub.add_parser("preview", help="write every letter due on a date as .eml and .docx; send nothing")
+    s.add_argument("--today", type=_date)
+    s.add_argument("--out", type=Path, required=True)
+    s.set_defaults(func=cmd_preview)
+    s = sub.add_parser("run", help="run one flow now")
+    s.add_argument("stage", choices=["dispatch"])
+    s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")
+    s.set_defaults(func=cmd_run)
     return p
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -42,7 +44,41 @@ def _m1(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "at": str, "kind": str, "key": str, "detail": str}, pk="id")
 
 
-MIGRATIONS = [("initial schema", _m1)]
+def _m2(db: sqlite_utils.Database) -> None:
+    # Who holds a claim (host:pid), so a rerun on the same machine can take over at once
+    # the rows of a run that died, instead of waiting for the lease to run out.
+    db["outbound"].add_column("claimed_by", str)
+
+
+MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2)]
+
+
+def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
+    """The outbound row of a decided action, as the letter builder reads it."""
+    return {"key": a.key, "plan_id": a.plan_id, "year": a.year, "task_id": a.task_id, "unit_id": a.unit_id,
+            "stage": a.stage, "seq": a.seq, "scheduled_on": a.scheduled_on.isoformat(),
+            "decided_on": decided_on.isoformat(), "deadline": a.deadline.isoformat() if a.deadline else None,
+            "to_addrs": json.dumps(a.to), "cc_addrs": json.dumps(a.cc), "units": json.dumps(a.units),
+            "plan_hash": a.plan_hash, "message_id": message_id, "thread_id": thread_id,
+            "status": "pending", "attempts": 0}
+
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _abandoned(row: dict, now: dt.datetime, lease: dt.timedelta) -> bool:
+    if row["claimed_at"] is None or dt.datetime.fromisoformat(row["claimed_at"]) < now - lease:
+        return True
+    host, _, pid = (row["claimed_by"] or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _now() -> str:
@@ -102,37 +138,62 @@ class Ledger:
         now = _now()
         with self.db.conn:
             for a in actions:
-                thread = None
-                if a.unit_id and a.stage != "request":
-                    first = a.key.rsplit("/", 1)[0] + "/request"
-                    row = next(self.db.query("select message_id from outbound where key = ?", [first]), None)
-                    thread = row["message_id"] if row else None
-                msg_id = f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>"
-                cur = self.db.execute(
-                    "insert or ignore into outbound (key, plan_id, year, task_id, unit_id, stage, seq,"
-                    " scheduled_on, decided_on, deadline, to_addrs, cc_addrs, units, plan_hash,"
-                    " message_id, thread_id, status, attempts, created_at)"
-                    " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',0,?)",
-                    [a.key, a.plan_id, a.year, a.task_id, a.unit_id, a.stage, a.seq,
-                     a.scheduled_on.isoformat(), decided_on.isoformat(),
-                     a.deadline.isoformat() if a.deadline else None, json.dumps(a.to),
-                     json.dumps(a.cc), json.dumps(a.units), a.plan_hash, msg_id, thread, now])
-                if cur.rowcount:
-                    inserted.append(a.key)
-                    if a.unit_id and a.task_id:
-                        self.db.execute(
-                            "insert or ignore into cycles values (?,?,?,?,?,?,?,?)",
-                            [f"{a.plan_id}/{a.year}/{a.task_id}/{a.unit_id}", a.plan_id, a.year,
-                             a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
-                    self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
-                        {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
+                row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>",
+                                 self.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+                cols = ", ".join(row)
+                cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
+                                      f"({', '.join('?' * len(row))}, ?)", [*row.values(), now])
+                if not cur.rowcount:
+                    continue
+                inserted.append(a.key)
+                if a.unit_id and a.task_id:
+                    self.db.execute(
+                        "insert or ignore into cycles values (?,?,?,?,?,?,?,?)",
+                        [f"{a.plan_id}/{a.year}/{a.task_id}/{a.unit_id}", a.plan_id, a.year,
+                         a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
+                self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
+                    {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
         return inserted
+
+    def thread_of(self, key: str) -> str | None:
+        """The Message-ID of the first request of the cycle `key` belongs to."""
+        first = key.rsplit("/", 1)[0] + "/request"
+        row = next(self.db.query("select message_id from outbound where key = ?", [first]), None)
+        return row["message_id"] if row else None
 
     def outbound(self, plan_id: str, status: str | None = None) -> list[dict]:
         sql, args = "select * from outbound where plan_id = ?", [plan_id]
         if status:
             sql, args = sql + " and status = ?", args + [status]
         return list(self.db.query(sql + " order by rowid", args))
+
+    def sendable(self, plan_id: str, stages, now: dt.datetime, lease: dt.timedelta) -> list[dict]:
+        """Rows not yet sent: pending, or claimed by a run that died (its process is gone
+        from this machine, or its lease has run out). Failed rows are not retried: a person
+        looks at them first."""
+        marks = ",".join("?" * len(stages))
+        rows = self.db.query(
+            f"select * from outbound where plan_id = ? and stage in ({marks})"
+            " and status in ('pending', 'sending') order by rowid", [plan_id, *stages])
+        return [r for r in rows if r["status"] == "pending" or _abandoned(r, now, lease)]
+
+    def claim(self, row: dict, now: dt.datetime) -> bool:
+        """Take a row for sending: a conditional update on the state it was read in, so two
+        runs at once can never both send one message. False when someone else took it."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1"
+                " where key = ? and status = ? and claimed_at is ? and claimed_by is ?",
+                [now.isoformat(), OWNER, row["key"], row["status"], row["claimed_at"], row["claimed_by"]])
+        return cur.rowcount == 1
+
+    def finish(self, key: str, status: str, error: str = "") -> None:
+        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
+        with self.db.conn:
+            self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ?",
+                            [status, error or None, _now() if status == "sent" else None, key])
+            self.db["events"].insert({"at": _now(), "kind": status, "key": key,
+                                      "detail": json.dumps({"error": error} if error else {}, ensure_ascii=False)})
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, int], list[tuple[str, dt.date, str]]]:
         out: dict = defaultdict(list)

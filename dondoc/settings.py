@@ -21,5 +21,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_connections: int = Field(4, ge=1, le=32, description="parallel SMTP connections")
-    smtp_rate_per_minute: int = Field(600, ge=1, description="at most this many messages a minute")
+    smtp_rate_per_minute: int = Field(0, ge=0, description="at most this many messages a minute (0: no limit)")
+    smtp_attempts: int = Field(4, ge=1, description="tries per message on 4xx answers and connection errors")
+    smtp_backoff: float = Field(2.0, ge=0, description="seconds before the second try, doubling after")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
+
+    def smtp(self):
+        from dondoc.smtp import SmtpConfig
+        return SmtpConfig(host=self.smtp_host, port=self.smtp_port, username=self.smtp_username,
+                          password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+                          security=self.smtp_security, connections=self.smtp_connections,
+                          rate_per_minute=self.smtp_rate_per_minute, attempts=self.smtp_attempts,
+                          backoff=self.smtp_backoff)

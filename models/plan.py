@@ -118,6 +118,9 @@ class PlanInfo(Strict):
     signed_on: FullDate | None = None
     implements: Text = Field(description="the document the plan implements, cited in letters")
     recipients: list[Line] = Field(min_length=1, description="the plan's Nơi nhận list")
+    report_to: Line = Field(description="the body the issuer reports to, in running text, e.g. UBND tỉnh")
+    letter_recipients: list[Line] = Field(default_factory=list,
+                                          description="extra Nơi nhận lines of every letter, e.g. Ban Giám đốc (b/c)")
     proposals: list[Text] = Field(default_factory=list,
                                   description="section III (kiến nghị) of the yearly report")
 

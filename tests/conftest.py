@@ -18,6 +18,7 @@ MINI = textwrap.dedent("""\
       id: kh-test
       title: "Truyền thông về học tập suốt đời"
       implements: "Kế hoạch số 169/KH-UBND ngày 21/3/2023 của UBND tỉnh"
+      report_to: UBND tỉnh
       recipients: [UBND tỉnh (b/c), "Lưu: VT, TTBCXB"]
     issuer:
       parent: UBND TỈNH ĐẮK NÔNG

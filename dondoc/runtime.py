@@ -1,0 +1,51 @@
+"""What every command and flow starts from: settings, the plan, the ledger, the calendar and
+the clock, each read once at the entry and passed down."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from dondoc.ledger import Ledger
+from dondoc.render import Templates
+from dondoc.settings import Settings
+from models.calendar import BusinessCalendar
+from models.loader import parse_plan
+from models.plan import Plan
+
+
+def read_plan(path: Path) -> Plan:
+    """Load and validate the plan file (raises models.loader.PlanInvalid, OSError)."""
+    return parse_plan(path.read_text(encoding="utf-8"), str(path))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    plan: Plan
+    ledger: Ledger
+    cal: BusinessCalendar
+    today: dt.date
+    now: dt.datetime
+
+    @cached_property
+    def templates(self) -> Templates:
+        override = self.plan.templates and (self.settings.config.parent / self.plan.templates)
+        return Templates(Path(override) if override else None)
+
+    @property
+    def mail_from(self) -> str:
+        return self.settings.mail_from or self.plan.issuer.email
+
+
+def open_runtime(today: dt.date | None = None, settings: Settings | None = None) -> Runtime:
+    """Read the settings, the plan and the clock. With `today`, the day is replayed: the
+    clock keeps its time of day on that date (letters are dated `today`)."""
+    settings = settings or Settings()
+    plan = read_plan(settings.config)
+    cal = BusinessCalendar(plan.calendar)
+    now = dt.datetime.now(cal.tz)
+    if today is not None and today != now.date():
+        now = dt.datetime.combine(today, now.timetz())
+    return Runtime(settings, plan, Ledger(settings.db), cal, now.date(), now)

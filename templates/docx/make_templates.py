@@ -1,0 +1,357 @@
+"""Generate the .docx templates of the letters (Decree 30/2020 layout) with python-docx.
+
+Run `python templates/docx/make_templates.py` after changing this script; the .docx files it
+writes are committed and are what dondoc renders (a clerk may also edit them in Word or
+LibreOffice directly). Jinja tags follow docxtpl: `{{ … }}` in a run, `{%p … %}` alone in a
+paragraph, `{%tr … %}` alone in a table row. Every name and every sentence that depends on
+the plan is a variable: nothing agency-specific is written here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from docx import Document
+from docx.enum.section import WD_SECTION
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Mm, Pt
+
+HERE = Path(__file__).resolve().parent
+FONT = "Times New Roman"
+TEXT_WIDTH = Mm(210 - 30 - 15)
+
+
+def new_document() -> Document:
+    doc = Document()
+    sec = doc.sections[0]
+    sec.page_width, sec.page_height = Mm(210), Mm(297)
+    sec.top_margin, sec.bottom_margin = Mm(20), Mm(20)
+    sec.left_margin, sec.right_margin = Mm(30), Mm(15)
+    sec.header_distance = Mm(10)
+    for style in doc.styles:
+        if style.type == 1 or style.name in ("Normal", "Table Grid"):
+            try:
+                _font(style.font, style.element)
+            except AttributeError:
+                pass
+    normal = doc.styles["Normal"]
+    normal.font.size = Pt(14)
+    pf = normal.paragraph_format
+    pf.space_before, pf.space_after, pf.line_spacing = Pt(0), Pt(0), 1.0
+    _page_number_header(doc)
+    return doc
+
+
+KEEP_STYLES = {"Normal", "Default Paragraph Font", "Normal Table", "No List", "Table Grid", "Header",
+               "Header Char", "Footer", "Footer Char"}
+
+
+def slim(doc) -> None:
+    """Drop what python-docx's default template carries and a letter never uses (about
+    800 KB of latent and table styles, a thumbnail): each letter is then a few KB to zip."""
+    styles = doc.styles.element
+    for el in styles.findall(qn("w:latentStyles")):
+        styles.remove(el)
+    for st in list(styles.findall(qn("w:style"))):
+        name = st.find(qn("w:name"))
+        if name is None or name.get(qn("w:val")) not in {n.lower() for n in KEEP_STYLES} | KEEP_STYLES:
+            styles.remove(st)
+    for rels in (doc.part.rels, doc.part.package.rels):
+        for rid, rel in list(rels.items()):
+            if rel.reltype.endswith(("/stylesWithEffects", "/thumbnail", "/customXml")):
+                del rels[rid]
+
+
+def _font(font, element) -> None:
+    font.name = FONT
+    rpr = element.get_or_add_rPr()
+    fonts = rpr.find(qn("w:rFonts"))
+    if fonts is None:
+        fonts = OxmlElement("w:rFonts")
+        rpr.insert(0, fonts)
+    for attr in ("w:ascii", "w:hAnsi", "w:cs", "w:eastAsia"):
+        fonts.set(qn(attr), FONT)
+    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:cstheme", "w:eastAsiaTheme"):
+        fonts.attrib.pop(qn(attr), None)
+    color = rpr.find(qn("w:color"))
+    if color is not None:
+        color.set(qn("w:val"), "000000")
+        color.attrib.pop(qn("w:themeColor"), None)
+
+
+def _page_number_header(doc) -> None:
+    """A centred PAGE field in the top margin, none on page 1 (a different first page)."""
+    sec = doc.sections[0]
+    sec.different_first_page_header_footer = True
+    p = sec.header.paragraphs[0]
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    run = p.add_run()
+    run.font.size = Pt(13)
+    for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "2"), ("end", None)):
+        if kind:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+        elif text.strip() == "PAGE":
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = text
+        else:
+            el = OxmlElement("w:t")
+            el.text = text
+        run._r.append(el)
+
+
+def para(container, text="", *, size=14, bold=False, italic=False, align="justify", indent=True,
+         after=6, before=0, keep=False):
+    p = container.add_paragraph()
+    p.alignment = {"justify": WD_ALIGN_PARAGRAPH.JUSTIFY, "center": WD_ALIGN_PARAGRAPH.CENTER,
+                   "left": WD_ALIGN_PARAGRAPH.LEFT, "right": WD_ALIGN_PARAGRAPH.RIGHT}[align]
+    pf = p.paragraph_format
+    pf.space_after, pf.space_before = Pt(after), Pt(before)
+    pf.line_spacing = 1.15 if align == "justify" else 1.0
+    if indent and align == "justify":
+        pf.first_line_indent = Cm(1.27)
+    if keep:
+        pf.keep_with_next = True
+    if text:
+        run = p.add_run(text)
+        run.font.size, run.font.bold, run.font.italic = Pt(size), bold, italic
+    return p
+
+
+def rule_under(p, indent_mm: float) -> None:
+    """A solid rule under a centred paragraph, shortened by indenting both sides."""
+    p.paragraph_format.left_indent = p.paragraph_format.right_indent = Mm(indent_mm)
+    ppr = p._p.get_or_add_pPr()
+    bdr = OxmlElement("w:pBdr")
+    bottom = OxmlElement("w:bottom")
+    for k, v in (("w:val", "single"), ("w:sz", "6"), ("w:space", "1"), ("w:color", "000000")):
+        bottom.set(qn(k), v)
+    bdr.append(bottom)
+    ppr.append(bdr)
+
+
+def two_columns(doc, left_mm: float, rows: int = 1):
+    """A borderless table of two columns whose grid widths are set (LibreOffice reads those)."""
+    table = doc.add_table(rows=rows, cols=2)
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    widths = (Mm(left_mm), TEXT_WIDTH - Mm(left_mm))
+    for i, w in enumerate(widths):
+        table.columns[i].width = w
+        for cell in table.columns[i].cells:
+            cell.width = w
+    for cell in table._cells:  # drop the empty paragraph python-docx puts in each cell
+        cell._tc.remove(cell.paragraphs[0]._p)
+    return table
+
+
+def header_block(doc, number_line: str, subject_line: str | None) -> None:
+    """Parent and issuing body, Quốc hiệu and Tiêu ngữ, number, V/v and the date line."""
+    t = two_columns(doc, 68, rows=2)
+    left, right = t.cell(0, 0), t.cell(0, 1)
+    para(left, "{{ issuer.parent }}", size=13, align="center", after=0)
+    rule_under(para(left, "{{ issuer.name }}", size=13, bold=True, align="center", after=4), 16)
+    para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", size=12, bold=True, align="center", after=0)
+    rule_under(para(right, "Độc lập - Tự do - Hạnh phúc", size=13, bold=True, align="center", after=4), 18)
+    left, right = t.cell(1, 0), t.cell(1, 1)
+    para(left, number_line, size=13, align="center", after=0, before=4)
+    if subject_line:
+        para(left, subject_line, size=12, align="center", after=0, before=6)
+    para(right, "{{ issuer.place }}, {{ date_line }}", size=14, italic=True, align="center", after=0, before=4)
+
+
+def signature_block(doc, recipients: bool = True) -> None:
+    t = two_columns(doc, 80)
+    left, right = t.cell(0, 0), t.cell(0, 1)
+    if recipients:
+        p = para(left, "Nơi nhận:", size=12, bold=True, italic=True, align="left", after=0, before=6)
+        para(left, "{%p for r in recipients %}", size=11, align="left", after=0)
+        para(left, "{{ r }}", size=11, align="left", after=0)
+        para(left, "{%p endfor %}", size=11, align="left", after=0)
+    para(right, "{{ signature.authority }}", size=14, bold=True, align="center", after=0, before=6)
+    para(right, "{{ signature.title }}", size=14, bold=True, align="center", after=0)
+    for _ in range(4):
+        para(right, "", align="center", after=0)
+    para(right, "{{ signature.name }}", size=14, bold=True, align="center", after=0)
+
+
+def body(doc, paragraphs: list[str]) -> None:
+    for text in paragraphs:
+        para(doc, text)
+
+
+def task_paragraphs(doc) -> None:
+    para(doc, "{%p for t in task_paragraphs %}")
+    para(doc, "{{ t }}", italic=True)
+    para(doc, "{%p endfor %}")
+
+
+NUMBER = "Số: {{ number }}/{{ issuer.code }}-{{ issuer.division }}"
+REPLY = ("Đơn vị gửi báo cáo bằng cách trả lời thư điện tử kèm theo văn bản này (giữ nguyên tiêu đề thư, "
+         "có mã {{ tag }}), đính kèm báo cáo của đơn vị và phiếu số liệu đã điền đầy đủ; hoặc gửi về "
+         "địa chỉ thư điện tử {{ issuer.email }}.")
+CONTACT = ("Mọi chi tiết xin liên hệ {{ issuer.division_name }}, {{ issuer.short_name }}"
+           "{% if issuer.phone %}, điện thoại {{ issuer.phone }}{% endif %}./.")
+
+LETTERS = {
+    "request": [
+        "Thực hiện {{ plan.implements }}; {{ issuer.short_name }} đã ban hành {{ plan.type|lower }} "
+        "{{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}. Theo đó, {{ unit.name }} "
+        "được giao thực hiện nhiệm vụ sau:",
+        None,
+        "Để có cơ sở tổng hợp, báo cáo {{ plan.report_to }}, {{ issuer.short_name }} đề nghị {{ unit.name }} "
+        "báo cáo kết quả thực hiện nhiệm vụ nêu trên{% if indicators %}, kèm theo số liệu theo phiếu "
+        "đính kèm{% endif %}, gửi về {{ issuer.short_name }} trước ngày {{ deadline }}.",
+        REPLY, CONTACT],
+    "reminder": [
+        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
+        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}. Đến nay, {{ issuer.short_name }} "
+        "chưa nhận được báo cáo của đơn vị.",
+        "Hạn gửi báo cáo là trước ngày {{ deadline }} (còn {{ working_days_left }} ngày làm việc). "
+        "{{ issuer.short_name }} đề nghị {{ unit.name }} quan tâm, gửi báo cáo đúng thời hạn để "
+        "{{ issuer.short_name }} kịp tổng hợp, báo cáo {{ plan.report_to }}.",
+        REPLY, CONTACT],
+    "urging": [
+        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
+        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}, và đã nhắc lại {{ reminders_sent }} lần. "
+        "Đến ngày {{ letter_date }}, {{ issuer.short_name }} vẫn chưa nhận được báo cáo của đơn vị.",
+        "Hạn gửi báo cáo là trước ngày {{ deadline }}. {{ issuer.short_name }} đề nghị Thủ trưởng "
+        "{{ unit.name }} quan tâm chỉ đạo bộ phận liên quan khẩn trương hoàn thành, gửi báo cáo đúng "
+        "thời hạn; quá thời hạn trên, {{ issuer.short_name }} sẽ báo cáo Lãnh đạo danh sách các đơn vị "
+        "chưa gửi báo cáo.",
+        REPLY, CONTACT],
+    "overdue": [
+        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
+        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}, hạn gửi trước ngày {{ deadline }}.",
+        "Đến ngày {{ letter_date }}, đã quá hạn {{ working_days_overdue }} ngày làm việc, "
+        "{{ issuer.short_name }} vẫn chưa nhận được báo cáo của đơn vị. Đề nghị {{ unit.name }} gửi báo "
+        "cáo ngay. Trường hợp đơn vị đã gửi báo cáo bằng văn bản giấy hoặc qua hệ thống quản lý văn bản, "
+        "đề nghị trả lời thư này để {{ issuer.short_name }} cập nhật.",
+        REPLY, CONTACT],
+}
+
+
+def letter(stage: str) -> Document:
+    doc = new_document()
+    header_block(doc, NUMBER, "V/v {{ subject }}")
+    para(doc, "Kính gửi: {{ unit.name }}.", align="center", after=12, before=12)
+    for text in LETTERS[stage]:
+        if text is None:
+            task_paragraphs(doc)
+        else:
+            para(doc, text)
+    signature_block(doc)
+    return doc
+
+
+def escalation() -> Document:
+    doc = new_document()
+    header_block(doc, NUMBER, "V/v {{ subject }}")
+    para(doc, "Kính gửi: {{ signer.title_text }} {{ signer.name }}.", align="center", after=12, before=12)
+    para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã đề nghị "
+              "{{ units_asked }} đơn vị {{ task.title }}, hạn gửi trước ngày {{ deadline }}. "
+              "Đến ngày {{ letter_date }}, còn {{ missing|length }} đơn vị chưa gửi báo cáo, cụ thể:")
+    t = doc.add_table(rows=2, cols=4)
+    t.style = doc.styles["Table Grid"]
+    widths = (Mm(12), Mm(58), Mm(45), Mm(50))
+    for i, w in enumerate(widths):
+        t.columns[i].width = w
+        for c in t.columns[i].cells:
+            c.width = w
+    for i, h in enumerate(("STT", "Đơn vị", "Liên hệ", "Đã gửi")):
+        c = t.cell(0, i)
+        c.paragraphs[0].text = ""
+        r = c.paragraphs[0].add_run(h)
+        r.font.bold, r.font.size = True, Pt(13)
+        c.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _repeat_header(t.rows[0])
+    row = t.rows[1]
+    cells = ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"]
+    for i, text in enumerate(cells):
+        p = row.cells[i].paragraphs[0]
+        r = p.add_run(text)
+        r.font.size = Pt(13)
+    # docxtpl row loop: the opening and closing tags sit in rows of their own
+    row._tr.addprevious(_tag_row(t, "{%tr for m in missing %}"))
+    row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
+    para(doc, "", after=0)
+    para(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
+    signature_block(doc, recipients=False)
+    return doc
+
+
+def _tag_row(table, text):
+    from copy import deepcopy
+    row = deepcopy(table.rows[0]._tr)
+    trpr = row.find(qn("w:trPr"))
+    if trpr is not None:
+        row.remove(trpr)
+    cells = row.findall(qn("w:tc"))
+    for tc in cells[1:]:
+        row.remove(tc)
+    tc = cells[0]
+    for p in tc.findall(qn("w:p"))[1:]:
+        tc.remove(p)
+    p = tc.find(qn("w:p"))
+    for r in p.findall(qn("w:r")):
+        p.remove(r)
+    r = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = text
+    r.append(t)
+    p.append(r)
+    return row
+
+
+def _repeat_header(row) -> None:
+    trpr = row._tr.get_or_add_trPr()
+    el = OxmlElement("w:tblHeader")
+    trpr.append(el)
+
+
+def reply_form() -> Document:
+    """The form a unit fills in and sends back; the collector reads its table."""
+    doc = new_document()
+    para(doc, "PHIẾU SỐ LIỆU BÁO CÁO", size=14, bold=True, align="center", after=0)
+    para(doc, "{{ task.title }}", size=14, bold=True, align="center", after=12)
+    para(doc, "Mã: {{ tag }}", size=12, align="left", indent=False, after=0)
+    para(doc, "Đơn vị báo cáo: {{ unit.name }}", align="left", after=0)
+    para(doc, "Người lập: ............................................  Điện thoại: ...........................",
+         align="left", after=12)
+    t = doc.add_table(rows=2, cols=4)
+    t.style = doc.styles["Table Grid"]
+    widths = (Mm(12), Mm(98), Mm(30), Mm(25))
+    for i, w in enumerate(widths):
+        t.columns[i].width = w
+        for c in t.columns[i].cells:
+            c.width = w
+    for i, h in enumerate(("STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng")):
+        r = t.cell(0, i).paragraphs[0].add_run(h)
+        r.font.bold, r.font.size = True, Pt(13)
+        t.cell(0, i).paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _repeat_header(t.rows[0])
+    row = t.rows[1]
+    for i, text in enumerate(["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""]):
+        r = row.cells[i].paragraphs[0].add_run(text)
+        r.font.size = Pt(13)
+    row._tr.addprevious(_tag_row(t, "{%tr for i in indicators %}"))
+    row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
+    para(doc, "", after=6)
+    para(doc, "Tóm tắt kết quả nổi bật (không quá 10 dòng):", align="left", after=0)
+    para(doc, "", after=0)
+    return doc
+
+
+def main() -> None:
+    docs = {stage: letter(stage) for stage in LETTERS}
+    docs |= {"escalation": escalation(), "reply-form": reply_form()}
+    for name, doc in docs.items():
+        slim(doc)
+        doc.save(HERE / f"{name}.docx")
+
+
+if __name__ == "__main__":
+    main()
