@@ -106,7 +106,7 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         "letter_date": f"{day:%d/%m/%Y}", "deadline": f"{deadline:%d/%m/%Y}",
         "request_date": f"{requested:%d/%m/%Y}",
         "reminders_sent": sum(s == "reminder" for s, _, _ in mine),
-        "working_days_left": between(day, deadline - dt.timedelta(days=1)),
+        "working_days_left": between(day - dt.timedelta(days=1), deadline - dt.timedelta(days=1)),
         "working_days_overdue": between(deadline, day),
         "indicators": [i for i in plan.indicators if i.id in task.indicators],
         "missing": missing, "units_asked": len(plan.units_of(task)) - len(task.exempt),

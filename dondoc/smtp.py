@@ -163,9 +163,8 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
             async for item in items:
                 await put(item)
     finally:
-        for w in workers:
-            if not w.done():
-                await put(None)
+        for _ in workers:
+            await put(None)   # one stop mark per worker, whichever takes it
         await asyncio.gather(*workers)
     if unreachable:
         raise DeliveryError(f"SMTP server {cfg.host}:{cfg.port} unreachable: {unreachable[0]}", permanent=False)

@@ -89,3 +89,94 @@ def mini():
 @pytest.fixture(scope="session")
 def shipped():
     return parse_plan(SHIPPED.read_text(encoding="utf-8"), str(SHIPPED))
+
+
+# -- real servers -----------------------------------------------------------------------
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+from email import message_from_bytes, policy  # noqa: E402
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it accepted and can misbehave on request:
+    `refuse` maps an address to an RCPT answer (e.g. 550), `busy_once` answers 451 to the
+    first DATA for those addresses, `hold_at` blocks the n-th DATA until `release` is set."""
+
+    def __init__(self):
+        self.accepted: list = []          # parsed messages, in order
+        self.raw: list[bytes] = []
+        self.refuse: dict[str, str] = {}
+        self.busy_once: set[str] = set()
+        self.hold_at: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.data_seen = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_seen += 1
+        if self.hold_at is not None and self.data_seen == self.hold_at:
+            self.holding.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+            return "451 4.3.0 held by the test"
+        hit = self.busy_once & set(envelope.rcpt_tos)
+        if hit:
+            self.busy_once -= hit
+            return "451 4.7.1 try again later"
+        self.raw.append(envelope.content)
+        self.accepted.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 2.0.0 accepted"
+
+    def to(self, address: str) -> list:
+        return [m for m in self.accepted if address in str(m["To"]) + str(m.get("Cc", ""))]
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+    box = Mailbox()
+    ctl = Controller(box, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    box.port = ctl.port
+    yield box
+    box.release.set()
+    ctl.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """A real Prefect API server for the whole session (prefect_test_harness)."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, smtp_server):
+    """DONDOC_* settings for one test: its own ledger and output folder, the test SMTP server."""
+    values = {"DONDOC_CONFIG": str(SHIPPED), "DONDOC_DB": str(tmp_path / "dondoc.db"),
+              "DONDOC_OUT": str(tmp_path / "out"), "DONDOC_SMTP_HOST": "127.0.0.1",
+              "DONDOC_SMTP_PORT": str(smtp_server.port), "DONDOC_SMTP_SECURITY": "none",
+              "DONDOC_SMTP_BACKOFF": "0.05", "DONDOC_SMTP_ATTEMPTS": "3"}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values

@@ -1,0 +1,178 @@
+"""Dispatch against a real SMTP server (aiosmtpd) and a real Prefect API (test harness)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from email.header import decode_header, make_header
+
+import pytest
+from docx import Document
+
+from dondoc.ledger import Ledger
+from dondoc.ndformat import check
+from dondoc.smtp import DeliveryError
+from flows.dispatch import dispatch
+from tests.conftest import ROOT, free_port
+
+D = dt.date
+PLAN_ID = "hoc-tap-suot-doi"
+DAY1, REMIND = D(2026, 11, 5), D(2026, 11, 20)
+
+
+def key(msg) -> str:
+    return "".join(str(msg["X-Dondoc-Key"]).split())
+
+
+def docx_of(msg, n=0):
+    parts = [p for p in msg.iter_attachments() if p.get_filename().endswith(".docx")]
+    return Document(io.BytesIO(parts[n].get_content())), parts[n].get_filename()
+
+
+def text_of(doc) -> str:
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def outbound(env):
+    return {r["key"]: r for r in Ledger(env["DONDOC_DB"]).outbound(PLAN_ID)}
+
+
+def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path, shipped):
+    summary = asyncio.run(dispatch(today=DAY1))
+    assert summary["decided"] == summary["sent"] == 29 and summary["failed"] == 0
+    rows = outbound(env)
+    assert {r["status"] for r in rows.values()} == {"sent"}
+    # every (unit, task) got exactly one message; nothing else was sent
+    keys = [key(m) for m in smtp_server.accepted]
+    assert sorted(keys) == sorted(rows) and len(set(keys)) == 29
+    msg = next(m for m in smtp_server.accepted
+               if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/request")
+    row = rows[msg["X-Dondoc-Key"]]
+    assert msg["Message-ID"] == row["message_id"]
+    assert msg["Reply-To"].addresses[0].addr_spec == "dondoc@stttt.daknong.example"
+    assert [a.addr_spec for a in msg["To"].addresses] == ["vanthu@baodaknong.example"]
+    assert msg["To"].addresses[0].display_name == "Báo Đắk Nông"
+    assert msg["Subject"] == (f"[{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong] V/v báo cáo kết quả "
+                              "truyền thông về học tập suốt đời năm 2026")
+    raw = smtp_server.raw[smtp_server.accepted.index(msg)]
+    raw_subject = next(line for line in raw.split(b"\n") if line.startswith(b"Subject:"))
+    assert b"=?utf-8?" in raw_subject.lower()                       # RFC 2047
+    assert b"filename*=utf-8''" in raw.lower()                       # RFC 2231
+    assert "In-Reply-To" not in msg
+    doc, name = docx_of(msg)
+    assert name == "Công văn đề nghị báo cáo - Báo Đắk Nông.docx"
+    text = text_of(doc)
+    for must in ("Kính gửi: Báo Đắk Nông.", "trước ngày 05/12/2026", "Hoàng Mạnh Thắng", "KT. GIÁM ĐỐC",
+                 "Đắk Nông, ngày 05 tháng 11 năm 2026", "Số:", "/STTTT-TTBCXB", "Kế hoạch số 169/KH-UBND"):
+        assert must in text, must
+    kept = tmp_path / "out" / PLAN_ID / "2026" / "request" / "bao-dak-nong" / "truyen-thong-bao-chi.docx"
+    assert check(kept) == []
+    form, form_name = docx_of(msg, 1)
+    assert form_name == "Phiếu số liệu - Báo Đắk Nông.docx"
+    assert "Tin, bài, ảnh đã đăng, phát [tin-bai]" in text_of(form)
+
+    # the reminders of 20/11 thread to the first request; each unit gets one per stage
+    smtp_server.accepted.clear()
+    summary = asyncio.run(dispatch(today=REMIND))
+    assert summary["sent"] == 29
+    reminder = next(m for m in smtp_server.accepted
+                    if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/reminder-1")
+    assert reminder["In-Reply-To"] == reminder["References"] == row["message_id"]
+    assert reminder["Subject"].endswith("V/v nhắc báo cáo kết quả truyền thông về học tập suốt đời năm 2026")
+    rtext = text_of(docx_of(reminder)[0])
+    assert "Ngày 05/11/2026, Sở Thông tin và Truyền thông đã có văn bản đề nghị Báo Đắk Nông" in rtext
+    assert "còn 10 ngày làm việc" in rtext
+    assert check(tmp_path / "out" / PLAN_ID / "2026" / "reminder-1" / "bao-dak-nong" / "truyen-thong-bao-chi.docx") == []
+    per_unit = {}
+    for m in smtp_server.accepted:
+        per_unit.setdefault(key(m).rsplit("/", 1)[0], []).append(m)
+    assert all(len(v) == 1 for v in per_unit.values()) and len(per_unit) == 29
+    assert asyncio.run(dispatch(today=REMIND))["sent"] == 0     # a rerun sends nothing
+
+
+def test_a_451_is_retried_and_sent_once(prefect_api, env, smtp_server):
+    smtp_server.busy_once = {"vanthu@baodaknong.example"}
+    summary = asyncio.run(dispatch(today=DAY1))
+    assert summary["sent"] == 29 and summary["failed"] == 0
+    assert len(smtp_server.to("vanthu@baodaknong.example")) == 2     # two tasks, each once
+    assert smtp_server.busy_once == set()                            # the 451 was really given
+
+
+def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smtp_server):
+    smtp_server.refuse = {"vanthu@ptth.daknong.example": "550 5.1.1 <vanthu@ptth.daknong.example>: no such user"}
+    summary = asyncio.run(dispatch(today=DAY1))
+    assert (summary["sent"], summary["failed"]) == (27, 2)          # Đài PT-TH has two tasks
+    rows = outbound(env)
+    failed = {k: r for k, r in rows.items() if r["status"] == "failed"}
+    assert {r["unit_id"] for r in failed.values()} == {"dai-ptth"}
+    assert all("550 5.1.1" in r["last_error"] and "no such user" in r["last_error"] for r in failed.values())
+    st = subprocess.run([sys.executable, "-m", "dondoc.cli", "status", "--json", "--today", "2026-11-05"],
+                        capture_output=True, text=True, check=True, cwd=ROOT)
+    shown = json.loads(st.stdout)["failed"]
+    assert {f["key"] for f in shown} == set(failed) and "no such user" in shown[0]["error"]
+    assert asyncio.run(dispatch(today=DAY1))["sent"] == 0            # failed is not retried blindly
+
+
+def test_server_down_fails_cleanly_and_the_next_run_sends_everything(prefect_api, env, smtp_server, monkeypatch):
+    monkeypatch.setenv("DONDOC_SMTP_PORT", str(free_port()))        # nothing listens there
+    with pytest.raises(DeliveryError, match="unreachable"):
+        asyncio.run(dispatch(today=DAY1))
+    rows = outbound(env)
+    assert len(rows) == 29 and {r["status"] for r in rows.values()} == {"pending"}
+    monkeypatch.setenv("DONDOC_SMTP_PORT", str(smtp_server.port))
+    summary = asyncio.run(dispatch(today=DAY1))
+    assert (summary["decided"], summary["sent"]) == (0, 29)
+    assert len({m["Message-ID"] for m in smtp_server.accepted}) == 29
+    assert {m["Message-ID"] for m in smtp_server.accepted} == {r["message_id"] for r in rows.values()}
+
+
+def test_killed_mid_run_then_rerun_sends_no_second_copy(prefect_api, env, smtp_server):
+    environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "1"}
+    cmd = [sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", "2026-11-05"]
+    smtp_server.hold_at = 7                     # the 7th message waits at DATA: kill the sender there
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert smtp_server.holding.wait(120), "the sender never reached the 7th message"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        smtp_server.release.set()
+    assert len(smtp_server.accepted) == 6
+    statuses = [r["status"] for r in outbound(env).values()]
+    assert statuses.count("sent") == 6 and statuses.count("sending") == 1
+    smtp_server.hold_at = None
+    subprocess.run(cmd, cwd=ROOT, env=environ, check=True, capture_output=True, timeout=300)
+    keys = [key(m) for m in smtp_server.accepted]
+    assert len(keys) == 29 and len(set(keys)) == 29                   # everyone once, no one twice
+    assert {r["status"] for r in outbound(env).values()} == {"sent"}
+
+
+def test_markup_in_names_and_tasks_is_shown_literally(env, smtp_server, tmp_path, monkeypatch, mini_text):
+    plan_file = tmp_path / "units.yaml"
+    plan_file.write_text(mini_text.replace("name: Báo Sớm", 'name: "Báo <Sớm> & \\"Bạn\\" đọc"')
+                         .replace("text: Tuyên truyền về học tập suốt đời.",
+                                  "text: \"Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}\""), encoding="utf-8")
+    monkeypatch.setenv("DONDOC_CONFIG", str(plan_file))
+    from dondoc.outbox import decide, deliver
+    from dondoc.runtime import open_runtime
+    rt = open_runtime(DAY1)
+    decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request",))
+    summary = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                                  rt.settings.out, ("request",), rt.now))
+    assert summary.sent == 3
+    msg = smtp_server.to("vanthu@som.example")[0]
+    text = text_of(docx_of(msg)[0])
+    assert "Kính gửi: Báo <Sớm> & \"Bạn\" đọc." in text
+    assert "Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}" in text
+    assert msg["To"].addresses[0].display_name == 'Báo <Sớm> & "Bạn" đọc'
+    body = msg.get_body(("plain",)).get_content()
+    assert "Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}" in body
+    html = msg.get_body(("html",)).get_content()
+    assert "Báo &lt;Sớm&gt; &amp; &#34;Bạn&#34; đọc" in html
+    assert str(make_header(decode_header(msg["Subject"]))).startswith("[kh-test/2026/bao-cao-nam/som]")
