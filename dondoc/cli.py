@@ -144,7 +144,7 @@ def cmd_preview(args, settings) -> int:
         path = out / letter.relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(letter.docx)
-        path.with_suffix(".eml").write_bytes(letter.message.as_bytes())
+        path.with_suffix(".eml").write_bytes(letter.data)
     print(f"{len(rows)} thư (.eml và .docx) cho ngày {rt.today:%d/%m/%Y} trong {out}; không gửi thư nào.")
     return 0
 

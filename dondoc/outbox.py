@@ -74,7 +74,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     async def produce() -> AsyncIterator[Outgoing]:
         for letter in letters(plan, ledger, rows, templates, cal, mail_from, now):
             keep(letter, out)
-            yield Outgoing(letter.key, mail_from, letter.recipients, letter.message.as_bytes())
+            yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
 
     def claim(item: Outgoing) -> bool:
         ok = ledger.claim(by_key[item.key], now)

@@ -36,7 +36,7 @@ class CompiledDocx:
                 data = z.read(info)
                 xml = self._tpl.patch_xml(data.decode("utf-8")) if _TEMPLATED_PART.fullmatch(info.filename) else ""
                 if "{{" in xml or "{%" in xml:
-                    self.parts.append((info.filename, env.from_string(re.sub(r"<w:p([ >])", r"\n<w:p\1", xml))))
+                    self.parts.append((info.filename, env.from_string(xml)))
                 else:   # a part that never changes is compressed once, here
                     self.parts.append((info.filename, _Entry(info.filename, data)))
 
@@ -46,7 +46,7 @@ class CompiledDocx:
             if isinstance(part, _Entry):
                 entries.append(part)
                 continue
-            xml = re.sub(r"\n<w:p([ >])", r"<w:p\1", part.render(context))
+            xml = part.render(context)
             if _LISTING.search(xml, xml.find("?>") + 3):
                 xml = self._tpl.resolve_listing(xml)   # line breaks in values become <w:br/>
             entries.append(_Entry(name, xml.encode("utf-8")))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
@@ -249,11 +250,18 @@ class Plan(Strict):
     templates: Line | None = Field(None, description="folder whose templates override the shipped ones")
 
     # -- lookups ---------------------------------------------------------------------
+    @cached_property
+    def _by_id(self) -> dict[str, dict]:
+        return {"unit": {u.id: u for u in self.units}, "task": {t.id: t for t in self.tasks}}
+
     def unit(self, unit_id: str) -> Unit:
-        return next(u for u in self.units if u.id == unit_id)
+        return self._by_id["unit"][unit_id]
 
     def task(self, task_id: str) -> Task:
-        return next(t for t in self.tasks if t.id == task_id)
+        return self._by_id["task"][task_id]
+
+    def has_unit(self, unit_id: str) -> bool:
+        return unit_id in self._by_id["unit"]
 
     def policy_for(self, task: Task) -> Policy:
         return task.policy or self.policy
