@@ -149,6 +149,18 @@ def cmd_preview(args, settings) -> int:
     return 0
 
 
+def cmd_check_format(args, settings) -> int:
+    from dondoc.ndformat import check
+    failed = 0
+    for path in args.files:
+        breaches = check(path)
+        failed += bool(breaches)
+        print(f"{path}: {'OK' if not breaches else f'{len(breaches)} lỗi thể thức'}")
+        for b in breaches:
+            print(f"  - {b}")
+    return 1 if failed else 0
+
+
 def _prefect_env(settings) -> None:
     """Prefect's defaults for an offline machine, unless the operator set them."""
     import os
@@ -194,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--today", type=_date)
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_preview)
+    s = sub.add_parser("check-format", help="check .docx files against the Decree 30 layout rules")
+    s.add_argument("files", nargs="+", type=Path)
+    s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("run", help="run one flow now")
     s.add_argument("stage", choices=["dispatch"])
     s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")

@@ -176,3 +176,35 @@ def test_markup_in_names_and_tasks_is_shown_literally(env, smtp_server, tmp_path
     html = msg.get_body(("html",)).get_content()
     assert "Báo &lt;Sớm&gt; &amp; &#34;Bạn&#34; đọc" in html
     assert str(make_header(decode_header(msg["Subject"]))).startswith("[kh-test/2026/bao-cao-nam/som]")
+
+
+def test_a_template_folder_named_in_the_plan_overrides_the_shipped_ones(env, smtp_server, tmp_path, monkeypatch,
+                                                                         mini_text):
+    (tmp_path / "mine" / "mail").mkdir(parents=True)
+    (tmp_path / "mine" / "mail" / "request.txt.j2").write_text(
+        '{% extends "base.txt.j2" %}{% block body %}Mẫu riêng của {{ issuer.short_name }}.{% endblock %}',
+        encoding="utf-8")
+    plan_file = tmp_path / "units.yaml"
+    plan_file.write_text(mini_text + "templates: mine\n", encoding="utf-8")
+    monkeypatch.setenv("DONDOC_CONFIG", str(plan_file))
+    from dondoc.outbox import decide, deliver
+    from dondoc.runtime import open_runtime
+    rt = open_runtime(DAY1)
+    decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request",))
+    asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                        rt.settings.out, ("request",), rt.now))
+    msg = smtp_server.to("vanthu@som.example")[0]
+    assert "Mẫu riêng của Sở Thông tin và Truyền thông." in msg.get_body(("plain",)).get_content()
+    assert "Kính gửi: Báo Sớm." in text_of(docx_of(msg)[0])      # the .docx still comes from the shipped one
+
+
+def test_preview_writes_eml_and_docx_and_sends_nothing(env, smtp_server, tmp_path):
+    out = tmp_path / "preview"
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "preview", "--today", "2026-11-05", "--out", str(out)],
+                       capture_output=True, text=True, check=True, cwd=ROOT)
+    assert "29 thư" in r.stdout
+    assert len(list(out.rglob("*.eml"))) == len(list(out.rglob("*.docx"))) == 29
+    assert smtp_server.accepted == [] and outbound(env) == {}
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, out.rglob("*.docx"))],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.count(": OK") == 29

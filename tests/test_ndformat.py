@@ -1,0 +1,62 @@
+"""The Decree 30 checker: every shipped template, rendered, passes; a bad file fails with each breach named."""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from docx import Document
+from docx.shared import Mm
+
+from dondoc.ledger import action_row
+from dondoc.letters import context
+from dondoc.ndformat import check
+from dondoc.render import Templates
+from models.calendar import BusinessCalendar
+from models.rules import LedgerState, due_actions
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, shipped):
+    """One document of every kind the dispatch makes, from the shipped plan."""
+    cal, templates, out = BusinessCalendar(shipped.calendar), Templates(), tmp_path_factory.mktemp("docs")
+    days = [dt.date(2026, 11, 5), dt.date(2026, 11, 20), dt.date(2026, 12, 2), dt.date(2026, 12, 4),
+            dt.date(2026, 12, 11)]
+    decided, files = {}, {}
+    for day in days:
+        for a in due_actions(shipped, LedgerState(dict(decided)), day, cal):
+            decided[a.key] = day
+            if a.stage in files or a.stage == "compile":
+                continue
+            ctx = context(shipped, action_row(a, day, "<x@y>", None), cal)
+            for name in (a.stage, "reply-form") if a.stage == "request" else (a.stage,):
+                files[name] = out / f"{name}.docx"
+                files[name].write_bytes(templates.docx(name).render(ctx))
+    return files
+
+
+def test_every_kind_of_letter_passes(rendered):
+    assert set(rendered) == {"request", "reply-form", "reminder", "urging", "escalation", "overdue"}
+    for name, path in rendered.items():
+        breaches = check(path)
+        if name == "reply-form":   # a form, not a công văn: it has no header block
+            breaches = [b for b in breaches if "missing" not in b]
+        assert breaches == [], name
+
+
+def test_a_wrong_margin_and_a_date_without_leading_zeros_are_both_named(rendered, tmp_path):
+    doc = Document(str(rendered["request"]))
+    doc.sections[0].left_margin = Mm(25)
+    date_para = next(p for t in doc.tables for c in t._cells for p in c.paragraphs if "ngày 05 tháng 11" in p.text)
+    date_para.runs[0].text = "Đắk Nông, ngày 5 tháng 1 năm 2027"
+    bad = tmp_path / "bad.docx"
+    doc.save(str(bad))
+    breaches = check(bad)
+    assert "section 1: left margin 25.0 mm, must be 30–35 mm" in breaches
+    assert "date “ngày 5 tháng 1 năm 2027”: the day takes two digits (ngày 05, not ngày 5)" in breaches
+    assert "date “ngày 5 tháng 1 năm 2027”: the month is written “tháng 01”" in breaches
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", str(bad)], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 1 and "left margin 25.0 mm" in r.stdout and "ngày 05, not ngày 5" in r.stdout
