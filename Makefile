@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test clean
+# Debian packages the tests need, installed only when missing (CI runs on a clean machine).
+TEST_DEBS := dovecot-imapd
+
+.PHONY: demo test clean debs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +24,10 @@ demo: $(STAMP)
 	$(BIN)/dondoc validate
 	DONDOC_DB=var/demo/dondoc.db $(BIN)/dondoc plan --today 2026-11-05
 
-test: $(STAMP)
+debs:
+	@bash scripts/ensure-debs.sh $(TEST_DEBS)
+
+test: $(STAMP) debs
 	$(BIN)/python -m pytest -q
 
 clean:

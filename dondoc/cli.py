@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path)
     s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("run", help="run one flow now")
-    s.add_argument("stage", choices=["dispatch"])
+    s.add_argument("stage", choices=["dispatch", "collect"])
     s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")
     s.set_defaults(func=cmd_run)
     return p

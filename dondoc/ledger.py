@@ -50,7 +50,15 @@ def _m2(db: sqlite_utils.Database) -> None:
     db["outbound"].add_column("claimed_by", str)
 
 
-MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2)]
+def _m3(db: sqlite_utils.Database) -> None:
+    # The collector: where each mailbox stopped, and what each reply held.
+    db["inbox_state"].create({"source": str, "uidvalidity": int, "last_uid": int, "updated_at": str}, pk="source")
+    for col in ("source", "uid", "received_on", "attachments", "summary", "indicators"):
+        db["inbound"].add_column(col, str)
+    db["inbound"].create_index(["status"])
+
+
+MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -131,7 +139,9 @@ class Ledger:
                    for r in self.db.query("select key, decided_on from outbound where plan_id = ?", [plan_id])}
         reported = {(r["task_id"], r["unit_id"], r["year"]): dt.date.fromisoformat(r["received_on"])
                     for r in self.db.query("select * from reports where plan_id = ?", [plan_id])}
-        return LedgerState(decided, reported)
+        away = {r["unit_id"] for r in self.db.query(
+            "select unit_id from inbound where plan_id = ? and kind = 'ooo' and unit_id is not null", [plan_id])}
+        return LedgerState(decided, reported, frozenset(away))
 
     def record_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
         """Insert each action as `pending` unless its key is already there; returns the keys
@@ -141,8 +151,8 @@ class Ledger:
         now = _now()
         with self.db.conn:
             for a in actions:
-                row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>",
-                                 self.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+                thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+                row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>", thread)
                 cols = ", ".join(row)
                 cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
                                       f"({', '.join('?' * len(row))}, ?)", [*row.values(), now])
@@ -205,6 +215,55 @@ class Ledger:
                 out[(r["task_id"], r["unit_id"], r["year"])].append(
                     (r["stage"], dt.date.fromisoformat(r["decided_on"]), r["status"]))
         return dict(out)
+
+    # -- inbound ---------------------------------------------------------------------
+    def inbox_position(self, source: str) -> tuple[int | None, int]:
+        row = next(self.db.query("select * from inbox_state where source = ?", [source]), None)
+        return (row["uidvalidity"], row["last_uid"]) if row else (None, 0)
+
+    def keep_inbound(self, rows: list[dict], source: str, uidvalidity: int, last_uid: int) -> int:
+        """Record fetched messages (status `new`) and where the mailbox stopped, in one
+        transaction; a message already kept (same Message-ID, or same content) changes
+        nothing. Returns how many were new."""
+        now, new = _now(), 0
+        with self.db.conn:
+            for r in rows:
+                cur = self.db.execute(
+                    "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
+                    " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
+                    [r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now])
+                new += cur.rowcount
+            self.db.execute("insert or replace into inbox_state values (?,?,?,?)", [source, uidvalidity, last_uid, now])
+        return new
+
+    def inbound(self, status: str | None = None) -> list[dict]:
+        where, args = ("status = ?", [status]) if status else (None, None)
+        return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid"))
+
+    def update_inbound(self, inbound_id: str, **fields) -> None:
+        fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
+                  for k, v in fields.items()}
+        with self.db.conn:
+            self.db["inbound"].update(inbound_id, fields)
+
+    def sent_index(self, plan_id: str) -> dict[str, tuple[int, str, str]]:
+        """Message-ID of every letter to a unit -> (year, task, unit): what replies refer to."""
+        return {r["message_id"]: (r["year"], r["task_id"], r["unit_id"]) for r in self.db.query(
+            "select message_id, year, task_id, unit_id from outbound where plan_id = ? and unit_id is not null",
+            [plan_id])}
+
+    def bounced(self, message_id: str | None, address: str, why: str) -> list[str]:
+        """Mark as bounced the sent letters the bounce is about: the one with that Message-ID,
+        else the last one sent to that address. Returns their keys."""
+        rows = list(self.db.query("select key from outbound where message_id = ?", [message_id])) if message_id else []
+        if not rows:
+            rows = list(self.db.query("select key from outbound where status = 'sent' and to_addrs like ?"
+                                      " order by sent_at desc limit 1", [f'%"{address}"%']))
+        with self.db.conn:
+            for r in rows:
+                self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])
+                self.log("bounced", r["key"], address=address, why=why)
+        return [r["key"] for r in rows]
 
     # -- reports ---------------------------------------------------------------------
     def record_report(self, plan_id: str, year: int, task_id: str, unit_id: str, received_on: dt.date,

@@ -29,7 +29,9 @@ SUBJECTS = {
     "urging": "đôn đốc {title}",
     "overdue": "{title} (quá hạn)",
     "escalation": "các đơn vị chưa gửi {title}",
+    "ack": "đã nhận {title}",
 }
+LETTER_STAGES = ("request", "reminder", "urging", "escalation", "overdue")   # those with a .docx
 TAG = re.compile(r"\[([a-z0-9][a-z0-9-]*)/(\d{4})/([a-z0-9][a-z0-9-]*)(?:/([a-z0-9][a-z0-9-]*))?\]")
 BLANK_NUMBER = "\u00a0" * 8   # the văn thư writes the number in when registering
 
@@ -47,7 +49,7 @@ def _safe_name(text: str) -> str:
 class Letter:
     key: str
     data: bytes           # the whole message, CRLF line ends, ready for SMTP or a .eml file
-    docx: bytes
+    docx: bytes | None    # the official letter; an acknowledgement has none
     docx_name: str
     relpath: str          # where the .docx is kept under the output folder
     recipients: tuple[str, ...]
@@ -104,6 +106,7 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         "date_line": _date_line(day),
         "letter_date": f"{day:%d/%m/%Y}", "deadline": f"{deadline:%d/%m/%Y}",
         "request_date": f"{requested:%d/%m/%Y}",
+        "received_date": dt.date.fromisoformat(row["scheduled_on"]).strftime("%d/%m/%Y"),
         "reminders_sent": sum(s == "reminder" for s, _, _ in mine),
         "working_days_left": between(day - dt.timedelta(days=1), deadline - dt.timedelta(days=1)),
         "working_days_overdue": between(deadline, day),
@@ -121,7 +124,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
     """The message for one ledger row, its .docx (and, for a request, the reply form) attached."""
     ctx = context(plan, row, cal, history)
     stage = row["stage"]
-    docx = templates.docx(stage).render(ctx)
+    docx = templates.docx(stage).render(ctx) if stage in LETTER_STAGES else None
     subject, text, html = templates.mail(stage, ctx)
     to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
     name = ctx["addressee"] if ctx["unit"] else plan.signer.name
@@ -135,8 +138,9 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
         ("Message-ID", row["message_id"]),
         *([("In-Reply-To", row["thread_id"]), ("References", row["thread_id"])] if row.get("thread_id") else []),
         ("X-Dondoc-Key", row["key"]),
+        *([("Auto-Submitted", "auto-replied")] if stage == "ack" else []),   # RFC 3834: no replies to it
     ]
-    files = [(ctx["docx_name"], docx)]
+    files = [(ctx["docx_name"], docx)] if docx else []
     if stage == "request" and ctx["indicators"]:
         form = templates.docx("reply-form").render(ctx)
         files.append((_safe_name(f"Phiếu số liệu - {ctx['unit'].name}") + ".docx", form))

@@ -56,7 +56,9 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
         yield build_letter(plan, row, templates, cal, mail_from, now, history)
 
 
-def keep(letter: Letter, out: Path) -> Path:
+def keep(letter: Letter, out: Path) -> Path | None:
+    if letter.docx is None:
+        return None
     path = out / letter.relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(letter.docx)

@@ -15,6 +15,17 @@ class Settings(BaseSettings):
     db: Path = Field(Path("var/dondoc.db"), description="the SQLite ledger")
     out: Path = Field(Path("var/out"), description="letters and reports written here")
 
+    data: Path = Field(Path("var"), description="raw mail and attachments are kept here")
+    inbox: str | None = Field(None, description="maildir:PATH for a local Maildir; else the IMAP settings")
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_folder: str = "INBOX"
+    imap_move_to: str | None = Field(None, description="move kept mail to this folder instead of flagging it seen")
+    max_attachment_mb: int = Field(25, ge=1)
+
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_username: str | None = None
@@ -25,6 +36,17 @@ class Settings(BaseSettings):
     smtp_attempts: int = Field(4, ge=1, description="tries per message on 4xx answers and connection errors")
     smtp_backoff: float = Field(2.0, ge=0, description="seconds before the second try, doubling after")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
+
+    def inbox_source(self):
+        """The configured mailbox (a side effect: IMAP logs in here)."""
+        from dondoc.inbox import ImapSource, MaildirSource
+        if self.inbox and self.inbox.startswith("maildir:"):
+            return MaildirSource(Path(self.inbox.removeprefix("maildir:")))
+        if not self.imap_host:
+            raise ValueError("no inbox: set DONDOC_INBOX=maildir:PATH or DONDOC_IMAP_HOST and its login")
+        return ImapSource(self.imap_host, self.imap_port, self.imap_username or "",
+                          self.imap_password.get_secret_value() if self.imap_password else "",
+                          self.imap_security, self.imap_folder, self.imap_move_to)
 
     def smtp(self):
         from dondoc.smtp import SmtpConfig

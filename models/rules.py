@@ -14,8 +14,8 @@ from typing import Literal
 from models.calendar import BusinessCalendar
 from models.plan import Plan, Task, Unit
 
-Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile"]
-STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile")
+Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile", "ack"]
+STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile", "ack")
 UNIT_STAGES = ("request", "reminder", "urging", "overdue")
 
 
@@ -46,6 +46,7 @@ class Action:
     cc: tuple[str, ...] = ()
     units: tuple[str, ...] = ()   # escalation: the units still missing
     plan_hash: str = ""
+    thread: str | None = None     # ack: the Message-ID of the reply it answers
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class LedgerState:
     """What the ledger remembers, as the rules need it."""
     decided: Mapping[str, dt.date] = field(default_factory=dict)  # action key -> day decided
     reported: Mapping[tuple[str, str, int], dt.date] = field(default_factory=dict)  # (task, unit, year)
+    away: frozenset[str] = frozenset()   # units whose contact answered out of office
 
 
 def action_key(plan_id: str, year: int, task_id: str | None = None, unit_id: str | None = None,
@@ -109,12 +111,14 @@ def compile_day(plan: Plan, cal: BusinessCalendar, year: int) -> dt.date:
     return max(cycle(plan, cal, t, year).closes_on for t in plan.tasks)
 
 
-def _stage_to(stage: Stage, plan: Plan, task: Task, unit: Unit) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    cc = ()
+def _stage_to(stage: Stage, plan: Plan, task: Task, unit: Unit, away: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """To the unit's addresses; the head is copied on the urging letter, and on every
+    follow-up once the unit's contact has answered that they are away."""
     pol = plan.policy_for(task)
-    if stage == "urging" and pol.urging and pol.urging.cc_head and unit.head_email:
-        cc = (unit.head_email,)
-    return tuple(unit.emails), cc
+    head = (unit.head_email,) if unit.head_email else ()
+    if stage == "urging" and pol.urging and pol.urging.cc_head or stage != "request" and away:
+        return tuple(unit.emails), head
+    return tuple(unit.emails), ()
 
 
 def due_actions(plan: Plan, state: LedgerState, today: dt.date,
@@ -151,7 +155,7 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
             key = action_key(pid, c.year, t.id, unit.id, stage, seq)
             if key in state.decided:
                 continue
-            to, cc = _stage_to(stage, plan, t, unit)
+            to, cc = _stage_to(stage, plan, t, unit, unit.id in state.away)
             out.append(Action(key, stage, pid, c.year, t.id, unit.id, seq, day, c.deadline,
                               to, cc, plan_hash=digest))
         esc_key = action_key(pid, c.year, t.id, None, "escalation")
@@ -177,4 +181,5 @@ STAGE_WORDS: dict[str, str] = {
     "escalation": "báo cáo lãnh đạo",
     "overdue": "thông báo quá hạn",
     "compile": "tổng hợp báo cáo",
+    "ack": "xác nhận đã nhận",
 }

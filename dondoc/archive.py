@@ -1,0 +1,43 @@
+"""Files kept under the data folder: raw messages (content-addressed) and attachments.
+
+Side effect: the file system. A raw message is written once under its SHA-256, so keeping
+the same message twice writes nothing new; an attachment never leaves its folder and never
+overwrites another.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from models.inbound import safe_filename
+
+
+def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
+    """(sha256, path) of the raw message, written atomically if it is not there yet."""
+    digest = hashlib.sha256(raw).hexdigest()
+    path = data_dir / "mail" / digest[:2] / f"{digest}.eml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+    return digest, path
+
+
+def save_attachment(folder: Path, filename: str, data: bytes) -> Path:
+    """Write under a safe name in `folder`; a name already taken gets ` (2)`, ` (3)`, …"""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = safe_filename(filename)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 1
+    while True:
+        candidate = folder / (name if n == 1 else f"{stem} ({n}){dot}{ext}")
+        try:
+            with open(candidate, "xb") as f:   # exclusive: never overwrite
+                f.write(data)
+            return candidate
+        except FileExistsError:
+            n += 1

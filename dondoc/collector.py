@@ -1,0 +1,169 @@
+"""The collector: keep every reply first, then read, classify, match and record it.
+
+1. keep: each new message of the mailbox is written (content-addressed) under the data
+   folder and recorded in the ledger as `new`, with where the mailbox stopped, in one
+   transaction; only then is it marked seen (or moved) on the server;
+2. process: each `new` message is parsed and ends in exactly one state: `matched` (a unit's
+   report: recorded, attachments kept, numbers read, acknowledged once), `triage` (a
+   person decides), `ooo` (the contact is away), `bounce` (an address failed), `ignored`
+   (automatic mail). A crash between the two steps loses nothing: `new` rows are
+   processed on the next run, and keeping is idempotent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docx import Document
+
+from dondoc.archive import save_attachment, store_raw
+from dondoc.ledger import Ledger
+from models.calendar import BusinessCalendar
+from models.inbound import Limits, indicators_from, match_reply, vet
+from models.mailparse import Reply, parse_reply
+from models.plan import Plan
+from models.rules import Action, action_key, deadline_of
+
+
+@dataclass
+class CollectSummary:
+    fetched: int = 0
+    kept: int = 0
+    matched: int = 0
+    triage: int = 0
+    ooo: int = 0
+    bounce: int = 0
+    ignored: int = 0
+    refused_attachments: int = 0
+    acks: list[Action] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "acks"}
+        return d | {"acks": len(self.acks)}
+
+
+def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, batch: int = 500) -> None:
+    """Fetch what is new and keep it; mark it on the server only after the ledger committed."""
+    uidvalidity, last_uid = ledger.inbox_position(source.name)
+    valid, items = source.fetch(uidvalidity, last_uid)
+    rows: list[dict] = []
+
+    def flush():
+        nonlocal last_uid
+        if not rows:
+            return
+        numeric = [int(r["uid"]) for r in rows if r["uid"].isdigit()]
+        last_uid = max(numeric + [last_uid])
+        summary.kept += ledger.keep_inbound(rows, source.name, valid, last_uid)
+        source.done([r["uid"] for r in rows])
+        rows.clear()
+
+    for f in items:
+        summary.fetched += 1
+        digest, path = store_raw(data_dir, f.raw)
+        reply_id = _message_id(f.raw)
+        rows.append({"id": reply_id or f"sha256:{digest}", "message_id": reply_id, "sha256": digest,
+                     "raw_path": str(path), "uid": f.uid,
+                     "received_at": f.received_at.isoformat() if f.received_at else None})
+        if len(rows) >= batch:
+            flush()
+    flush()
+
+
+def _message_id(raw: bytes) -> str | None:
+    import re
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.M | re.I)
+    return m[1].decode("ascii", "replace") if m else None
+
+
+def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
+    """When the report arrived: our server's receipt time; the sender's Date when it is up
+    to a day earlier (mail held up in transit is not the unit's fault); never when we read it."""
+    received = dt.datetime.fromisoformat(received_at) if received_at else None
+    date = reply.date
+    if received is None:
+        return (date or dt.datetime.now(dt.timezone.utc)).astimezone(tz)
+    if date is not None and received - dt.timedelta(days=1) <= date < received:
+        return date.astimezone(tz)
+    return received.astimezone(tz)
+
+
+def _docx_tables(data: bytes) -> list[list[list[str]]]:
+    try:
+        doc = Document(io.BytesIO(data))
+    except Exception:
+        return []
+    return [[[c.text.strip() for c in row.cells] for row in t.rows] for t in doc.tables]
+
+
+def process(plan: Plan, ledger: Ledger, cal: BusinessCalendar, data_dir: Path, limits: Limits,
+            summary: CollectSummary) -> None:
+    """Read every kept message not yet processed and record what it is."""
+    pid = plan.plan.id
+    own = plan.issuer.email.rsplit("@", 1)[1]
+    sent = ledger.sent_index(pid)
+    for row in ledger.inbound("new"):
+        try:
+            reply = parse_reply(Path(row["raw_path"]).read_bytes(), own)
+        except Exception as e:   # never lose it: a person looks at what we could not read
+            ledger.update_inbound(row["id"], status="triage", kind="unreadable", reason=f"không đọc được thư: {e}")
+            summary.triage += 1
+            continue
+        at = arrival(reply, row["received_at"], cal.tz)
+        base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
+                "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
+                "summary": reply.reply_text[:2000]}
+        if reply.kind == "bounce":
+            failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
+            keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
+                                                              f"{b.status} {b.address}: {b.diagnostic}".strip())]
+            ledger.update_inbound(row["id"], **base, status="bounce", plan_id=pid,
+                                  reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
+                                  attachments=keys)
+            summary.bounce += 1
+            continue
+        m = match_reply(reply, plan, sent)
+        where = {"plan_id": pid, "year": m.year, "task_id": m.task_id, "unit_id": m.unit_id}
+        if reply.kind in ("ooo", "auto"):
+            status = "ooo" if reply.kind == "ooo" else "ignored"
+            ledger.update_inbound(row["id"], **base, **where, status=status,
+                                  reason="trả lời vắng mặt" if status == "ooo" else "thư tự động")
+            setattr(summary, "ooo" if status == "ooo" else "ignored", getattr(summary, status) + 1)
+            continue
+        if m.status != "matched":
+            ledger.update_inbound(row["id"], **base, **where, status="triage", reason=m.reason)
+            summary.triage += 1
+            continue
+        folder = data_dir / "attachments" / pid / str(m.year) / m.task_id / m.unit_id
+        files, tables = [], []
+        for att in reply.attachments:
+            refusal = vet(att.filename, att.data, limits)
+            if refusal:
+                files.append({"name": att.filename, "refused": refusal})
+                summary.refused_attachments += 1
+                continue
+            path = save_attachment(folder, att.filename, att.data)
+            files.append({"name": att.filename, "path": str(path)})
+            if path.suffix.lower() == ".docx":
+                tables += _docx_tables(att.data)
+        values = indicators_from(reply, plan, m.task_id, tables)
+        kept = [f["path"] for f in files if "path" in f]
+        if not kept and not values:
+            ledger.update_inbound(row["id"], **base, **where, status="triage", attachments=files,
+                                  reason="thư trả lời không kèm báo cáo hay số liệu")
+            summary.triage += 1
+            continue
+        new = ledger.record_report(pid, m.year, m.task_id, m.unit_id, at.date(), source="email",
+                                   inbound_id=row["id"], files=kept, indicators=values, note=reply.reply_text[:2000])
+        ledger.update_inbound(row["id"], **base, **where, status="matched", attachments=files, indicators=values,
+                              reason=f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}")
+        summary.matched += 1
+        if new:   # threaded to the unit's message when it has a Message-ID
+            task = plan.task(m.task_id)
+            summary.acks.append(Action(
+                action_key(pid, m.year, m.task_id, m.unit_id, "ack"), "ack", pid, m.year, m.task_id, m.unit_id, 0,
+                at.date(), deadline_of(task, m.year), (reply.from_addr,), plan_hash=plan.digest,
+                thread=reply.message_id))

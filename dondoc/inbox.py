@@ -1,0 +1,111 @@
+"""Where replies come from: an IMAP folder or a local Maildir.
+
+Side effect: the mailbox. `fetch()` yields what is new since the last run (IMAP: UIDs above
+the last one seen, while UIDVALIDITY is unchanged), in bulk; `done(uids)` marks messages
+seen (or moves them) and is called only after the ledger has committed them. Nothing is
+ever deleted.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import mailbox
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: str
+    raw: bytes
+    received_at: dt.datetime | None   # when our server received it
+
+
+def _received_header(raw: bytes) -> dt.datetime | None:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = re.search(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", head, re.M | re.I)
+    if not m or b";" not in m[0]:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(m[0].rsplit(b";", 1)[1].decode("ascii", "replace").strip())
+    except (TypeError, ValueError):
+        return None
+
+
+class MaildirSource:
+    """A Maildir (on-premise delivery, the offline demo). New mail is in `new/`; once kept
+    it is moved to `cur/` with the Seen flag, as a mail client would."""
+
+    def __init__(self, path: Path):
+        self.box = mailbox.Maildir(path, factory=None, create=True)
+        self.name = f"maildir:{path}"
+
+    def fetch(self, uidvalidity: int | None, last_uid: int) -> tuple[int, Iterator[Fetched]]:
+        def items():
+            for key in sorted(self.box.iterkeys()):
+                msg = self.box.get_message(key)
+                if msg.get_subdir() != "new":
+                    continue
+                raw = self.box.get_bytes(key)
+                received = _received_header(raw) or dt.datetime.fromtimestamp(msg.get_date(), dt.timezone.utc)
+                yield Fetched(key, raw, received)
+        return 0, items()
+
+    def done(self, uids: list[str]) -> None:
+        for key in uids:
+            msg = self.box.get_message(key)
+            msg.set_subdir("cur")
+            msg.add_flag("S")
+            self.box[key] = msg
+
+
+class ImapSource:
+    """An IMAP folder. Remembers nothing itself: the ledger keeps UIDVALIDITY and the last UID."""
+
+    def __init__(self, host: str, port: int, username: str, password: str, security: str = "tls",
+                 folder: str = "INBOX", move_to: str | None = None, chunk: int = 500):
+        from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+        cls = {"tls": MailBox, "starttls": MailBoxStartTls, "none": MailBoxUnencrypted}[security]
+        self.box = cls(host, port).login(username, password, initial_folder=folder)
+        self.folder, self.move_to, self.chunk = folder, move_to, chunk
+        self.name = f"imap://{username}@{host}:{port}/{folder}"
+
+    def fetch(self, uidvalidity: int | None, last_uid: int) -> tuple[int, Iterator[Fetched]]:
+        status = self.box.folder.status(self.folder, ["UIDVALIDITY", "UIDNEXT"])
+        valid = status["UIDVALIDITY"]
+        if valid != uidvalidity:
+            last_uid = 0   # the folder was recreated: read it all again (keeping is idempotent)
+        client = self.box.client
+        if last_uid:   # kept by a run that died before marking them: mark them now
+            typ, data = client.uid("SEARCH", None, f"UID 1:{last_uid}" + ("" if self.move_to else " UNSEEN"))
+            self.done([u.decode() for u in (data[0] or b"").split() if int(u) <= last_uid])
+        typ, data = client.uid("SEARCH", None, f"UID {last_uid + 1}:*")
+        uids = [int(u) for u in (data[0] or b"").split() if int(u) > last_uid]
+
+        def items():
+            for i in range(0, len(uids), self.chunk):
+                part = ",".join(map(str, uids[i:i + self.chunk]))
+                typ, resp = client.uid("FETCH", part, "(UID INTERNALDATE BODY.PEEK[])")
+                for item in resp:
+                    if not isinstance(item, tuple):
+                        continue
+                    head, raw = item
+                    uid = int(re.search(rb"UID (\d+)", head)[1])
+                    stamp = re.search(rb'INTERNALDATE "([^"]+)"', head)
+                    received = dt.datetime.strptime(stamp[1].decode().strip(), "%d-%b-%Y %H:%M:%S %z") \
+                        if stamp else None
+                    yield Fetched(str(uid), raw, received)
+        return valid, items()
+
+    def done(self, uids: list[str]) -> None:
+        if not uids:
+            return
+        if self.move_to:
+            self.box.move(uids, self.move_to)
+        else:
+            self.box.flag(uids, r"\Seen", True)
+
+    def close(self) -> None:
+        self.box.logout()

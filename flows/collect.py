@@ -1,0 +1,56 @@
+"""The `collect` flow: keep every new reply, read and match it, acknowledge reports.
+
+Thin: the clock is read once; keeping, reading and acknowledging are one Prefect task each
+(never one per message), never cached. Whether a report is on time depends on when it
+arrived, not on when this flow runs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from dondoc.collector import CollectSummary, keep_new, process
+from dondoc.outbox import deliver, mail_domain
+from dondoc.runtime import Runtime, open_runtime
+from models.inbound import Limits
+
+
+@task(name="keep", cache_policy=NO_CACHE)
+def keep(rt: Runtime, summary: CollectSummary) -> None:
+    """Store each new message and record it before marking it on the server."""
+    source = rt.settings.inbox_source()
+    try:
+        keep_new(source, rt.ledger, rt.settings.data, summary)
+    finally:
+        getattr(source, "close", lambda: None)()
+
+
+@task(name="read", cache_policy=NO_CACHE)
+def read(rt: Runtime, summary: CollectSummary) -> None:
+    """Classify and match what was kept; record reports, bounces, absences, triage."""
+    limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
+    process(rt.plan, rt.ledger, rt.cal, rt.settings.data, limits, summary)
+
+
+@task(name="acknowledge", cache_policy=NO_CACHE)
+async def acknowledge(rt: Runtime, summary: CollectSummary) -> int:
+    """Record one acknowledgement per new report, then send every one not yet sent."""
+    rt.ledger.record_actions(summary.acks, rt.today, mail_domain(rt.plan))
+    sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                         rt.settings.out, ("ack",), rt.now)
+    return sent.sent
+
+
+@flow(name="collect", retries=0)
+async def collect(today: dt.date | None = None) -> dict:
+    """Read the mailbox once and record what came in (default date: today in Asia/Ho_Chi_Minh)."""
+    rt = open_runtime(today)
+    summary = CollectSummary()
+    keep(rt, summary)
+    read(rt, summary)
+    acked = await acknowledge(rt, summary)
+    result = summary.as_dict() | {"acks_sent": acked}
+    get_run_logger().info("collect %s: %s", rt.today.isoformat(), result)
+    return result

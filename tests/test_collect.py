@@ -1,0 +1,166 @@
+"""Collect against a real Dovecot IMAP server: every reply of the corpus ends where it
+should, none is lost, reports are acknowledged once."""
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from imap_tools import MailBoxUnencrypted
+
+from dondoc.ledger import Ledger
+from dondoc.letters import context
+from dondoc.ledger import action_row
+from dondoc.outbox import decide
+from dondoc.render import Templates
+from dondoc.runtime import open_runtime
+from flows.collect import collect
+from models.rules import LedgerState, due_actions
+from tests import corpus
+
+D = dt.date
+PLAN = "hoc-tap-suot-doi"
+Y = corpus.YEAR
+
+
+@pytest.fixture
+def inbox(dovecot, env, monkeypatch):
+    """A fresh IMAP folder for the test, and the settings that point the collector at it."""
+    folder = f"t{uuid.uuid4().hex[:10]}"
+    box = MailBoxUnencrypted(dovecot["host"], dovecot["port"]).login(dovecot["user"], dovecot["password"])
+    box.folder.create(folder)
+    for k, v in {"DONDOC_IMAP_HOST": dovecot["host"], "DONDOC_IMAP_PORT": str(dovecot["port"]),
+                 "DONDOC_IMAP_USERNAME": dovecot["user"], "DONDOC_IMAP_PASSWORD": dovecot["password"],
+                 "DONDOC_IMAP_SECURITY": "none", "DONDOC_IMAP_FOLDER": folder,
+                 "DONDOC_DATA": str(Path(env["DONDOC_DB"]).parent / "data"), "DONDOC_MAX_ATTACHMENT_MB": "1"}.items():
+        monkeypatch.setenv(k, v)
+    yield box, folder
+    box.logout()
+
+
+def sent_letters(shipped):
+    """Record the requests of 05/11 and the reminders of 20/11 (as dispatch would), so
+    replies can refer to their Message-IDs."""
+    rt = open_runtime(D(Y, 11, 5))
+    decide(rt.plan, rt.ledger, rt.cal, D(Y, 11, 5), ("request",))
+    decide(rt.plan, rt.ledger, rt.cal, D(Y, 11, 21), ("reminder",))
+    rows = {r["key"]: r for r in rt.ledger.outbound(PLAN)}
+
+    def mid(task, unit, stage="request"):
+        return rows[f"{PLAN}/{Y}/{task}/{unit}/{stage}"]["message_id"]
+    a = next(a for a in due_actions(rt.plan, LedgerState(), D(Y, 11, 5), rt.cal)
+             if (a.task_id, a.unit_id) == ("so-nganh-dang-tai", "so-vhttdl"))
+    form = Templates().docx("reply-form").render(context(rt.plan, action_row(a, D(Y, 11, 5), "<x@y>", None), rt.cal))
+    return mid, form
+
+
+def test_every_reply_of_the_corpus_ends_where_it_should(prefect_api, inbox, env, smtp_server, shipped):
+    box, folder = inbox
+    mid, form = sent_letters(shipped)
+    items = corpus.build(mid, form)
+    assert len(items) >= 25
+    for name, raw, arrival, _ in items:
+        box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
+    summary = asyncio.run(collect(today=D(Y, 12, 10)))
+    led = Ledger(env["DONDOC_DB"])
+    rows = led.inbound()
+    # nothing lost: every distinct message is in the ledger, the duplicate once
+    assert summary["fetched"] == len(items) and summary["kept"] == len(items) - 1 == len(rows)
+    assert not [r for r in rows if r["status"] == "new"]
+    by_sender = {}
+    for r in rows:
+        by_sender.setdefault(r["from_addr"], []).append(r)
+    for name, raw, arrival, (status, unit, task) in items:
+        if status == "duplicate":
+            continue
+        sender = corpus_sender(raw)
+        got = [r for r in by_sender[sender] if status == r["status"]]
+        assert got, f"{name}: {[(r['status'], r['reason']) for r in by_sender[sender]]}"
+        if unit:
+            assert got[0]["unit_id"] == unit, name
+        if task:
+            assert got[0]["task_id"] == task, name
+        assert got[0]["reason"], name
+    reports = {(r["task_id"], r["unit_id"]): r for r in led.db["reports"].rows}
+    assert len(reports) == sum(e[0] == "matched" for *_, e in items)
+    t = "truyen-thong-bao-chi"
+    assert reports[(t, "bao-dak-nong")]["received_on"] == f"{Y}-12-01"
+    assert reports[(t, "dai-ptth")]["received_on"] == f"{Y}-12-08"           # late: when it arrived
+    saved = json.loads(reports[(t, "bao-dak-nong")]["files"])
+    assert [Path(p).name for p in saved] == ["Báo cáo kết quả truyền thông năm 2026.docx"]
+    s = "so-nganh-dang-tai"
+    assert json.loads(reports[(s, "so-vhttdl")]["indicators"]) == {"van-ban": 12, "tin-bai": 1250, "an-pham": 7}
+    assert json.loads(reports[(s, "so-gddt")]["indicators"]) == {"van-ban": 4, "tin-bai": 15}
+    trav = json.loads(reports[(s, "tinh-doan")]["files"])
+    data = Path(env["DONDOC_DB"]).parent / "data" / "attachments"
+    assert [Path(p).name for p in trav] == ["bao-cao.docx"] and Path(trav[0]).parent.is_relative_to(data)
+    mttq = next(r for r in rows if r["unit_id"] == "mttq")
+    assert {a["name"]: a.get("refused") for a in json.loads(mttq["attachments"])} == {
+        "baocao.exe": "loại tệp .exe không được nhận", "baocao.pdf": None}
+    big = json.loads(next(r for r in rows if r["unit_id"] == "hoi-khuyen-hoc")["attachments"])
+    assert big[0]["refused"].startswith("tệp quá lớn") and "path" in big[1]
+    bomb = next(r for r in rows if r["unit_id"] == "hoi-lhpn")
+    assert json.loads(bomb["attachments"])[0]["refused"].startswith("tệp nén bất thường")
+    assert "ai-do@thu-ca-nhan.example" in next(r for r in rows if r["unit_id"] == "ubnd-dak-song")["reason"]
+    # the bounce marks the letter to that address, with the server's words
+    bounced = led.outbound(PLAN, "bounced")
+    assert [r["unit_id"] for r in bounced] == ["ubnd-dak-mil"] and "5.1.1" in bounced[0]["last_error"]
+    # out of office: the next follow-up also goes to the unit's head
+    assert {"ubnd-cu-jut", "ubnd-dak-glong"} <= led.state(PLAN).away
+    # decoded texts
+    stp = next(r for r in rows if r["unit_id"] == "so-tu-phap")
+    assert stp["summary"].startswith("Sở Tư pháp gửi báo cáo kết quả năm 2026.")
+    khcn = next(r for r in rows if r["unit_id"] == "so-khcn")
+    assert khcn["subject"].endswith("V/v báo cáo") and "Khoa học và Công nghệ" in khcn["summary"]
+    # one acknowledgement per report, threaded to the unit's message, none to automatic mail
+    acks = [m for m in smtp_server.accepted if "xac-nhan" in m.get("X-Dondoc-Key", "") or
+            "".join(str(m["X-Dondoc-Key"]).split()).endswith("/ack")]
+    assert len(acks) == len(reports) == summary["acks_sent"]
+    gm = next(m for m in acks if m["To"].addresses[0].addr_spec == "vanthu@baodaknong.example")
+    assert gm["In-Reply-To"] == "<CAGmail-1@mail.gmail.example>" and gm["Auto-Submitted"] == "auto-replied"
+    assert "đã nhận được báo cáo của đơn vị" in gm.get_body(("plain",)).get_content()
+    assert f"ngày 01/12/{Y}" in gm.get_body(("plain",)).get_content()
+    # everything kept is marked seen on the server; nothing was deleted
+    box.folder.set(folder)
+    assert all("\\Seen" in m.flags for m in box.fetch(mark_seen=False, headers_only=True)) and \
+        len(list(box.fetch(mark_seen=False, headers_only=True))) == len(items)
+    # a second run finds nothing new and sends nothing again
+    smtp_server.accepted.clear()
+    again = asyncio.run(collect(today=D(Y, 12, 11)))
+    assert again["fetched"] == 0 and smtp_server.accepted == []
+
+
+def corpus_sender(raw: bytes) -> str:
+    from models.mailparse import parse_reply
+    return parse_reply(raw).from_addr
+
+
+def test_killed_between_keeping_and_marking_seen_records_each_reply_once(prefect_api, inbox, env, shipped,
+                                                                          monkeypatch):
+    box, folder = inbox
+    mid, form = sent_letters(shipped)
+    items = [i for i in corpus.build(mid, form) if i[3][0] == "matched"][:6]
+    for _, raw, arrival, _ in items:
+        box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
+    from dondoc.inbox import ImapSource
+    done = ImapSource.done
+
+    def crash(self, uids):
+        raise SystemExit("killed after the ledger committed, before marking seen")
+    monkeypatch.setattr(ImapSource, "done", crash)
+    with pytest.raises(BaseException):
+        asyncio.run(collect(today=D(Y, 12, 10)))
+    led = Ledger(env["DONDOC_DB"])
+    assert len(led.inbound("new")) == 6                   # kept, not yet read
+    box.folder.set(folder)
+    assert not any("\\Seen" in m.flags for m in box.fetch(mark_seen=False, headers_only=True))
+    monkeypatch.setattr(ImapSource, "done", done)
+    asyncio.run(collect(today=D(Y, 12, 10)))
+    assert len(led.inbound()) == 6 and len(list(led.db["reports"].rows)) == 6
+    assert {r["status"] for r in led.inbound()} == {"matched"}
+    assert all("\\Seen" in m.flags for m in box.fetch(mark_seen=False, headers_only=True))   # marked now
+
