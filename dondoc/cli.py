@@ -161,6 +161,68 @@ def cmd_check_format(args, settings) -> int:
     return 1 if failed else 0
 
 
+def cmd_triage(args, settings) -> int:
+    from dondoc.collector import assign
+    from models.inbound import Limits
+    plan = _load(settings.config)
+    ledger = _ledger(settings)
+    waiting = {r["rowid"]: r for r in ledger.inbound("triage")}
+    if args.action is None:
+        if not waiting:
+            print("Không có thư nào chờ phân loại.")
+        for n, r in waiting.items():
+            guess = " / ".join(filter(None, [r["unit_id"], r["task_id"], str(r["year"] or "")]))
+            print(f"#{n}  {r['received_on'] or '?'}  {r['from_addr'] or '?'}  {r['subject'] or ''}\n"
+                  f"     lý do: {r['reason']}" + (f"\n     gợi ý: {guess}" if guess else ""))
+        return 0
+    if args.number is None or (args.action == "assign" and not (args.unit and args.task)) or not args.reason:
+        sys.exit("usage: dondoc triage assign N --unit U --task T --reason WHY | dismiss N --reason WHY")
+    row = waiting.get(args.number)
+    if row is None:
+        sys.exit(f"#{args.number} is not waiting in triage (see `dondoc triage`)")
+    if args.action == "dismiss":
+        ledger.update_inbound(row["id"], status="dismissed", reason=f"bỏ qua: {args.reason}")
+        ledger.log("triage-dismiss", row["id"], reason=args.reason)
+        print(f"#{args.number}: đã bỏ qua ({args.reason}).")
+        return 0
+    _check_unit_task(plan, args.unit, args.task)
+    year = args.year or int((row["received_on"] or _today(args).isoformat())[:4])
+    new = assign(plan, ledger, settings.data, Limits(max_bytes=settings.max_attachment_mb << 20), row, year,
+                 args.task, args.unit, args.reason)
+    print(f"#{args.number}: ghi nhận là báo cáo của {plan.unit(args.unit).name} ({args.task}, {year})"
+          + ("" if new else "; đơn vị đã có báo cáo trước đó, thư được lưu kèm") + ".")
+    return 0
+
+
+def _check_unit_task(plan, unit: str, task: str) -> None:
+    if not plan.has_unit(unit):
+        sys.exit(f"unknown unit {unit!r}: see the units of {plan.plan.id}")
+    if task not in {t.id for t in plan.tasks}:
+        sys.exit(f"unknown task {task!r}: one of {', '.join(t.id for t in plan.tasks)}")
+
+
+def cmd_record(args, settings) -> int:
+    import shutil
+    plan = _load(settings.config)
+    _check_unit_task(plan, args.unit, args.task)
+    day = args.date or _today(args)
+    year = args.year or day.year
+    files = []
+    if args.file:
+        from dondoc.archive import save_attachment
+        folder = settings.data / "attachments" / plan.plan.id / str(year) / args.task / args.unit
+        files.append(str(save_attachment(folder, args.file.name, args.file.read_bytes())))
+    ledger = _ledger(settings)
+    new = ledger.record_report(plan.plan.id, year, args.task, args.unit, day, source="paper", files=files,
+                               note=args.note or "")
+    if not new:
+        print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} năm {year}; không ghi thêm.")
+        return 1
+    print(f"Đã ghi nhận báo cáo của {plan.unit(args.unit).name} ({args.task}, {year}) nhận ngày {day:%d/%m/%Y}"
+          + (f", tệp {files[0]}" if files else "") + ".")
+    return 0
+
+
 def _prefect_env(settings) -> None:
     """Prefect's defaults for an offline machine, unless the operator set them."""
     import os
@@ -206,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--today", type=_date)
     s.add_argument("--out", type=Path, required=True)
     s.set_defaults(func=cmd_preview)
+    s = sub.add_parser("triage", help="list the replies waiting for a person; assign or dismiss one")
+    s.add_argument("action", nargs="?", choices=["assign", "dismiss"])
+    s.add_argument("number", nargs="?", type=int, help="the #number `dondoc triage` shows")
+    s.add_argument("--unit")
+    s.add_argument("--task")
+    s.add_argument("--year", type=int)
+    s.add_argument("--reason", default="", help="why: written to the event log")
+    s.add_argument("--today", type=_date)
+    s.set_defaults(func=cmd_triage)
+    s = sub.add_parser("record", help="record a report that came on paper or through the document system")
+    s.add_argument("--unit", required=True)
+    s.add_argument("--task", required=True)
+    s.add_argument("--date", type=_date, help="the day it was received (default: today)")
+    s.add_argument("--year", type=int, help="the cycle (default: the year of --date)")
+    s.add_argument("--file", type=Path, help="a scan or file of the report, kept with it")
+    s.add_argument("--note", help="a note kept with the report")
+    s.add_argument("--today", type=_date)
+    s.set_defaults(func=cmd_record)
     s = sub.add_parser("check-format", help="check .docx files against the Decree 30 layout rules")
     s.add_argument("files", nargs="+", type=Path)
     s.set_defaults(func=cmd_check_format)

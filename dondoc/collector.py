@@ -131,39 +131,72 @@ def process(plan: Plan, ledger: Ledger, cal: BusinessCalendar, data_dir: Path, l
             status = "ooo" if reply.kind == "ooo" else "ignored"
             ledger.update_inbound(row["id"], **base, **where, status=status,
                                   reason="trả lời vắng mặt" if status == "ooo" else "thư tự động")
-            setattr(summary, "ooo" if status == "ooo" else "ignored", getattr(summary, status) + 1)
+            setattr(summary, status, getattr(summary, status) + 1)
             continue
         if m.status != "matched":
             ledger.update_inbound(row["id"], **base, **where, status="triage", reason=m.reason)
             summary.triage += 1
             continue
-        folder = data_dir / "attachments" / pid / str(m.year) / m.task_id / m.unit_id
-        files, tables = [], []
-        for att in reply.attachments:
-            refusal = vet(att.filename, att.data, limits)
-            if refusal:
-                files.append({"name": att.filename, "refused": refusal})
-                summary.refused_attachments += 1
-                continue
-            path = save_attachment(folder, att.filename, att.data)
-            files.append({"name": att.filename, "path": str(path)})
-            if path.suffix.lower() == ".docx":
-                tables += _docx_tables(att.data)
-        values = indicators_from(reply, plan, m.task_id, tables)
-        kept = [f["path"] for f in files if "path" in f]
-        if not kept and not values:
-            ledger.update_inbound(row["id"], **base, **where, status="triage", attachments=files,
-                                  reason="thư trả lời không kèm báo cáo hay số liệu")
-            summary.triage += 1
+        new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, m.year, m.task_id, m.unit_id, at.date(),
+                     f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
+        if new is None:
             continue
-        new = ledger.record_report(pid, m.year, m.task_id, m.unit_id, at.date(), source="email",
-                                   inbound_id=row["id"], files=kept, indicators=values, note=reply.reply_text[:2000])
-        ledger.update_inbound(row["id"], **base, **where, status="matched", attachments=files, indicators=values,
-                              reason=f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}")
-        summary.matched += 1
         if new:   # threaded to the unit's message when it has a Message-ID
             task = plan.task(m.task_id)
             summary.acks.append(Action(
                 action_key(pid, m.year, m.task_id, m.unit_id, "ack"), "ack", pid, m.year, m.task_id, m.unit_id, 0,
                 at.date(), deadline_of(task, m.year), (reply.from_addr,), plan_hash=plan.digest,
                 thread=reply.message_id))
+
+
+def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_id: str, reply: Reply, base: dict,
+           year: int, task_id: str, unit_id: str, received_on: dt.date, why: str,
+           summary: CollectSummary) -> bool | None:
+    """Record a reply as the unit's report: keep the allowed attachments (the others are
+    listed with the reason), read its numbers. A reply with neither goes to triage (None).
+    Returns whether this is the cycle's first report."""
+    pid = plan.plan.id
+    where = {"plan_id": pid, "year": year, "task_id": task_id, "unit_id": unit_id}
+    folder = data_dir / "attachments" / pid / str(year) / task_id / unit_id
+    files, tables = [], []
+    for att in reply.attachments:
+        refusal = vet(att.filename, att.data, limits)
+        if refusal:
+            files.append({"name": att.filename, "refused": refusal})
+            summary.refused_attachments += 1
+            continue
+        path = save_attachment(folder, att.filename, att.data)
+        files.append({"name": att.filename, "path": str(path)})
+        if path.suffix.lower() == ".docx":
+            tables += _docx_tables(att.data)
+    values = indicators_from(reply, plan, task_id, tables)
+    kept = [f["path"] for f in files if "path" in f]
+    if not kept and not values:
+        ledger.update_inbound(inbound_id, **base, **where, status="triage", attachments=files,
+                              reason="thư trả lời không kèm báo cáo hay số liệu")
+        summary.triage += 1
+        return None
+    new = ledger.record_report(pid, year, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
+                               files=kept, indicators=values, note=reply.reply_text[:2000])
+    ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files, indicators=values,
+                          reason=why)
+    summary.matched += 1
+    return new
+
+
+def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict, year: int, task_id: str,
+           unit_id: str, why: str) -> bool:
+    """A person's decision on a triaged reply: it is that unit's report for that task."""
+    reply = parse_reply(Path(row["raw_path"]).read_bytes())
+    received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
+    base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
+            "received_on": received_on.isoformat(), "summary": reply.reply_text[:2000]}
+    new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, year, task_id, unit_id, received_on,
+                 f"phân loại thủ công: {why}", CollectSummary())
+    if new is None:   # nothing to count: still the person's decision, with their reason
+        new = ledger.record_report(plan.plan.id, year, task_id, unit_id, received_on, source="email",
+                                   inbound_id=row["id"], note=why)
+        ledger.update_inbound(row["id"], status="matched", plan_id=plan.plan.id, year=year, task_id=task_id,
+                              unit_id=unit_id, reason=f"phân loại thủ công: {why}")
+    ledger.log("triage-assign", row["id"], unit=unit_id, task=task_id, year=year, reason=why)
+    return new

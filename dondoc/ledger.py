@@ -237,8 +237,9 @@ class Ledger:
         return new
 
     def inbound(self, status: str | None = None) -> list[dict]:
+        """Kept messages (with their `rowid`, the number a person uses for them)."""
         where, args = ("status = ?", [status]) if status else (None, None)
-        return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid"))
+        return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
 
     def update_inbound(self, inbound_id: str, **fields) -> None:
         fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
