@@ -14,9 +14,7 @@ import email
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from email import policy
 from email.header import decode_header, make_header
-from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from html import unescape
 from html.parser import HTMLParser
@@ -84,6 +82,8 @@ def _header(msg, name: str) -> str:
     raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
     if raw is None:
         return ""
+    if any("\udc80" <= ch <= "\udcff" for ch in raw):   # raw 8-bit (UTF-8) in a header, as phones send
+        raw = raw.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     try:
         text = str(make_header(decode_header(raw)))
     except (LookupError, UnicodeError, ValueError):
@@ -175,8 +175,7 @@ def _bounces(msg) -> tuple[tuple[Bounce, ...], str | None]:
                 found.append(Bounce(address, str(block.get("Status", "")).strip(), str(block.get("Action", "")).strip(),
                                     " ".join(str(block.get("Diagnostic-Code", "")).split())))
         elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
-            inner = part.get_payload()[0] if ctype == "message/rfc822" else \
-                email.message_from_string(_decode(part), policy=policy.default)
+            inner = part.get_payload()[0] if ctype == "message/rfc822" else email.message_from_string(_decode(part))
             ids = _ids(str(inner.get("Message-ID", "")))
             original = ids[0] if ids else None
     return tuple(found), original
@@ -202,12 +201,11 @@ def _kind(msg, subject: str, sender: str, own_domain: str | None) -> str:
 def parse_reply(raw: bytes, own_domain: str | None = None) -> Reply:
     """Everything dondoc needs from one message. `own_domain`: mail whose Message-ID is in
     our domain is our own coming back (a loop), hence automatic."""
-    msg: EmailMessage = email.message_from_bytes(raw, policy=policy.default)
+    # compat32 parsing: policy.default builds a header object for every header it is asked
+    # about, which was most of the time spent here; _header() decodes what we read.
+    msg = email.message_from_bytes(raw)
     defects = [type(d).__name__ for d in msg.defects]
-    try:   # policy.default decodes subjects as senders mean them; display names need _header()
-        subject = nfc(" ".join(str(msg.get("Subject", "")).split()))
-    except Exception:
-        subject = _header(msg, "Subject")
+    subject = _header(msg, "Subject")
     name, addr = next(iter(getaddresses([_header(msg, "From")])), ("", ""))
     try:
         date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
@@ -221,6 +219,8 @@ def parse_reply(raw: bytes, own_domain: str | None = None) -> Reply:
             continue
         try:
             filename = part.get_filename()
+            if filename and "=?" in filename:   # RFC 2047 in a parameter: not standard, but common
+                filename = str(make_header(decode_header(filename)))
         except Exception:
             filename, defects = None, defects + ["bad filename"]
         disposition = part.get_content_disposition()

@@ -271,7 +271,7 @@ class Plan(Strict):
         groups, named = set(task.assign.groups), set(task.assign.units)
         return [u for u in self.units if u.group in groups or u.id in named]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """A short hash of the plan's content: the ledger records it with each action."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)

@@ -94,19 +94,14 @@ def shipped():
 # -- real servers -----------------------------------------------------------------------
 import asyncio  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import threading  # noqa: E402
 from email import message_from_bytes, policy  # noqa: E402
+
+from tests.servers import free_port  # noqa: E402,F401
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mailbox:
@@ -182,83 +177,13 @@ def env(tmp_path, monkeypatch, smtp_server):
     return values
 
 
-DOVECOT_CONF = """\
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-info_log_path = {root}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-first_valid_uid = 1
-first_valid_gid = 1
-mail_location = maildir:{root}/home/%u/Maildir
-default_internal_user = nobody
-default_login_user = nobody
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid=nobody gid=nogroup home={root}/home/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
-service stats {{
-  unix_listener stats-writer {{
-    mode = 0666
-  }}
-}}
-"""
-
-
 @pytest.fixture(scope="session")
 def dovecot():
     """A real Dovecot IMAP server on 127.0.0.1 for the whole session (started by the tests;
     `make test` installs dovecot-imapd when it is missing)."""
-    import shutil
-    import subprocess
-    import tempfile
-    import time
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    if not os.path.exists(binary):
-        pytest.fail("dovecot is not installed: run `make test` (it installs dovecot-imapd)")
-    root = tempfile.mkdtemp(prefix="dondoc-dovecot-")   # every parent must be world-traversable
-    os.chmod(root, 0o755)
-    port = free_port()
-    for d in ("run", "state", "home"):
-        os.makedirs(f"{root}/{d}", mode=0o755)
-    os.chown(f"{root}/home", 65534, -1)
-    with open(f"{root}/passwd", "w") as f:
-        f.write("dondoc:{PLAIN}mat-khau-thu::::::\n")
-    with open(f"{root}/dovecot.conf", "w") as f:
-        f.write(DOVECOT_CONF.format(root=root, port=port))
-    proc = subprocess.Popen([binary, "-F", "-c", f"{root}/dovecot.conf"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"dovecot exited: {proc.stderr.read().decode()}")
-            time.sleep(0.05)
-    yield {"host": "127.0.0.1", "port": port, "user": "dondoc", "password": "mat-khau-thu", "root": root}
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(root, ignore_errors=True)
+    from tests.servers import DovecotMissing, run_dovecot
+    try:
+        with run_dovecot() as server:
+            yield server
+    except DovecotMissing as e:
+        pytest.fail(str(e))
