@@ -240,8 +240,9 @@ def cmd_run(args, settings) -> int:
     _prefect_env(settings)
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
     from dondoc.smtp import DeliveryError
+    extra = {"year": args.year, "resend": args.resend} if args.stage == "report" else {}
     try:
-        summary = asyncio.run(flow(today=args.today))
+        summary = asyncio.run(flow(today=args.today, **extra))
     except DeliveryError as e:
         print(f"{args.stage}: {e}. Nothing unsent is lost: the next run sends it.", file=sys.stderr)
         return 1
@@ -290,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path)
     s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("run", help="run one flow now")
-    s.add_argument("stage", choices=["dispatch", "collect"])
+    s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"])
     s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")
+    s.add_argument("--year", type=int, help="report: the cycle to report (default: the last one compiled)")
+    s.add_argument("--resend", action="store_true", help="report: email the rebuilt report again")
     s.set_defaults(func=cmd_run)
     return p
 

@@ -58,7 +58,13 @@ def _m3(db: sqlite_utils.Database) -> None:
     db["inbound"].create_index(["status"])
 
 
-MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3)]
+def _m4(db: sqlite_utils.Database) -> None:
+    # Messages whose content is decided up front (the daily digest, the report's email):
+    # {"subject", "text", "files"} as JSON, built into the message at delivery.
+    db["outbound"].add_column("body", str)
+
+
+MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -67,7 +73,7 @@ def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str |
             "stage": a.stage, "seq": a.seq, "scheduled_on": a.scheduled_on.isoformat(),
             "decided_on": decided_on.isoformat(), "deadline": a.deadline.isoformat() if a.deadline else None,
             "to_addrs": json.dumps(a.to), "cc_addrs": json.dumps(a.cc), "units": json.dumps(a.units),
-            "plan_hash": a.plan_hash, "message_id": message_id, "thread_id": thread_id,
+            "plan_hash": a.plan_hash, "message_id": message_id, "thread_id": thread_id, "body": a.body,
             "status": "pending", "attempts": 0}
 
 

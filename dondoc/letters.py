@@ -150,6 +150,23 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
     return Letter(row["key"], data, docx, ctx["docx_name"], relpath, tuple(to + cc))
 
 
+def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Letter:
+    """A message whose content was decided and recorded with its row (digest, the report's
+    email): its subject, text and the files to attach, as they are now on disk."""
+    from pathlib import Path
+    body = json.loads(row["body"])
+    to = json.loads(row["to_addrs"])
+    headers = [("Subject", _encoded(body["subject"])), ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
+               ("To", ", ".join(to)), ("Date", format_datetime(sent_at)), ("Message-ID", row["message_id"]),
+               ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
+    files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)
+             for f in body.get("files", [])]
+    from html import escape
+    html = "<html><body>" + "".join(f"<p>{escape(p)}</p>" for p in body["text"].split("\n\n")) + "</body></html>"
+    return Letter(row["key"], mime(headers, body["text"], html.replace("\n", "<br>"), files, row["message_id"]),
+                  None, "", "", tuple(to))
+
+
 def _encoded(value: str) -> str:
     """RFC 2047 for a header value that is not plain ASCII, folded at 76 characters."""
     return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n ")
@@ -159,10 +176,10 @@ def _b64(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
-def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple[str, bytes]],
-         seed: str) -> bytes:
-    """A multipart/mixed message: text and HTML alternatives, then the attachments (RFC 2231
-    file names). Written directly: the email package's generator costs more than the
+def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple], seed: str) -> bytes:
+    """A multipart/mixed message: text and HTML alternatives, then the attachments, each
+    `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
+    Written directly: the email package's generator costs more than the
     rest of a letter together, and every header here is either ours or checked as one line."""
     for name, value in headers:
         if "\n" in value.replace("\r\n ", "") or "\r" in value.replace("\r\n ", ""):
@@ -178,9 +195,9 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())
         out.append(_b64(body.encode("utf-8")))
     out.append(f"\r\n--{inner}--\r\n".encode())
-    for filename, data in files:
+    for filename, data, *ctype in files:   # (name, bytes[, (maintype, subtype)]): .docx by default
         quoted = quote(filename, safe="")
-        out.append(f"\r\n--{outer}\r\nContent-Type: {'/'.join(DOCX_TYPE)}\r\n"
+        out.append(f"\r\n--{outer}\r\nContent-Type: {'/'.join(ctype[0] if ctype and ctype[0] else DOCX_TYPE)}\r\n"
                    f"Content-Disposition: attachment; filename*=utf-8''{quoted}\r\n"
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())
         out.append(_b64(data))

@@ -13,7 +13,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm
 
 FONT = "Times New Roman"
-DATE = re.compile(r"ngày\s+(\S+)\s+tháng\s+(\S+)\s+năm\s+(\d{4})")
+DATE = re.compile(r"ngày\s*(\d*)\s+tháng\s+(\d*)\s*năm\s+(\d{4})")   # a draft leaves the day blank
 MARGINS = {"top": (20, 25), "bottom": (20, 25), "left": (30, 35), "right": (15, 20)}
 
 
@@ -83,7 +83,7 @@ def check(path: str | Path) -> list[str]:
         breaches.append(f"font {', '.join(sorted(map(str, fonts - {FONT})))} used; one face only: {FONT}")
     for m, p in dates:
         day, month = m[1], m[2]
-        if day.strip() and day.isdigit() and (len(day) != 2 or int(day) > 31):
+        if day and (len(day) != 2 or int(day) > 31):
             breaches.append(f"date “{m[0]}”: the day takes two digits (ngày 05, not ngày {int(day)})")
         if month.isdigit():
             want = f"{int(month):02d}" if int(month) <= 2 else str(int(month))

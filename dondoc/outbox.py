@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dondoc.ledger import Ledger
-from dondoc.letters import Letter, build_letter
+from dondoc.letters import Letter, build_letter, notice
 from dondoc.render import Templates
 from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, send_all
 from models.calendar import BusinessCalendar
@@ -53,7 +53,10 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
     """Build the letter of each row, lazily (10,000 letters do not sit in memory at once)."""
     history = ledger.sent_by_cycle(plan.plan.id)
     for row in rows:
-        yield build_letter(plan, row, templates, cal, mail_from, now, history)
+        if row["body"]:
+            yield notice(plan, row, mail_from, now)
+        else:
+            yield build_letter(plan, row, templates, cal, mail_from, now, history)
 
 
 def keep(letter: Letter, out: Path) -> Path | None:

@@ -40,12 +40,12 @@ class Runtime:
 
 
 def open_runtime(today: dt.date | None = None, settings: Settings | None = None) -> Runtime:
-    """Read the settings, the plan and the clock. With `today`, the day is replayed: the
-    clock keeps its time of day on that date (letters are dated `today`)."""
+    """Read the settings, the plan and the clock. With `today` other than the real day, the
+    day is replayed as seen at the opening of working hours (letters are dated `today`)."""
     settings = settings or Settings()
     plan = read_plan(settings.config)
     cal = BusinessCalendar(plan.calendar)
     now = dt.datetime.now(cal.tz)
     if today is not None and today != now.date():
-        now = dt.datetime.combine(today, now.timetz())
+        now = dt.datetime.combine(today, cal.opens, tzinfo=cal.tz)
     return Runtime(settings, plan, Ledger(settings.db), cal, now.date(), now)

@@ -100,6 +100,7 @@ class Issuer(Strict):
     division_name: Line
     place: Line = Field(description="place name of the date line, e.g. Đắk Nông")
     email: Email = Field(description="the collector's mailbox: Reply-To of every letter")
+    secretariat_email: Email | None = Field(None, description="receives the daily digest (default: email)")
     phone: Line | None = None
     address: Line | None = None
 

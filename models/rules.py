@@ -14,8 +14,8 @@ from typing import Literal
 from models.calendar import BusinessCalendar
 from models.plan import Plan, Task, Unit
 
-Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile", "ack"]
-STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile", "ack")
+Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest"]
+STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest")
 UNIT_STAGES = ("request", "reminder", "urging", "overdue")
 
 
@@ -47,6 +47,7 @@ class Action:
     units: tuple[str, ...] = ()   # escalation: the units still missing
     plan_hash: str = ""
     thread: str | None = None     # ack: the Message-ID of the reply it answers
+    body: str | None = None       # digest, compile: {"subject", "text", "files"} as JSON, decided now
 
 
 @dataclass(frozen=True)
@@ -182,4 +183,5 @@ STAGE_WORDS: dict[str, str] = {
     "overdue": "thông báo quá hạn",
     "compile": "tổng hợp báo cáo",
     "ack": "xác nhận đã nhận",
+    "digest": "tổng hợp hằng ngày",
 }

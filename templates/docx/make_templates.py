@@ -122,8 +122,17 @@ def para(container, text="", *, size=14, bold=False, italic=False, align="justif
 
 
 def rule_under(p, indent_mm: float) -> None:
-    """A solid rule under a centred paragraph, shortened by indenting both sides."""
+    """A short solid rule under a centred paragraph: an empty 2 pt paragraph after it whose
+    bottom border is shortened by indenting both sides (the text itself keeps its width)."""
+    after = p.paragraph_format.space_after
+    p.paragraph_format.space_after = Pt(0)
+    rule = OxmlElement("w:p")
+    p._p.addnext(rule)
+    from docx.text.paragraph import Paragraph
+    p = Paragraph(rule, p._parent)
     p.paragraph_format.left_indent = p.paragraph_format.right_indent = Mm(indent_mm)
+    p.paragraph_format.space_before, p.paragraph_format.space_after = Pt(0), after
+    p.paragraph_format.line_spacing = Pt(3)
     ppr = p._p.get_or_add_pPr()
     bdr = OxmlElement("w:pBdr")
     bottom = OxmlElement("w:bottom")
@@ -345,9 +354,92 @@ def reply_form() -> Document:
     return doc
 
 
+def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loop: str, size: int = 12):
+    """A bordered table: a header row repeated on every page, one templated row repeated by `loop`."""
+    t = doc.add_table(rows=2, cols=len(headers))
+    t.style = doc.styles["Table Grid"]
+    for i, w in enumerate(widths_mm):
+        t.columns[i].width = Mm(w)
+        for c in t.columns[i].cells:
+            c.width = Mm(w)
+    for i, h in enumerate(headers):
+        p = t.cell(0, i).paragraphs[0]
+        r = p.add_run(h)
+        r.font.bold, r.font.size = True, Pt(size)
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _repeat_header(t.rows[0])
+    row = t.rows[1]
+    for i, text in enumerate(cells):
+        r = row.cells[i].paragraphs[0].add_run(text)
+        r.font.size = Pt(size)
+    row._tr.addprevious(_tag_row(t, f"{{%tr {loop} %}}"))
+    row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
+    return t
+
+
+def heading(doc, text: str) -> None:
+    para(doc, text, bold=True, align="left", indent=False, before=6, keep=True)
+
+
+def report() -> Document:
+    """The yearly report the deputy director signs: BÁO CÁO, sections I–III, an appendix."""
+    doc = new_document()
+    header_block(doc, "Số: {{ number }}/BC-{{ issuer.code }}", None)
+    para(doc, "BÁO CÁO", size=14, bold=True, align="center", before=18, after=0)
+    rule_under(para(doc, "Kết quả thực hiện {{ plan.type|lower }} {{ plan.title }} năm {{ year }}", size=14,
+                    bold=True, align="center", after=12), 55)
+    para(doc, "Căn cứ {{ plan.implements }};")
+    para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}, "
+              "{{ issuer.short_name }} báo cáo kết quả thực hiện năm {{ year }} như sau:")
+    heading(doc, "I. KẾT QUẢ THỰC HIỆN")
+    para(doc, "{%p for item in items %}")
+    para(doc, "{{ loop.index }}. {{ item.text }}", italic=True)
+    para(doc, "{%p for w in item.words %}")
+    para(doc, "- {{ w.unit }}: “{{ w.text }}”")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p if not item.words %}")
+    para(doc, "Chưa có đơn vị báo cáo về nội dung này.")
+    para(doc, "{%p endif %}")
+    para(doc, "{%p endfor %}")
+    para(doc, "Tổng hợp số liệu từ báo cáo của các đơn vị:", keep=True)
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Tổng số", "Số báo cáo"], [12, 78, 30, 25, 20],
+          ["{{ loop.index }}", "{{ t.name }}", "{{ t.unit }}", "{{ t.total }}", "{{ t.reports }}"], "for t in totals")
+    heading(doc, "II. ĐÁNH GIÁ")
+    para(doc, "{{ issuer.short_name }} đã đề nghị {{ asked }} lượt báo cáo của {{ units }} đơn vị. Kết quả: "
+              "{{ on_time }} báo cáo đúng hạn ({{ pct.on_time }}); {{ late }} báo cáo trễ hạn ({{ pct.late }}); "
+              "{{ missing }} chưa báo cáo ({{ pct.missing }}){% if exempt %}; {{ exempt }} lượt được miễn{% endif %}.")
+    para(doc, "Theo nhóm đơn vị:", keep=True)
+    table(doc, ["Nhóm đơn vị", "Được đề nghị", "Đúng hạn", "Trễ hạn", "Chưa báo cáo", "Tỷ lệ đúng hạn"],
+          [55, 22, 20, 20, 24, 24],
+          ["{{ g.name }}", "{{ g.asked }}", "{{ g.on_time }}", "{{ g.late }}", "{{ g.missing }}", "{{ g.pct }}"],
+          "for g in groups")
+    para(doc, "{%p if late_names %}", before=6)
+    para(doc, "Các đơn vị báo cáo trễ hạn: {{ late_names|join(', ') }}.")
+    para(doc, "{%p endif %}")
+    para(doc, "{%p if missing_names %}")
+    para(doc, "Các đơn vị chưa báo cáo: {{ missing_names|join(', ') }}.")
+    para(doc, "{%p endif %}")
+    heading(doc, "III. KIẾN NGHỊ, ĐỀ XUẤT")
+    para(doc, "{%p for p in proposals %}")
+    para(doc, "{{ p }}")
+    para(doc, "{%p endfor %}")
+    para(doc, "Trên đây là báo cáo kết quả thực hiện năm {{ year }} của {{ issuer.short_name }}./.")
+    signature_block(doc)
+    p = para(doc, "PHỤ LỤC", bold=True, align="center", before=0, after=0)
+    p.paragraph_format.page_break_before = True
+    para(doc, "Tình hình báo cáo của các đơn vị năm {{ year }}", bold=True, align="center", after=0)
+    para(doc, "(Kèm theo Báo cáo số {{ number }}/BC-{{ issuer.code }} của {{ issuer.short_name }})", italic=True,
+         align="center", after=6)
+    table(doc, ["STT", "Đơn vị", "Nhiệm vụ", "Ngày nhận", "Tình trạng", "Chỉ tiêu", "Tệp đính kèm"],
+          [12, 36, 28, 19, 22, 26, 22],
+          ["{{ loop.index }}", "{{ r.unit_name }}", "{{ r.task_title }}", "{{ r.received }}", "{{ r.word }}",
+           "{{ r.indicators }}", "{{ r.files }}"], "for r in rows", size=11)
+    return doc
+
+
 def main() -> None:
     docs = {stage: letter(stage) for stage in LETTERS}
-    docs |= {"escalation": escalation(), "reply-form": reply_form()}
+    docs |= {"escalation": escalation(), "reply-form": reply_form(), "report": report()}
     for name, doc in docs.items():
         slim(doc)
         doc.save(HERE / f"{name}.docx")

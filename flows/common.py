@@ -1,0 +1,48 @@
+"""What the sending flows share: record what is due, then send it stage by stage.
+
+Prefect tasks are coarse (one to record, one per stage to send) and never cached: the
+ledger, not Prefect, knows what was sent, and no flow retries by itself.
+"""
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from dondoc.outbox import Summary, decide, deliver
+from dondoc.runtime import Runtime
+from dondoc.smtp import DeliveryError
+
+
+@task(name="record", cache_policy=NO_CACHE)
+def record(rt: Runtime, stages: tuple[str, ...]) -> int:
+    """Decide what is due and write it to the ledger as pending."""
+    return len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages))
+
+
+@task(name="send", cache_policy=NO_CACHE)
+async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
+    """Build and send every unsent letter of one stage (a batch, not a task per unit)."""
+    return await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                         rt.settings.out, (stage,), rt.now, summary)
+
+
+async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
+    """Record, then send stage by stage; raise DeliveryError (the flow fails) when the
+    server could not be reached, after logging what was done."""
+    log = get_run_logger()
+    summary = Summary(decided=record(rt, stages))
+    error = None
+    for stage in stages:
+        try:
+            await send(rt, stage, summary)
+        except DeliveryError as e:
+            error = e
+            break
+    log.info("%s: %s", rt.today.isoformat(), summary.as_dict())
+    for key, why in summary.failures:
+        log.warning("gửi thất bại %s: %s", key, why)
+    if error:
+        raise error
+    return summary.as_dict()
+
+
