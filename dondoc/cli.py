@@ -96,7 +96,8 @@ def cmd_status(args, settings) -> int:
     ledger = _ledger(settings)
     pid = plan.plan.id
     rows = status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid))
-    failed = ledger.outbound(pid, "failed")
+    failed = ledger.outbound(pid, "failed") + ledger.outbound(pid, "bounced")
+    triage = len(ledger.inbound("triage"))
     if args.json:
         json.dump({"today": _today(args).isoformat(), "counts": counts(rows),
                    "rows": [{"year": r.year, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
@@ -104,8 +105,9 @@ def cmd_status(args, settings) -> int:
                              "reported_on": r.reported_on.isoformat() if r.reported_on else None,
                              "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
                             for r in rows],
-                   "failed": [{"key": f["key"], "to": json.loads(f["to_addrs"]), "error": f["last_error"]}
-                              for f in failed]},
+                   "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
+                               "error": f["last_error"]} for f in failed],
+                   "triage": triage},
                   sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
@@ -124,7 +126,10 @@ def cmd_status(args, settings) -> int:
     console.print(table)
     console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(rows).items()))
     for f in failed:
-        console.print(f"[red]Gửi thất bại[/red] {f['key']} → {', '.join(json.loads(f['to_addrs']))}: {f['last_error']}")
+        what = "Thư bị trả lại" if f["status"] == "bounced" else "Gửi thất bại"
+        console.print(f"[red]{what}[/red] {f['key']} → {', '.join(json.loads(f['to_addrs']))}: {f['last_error']}")
+    if triage:
+        console.print(f"Thư chờ phân loại: {triage} (dondoc triage)")
     return 0
 
 

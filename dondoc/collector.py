@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,6 @@ def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, ba
 
 
 def _message_id(raw: bytes) -> str | None:
-    import re
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.M | re.I)
     return m[1].decode("ascii", "replace") if m else None

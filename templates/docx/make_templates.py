@@ -263,29 +263,8 @@ def escalation() -> Document:
     para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã đề nghị "
               "{{ units_asked }} đơn vị {{ task.title }}, hạn gửi trước ngày {{ deadline }}. "
               "Đến ngày {{ letter_date }}, còn {{ missing|length }} đơn vị chưa gửi báo cáo, cụ thể:")
-    t = doc.add_table(rows=2, cols=4)
-    t.style = doc.styles["Table Grid"]
-    widths = (Mm(12), Mm(58), Mm(45), Mm(50))
-    for i, w in enumerate(widths):
-        t.columns[i].width = w
-        for c in t.columns[i].cells:
-            c.width = w
-    for i, h in enumerate(("STT", "Đơn vị", "Liên hệ", "Đã gửi")):
-        c = t.cell(0, i)
-        c.paragraphs[0].text = ""
-        r = c.paragraphs[0].add_run(h)
-        r.font.bold, r.font.size = True, Pt(13)
-        c.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _repeat_header(t.rows[0])
-    row = t.rows[1]
-    cells = ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"]
-    for i, text in enumerate(cells):
-        p = row.cells[i].paragraphs[0]
-        r = p.add_run(text)
-        r.font.size = Pt(13)
-    # docxtpl row loop: the opening and closing tags sit in rows of their own
-    row._tr.addprevious(_tag_row(t, "{%tr for m in missing %}"))
-    row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
+    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [12, 58, 45, 50],
+          ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in missing", size=13)
     para(doc, "", after=0)
     para(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
     signature_block(doc, recipients=False)
@@ -330,24 +309,8 @@ def reply_form() -> Document:
     para(doc, "Đơn vị báo cáo: {{ unit.name }}", align="left", after=0)
     para(doc, "Người lập: ............................................  Điện thoại: ...........................",
          align="left", after=12)
-    t = doc.add_table(rows=2, cols=4)
-    t.style = doc.styles["Table Grid"]
-    widths = (Mm(12), Mm(98), Mm(30), Mm(25))
-    for i, w in enumerate(widths):
-        t.columns[i].width = w
-        for c in t.columns[i].cells:
-            c.width = w
-    for i, h in enumerate(("STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng")):
-        r = t.cell(0, i).paragraphs[0].add_run(h)
-        r.font.bold, r.font.size = True, Pt(13)
-        t.cell(0, i).paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _repeat_header(t.rows[0])
-    row = t.rows[1]
-    for i, text in enumerate(["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""]):
-        r = row.cells[i].paragraphs[0].add_run(text)
-        r.font.size = Pt(13)
-    row._tr.addprevious(_tag_row(t, "{%tr for i in indicators %}"))
-    row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [12, 98, 30, 25],
+          ["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""], "for i in indicators", size=13)
     para(doc, "", after=6)
     para(doc, "Tóm tắt kết quả nổi bật (không quá 10 dòng):", align="left", after=0)
     para(doc, "", after=0)
@@ -372,6 +335,7 @@ def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loo
     for i, text in enumerate(cells):
         r = row.cells[i].paragraphs[0].add_run(text)
         r.font.size = Pt(size)
+    # docxtpl's row loop: the opening and closing tags sit in rows of their own
     row._tr.addprevious(_tag_row(t, f"{{%tr {loop} %}}"))
     row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
     return t
