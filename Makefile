@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/dondoc validate
-	DONDOC_DB=var/demo/dondoc.db $(BIN)/dondoc plan --today 2026-11-05
+	$(BIN)/dondoc demo --out var/demo
 
 debs:
 	@bash scripts/ensure-debs.sh $(TEST_DEBS)

@@ -112,6 +112,7 @@ def cmd_status(args, settings) -> int:
         print()
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from models.rules import STAGE_WORDS
     table = Table(title=f"Tình hình báo cáo — {plan.plan.id} — ngày {_today(args):%d/%m/%Y}")
@@ -120,14 +121,15 @@ def cmd_status(args, settings) -> int:
     for r in rows:
         sent = "; ".join(f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({st})")
                          for s, d, st in r.sent)
-        table.add_row(str(r.year), r.task_id, r.unit_name, f"{r.deadline:%d/%m/%Y}", sent, r.word,
+        table.add_row(str(r.year), r.task_id, escape(r.unit_name), f"{r.deadline:%d/%m/%Y}", sent, r.word,
                       f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "")
     console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
     console.print(table)
     console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(rows).items()))
     for f in failed:
         what = "Thư bị trả lại" if f["status"] == "bounced" else "Gửi thất bại"
-        console.print(f"[red]{what}[/red] {f['key']} → {', '.join(json.loads(f['to_addrs']))}: {f['last_error']}")
+        console.print(f"[red]{what}[/red] {escape(f['key'])} → {', '.join(json.loads(f['to_addrs']))}: "
+                      f"{escape(f['last_error'] or '')}", soft_wrap=True)
     if triage:
         console.print(f"Thư chờ phân loại: {triage} (dondoc triage)")
     return 0
@@ -255,6 +257,45 @@ def cmd_run(args, settings) -> int:
     return 0
 
 
+def cmd_demo(args, settings) -> int:
+    import os
+    import shutil
+    import time
+    from dondoc import demo
+    out = args.out
+    if out.exists():
+        shutil.rmtree(out)   # a demo always starts from nothing
+    out.mkdir(parents=True)
+    demo.settings_for(out)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    from dondoc.settings import Settings
+    settings = Settings()
+    _prefect_env(settings)
+    plan = _load(settings.config)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console()
+    console.print(f"[bold]dondoc demo[/bold]: {plan.plan.id}, năm {args.year}, {len(plan.units)} đơn vị; "
+                  f"thư và báo cáo trong {out}")
+    start = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} ngày"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("khởi động Prefect…", total=None)
+        result = demo.run(out, args.year, lambda day, n: bar.update(
+            task, completed=n, description=f"ngày {day:%d/%m/%Y}"))
+    args.today, args.json, args.html = demo.compile_day(plan, demo.BusinessCalendar(plan.calendar), args.year), False, None
+    cmd_status(args, settings)
+    console.print(f"\nĐã gửi {result['sent']} thư; báo cáo lãnh đạo:")
+    from rich.markup import escape
+    for subject in result["escalations"]:
+        console.print(f"  - {escape(subject)}", soft_wrap=True)
+    console.print(f"\nThư đã gửi (.docx): {result['letters']}")
+    for f in result.get("files", []):
+        console.print(f"Báo cáo: {f}")
+    console.print(f"({time.monotonic() - start:.0f} giây)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: track the reports a plan asks for.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -295,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check-format", help="check .docx files against the Decree 30 layout rules")
     s.add_argument("files", nargs="+", type=Path)
     s.set_defaults(func=cmd_check_format)
+    s = sub.add_parser("demo", help="the whole cycle of the shipped plan, offline, with real flows")
+    s.add_argument("--out", type=Path, default=Path("var/demo"), help="where everything goes (emptied first)")
+    s.add_argument("--year", type=int, default=dt.date.today().year, help="the cycle to play")
+    s.set_defaults(func=cmd_demo)
     s = sub.add_parser("run", help="run one flow now")
     s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"])
     s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")

@@ -48,14 +48,20 @@ class StatusRow:
 def status_rows(plan: Plan, state: LedgerState, today: dt.date,
                 sent: Mapping[tuple[str, str, int], list[tuple[str, dt.date, str]]] | None = None,
                 cal: BusinessCalendar | None = None) -> list[StatusRow]:
-    """One row per unit and task for this year's cycles (and last year's while still open)."""
+    """One row per unit and task for this year's cycles (and last year's while still open).
+    A cycle whose first request day has passed without dondoc asking anything (it was set up
+    later) is left out: nobody was asked, so nobody is late."""
     cal = cal or BusinessCalendar(plan.calendar)
     sent = sent or {}
     years = sorted({today.year} | {c.year for c in cycles_around(plan, cal, today)})
+    asked = {(k.split("/")[2], int(k.split("/")[1])) for k in state.decided if k.endswith("/request")}
+    asked |= {(t, y) for t, _, y in state.reported}
     rows = []
     for year in years:
         for task in plan.tasks:
             c = cycle(plan, cal, task, year)
+            if c.request_on <= today and (task.id, year) not in asked:
+                continue
             for unit in plan.units_of(task):
                 k = (task.id, unit.id, year)
                 reported = state.reported.get(k)

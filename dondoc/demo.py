@@ -1,0 +1,215 @@
+"""`dondoc demo`: the whole cycle of the shipped plan, offline, in about a minute.
+
+An in-process SMTP server (aiosmtpd) stands in for the mail system: letters to units are
+answered by simulated units that reply by real mail (most on time, some late, one never,
+one out of office, one address that bounces); replies are delivered into a local Maildir
+that the collector reads. The real Prefect flows run, day by day, on the days something
+happens. Nothing leaves the machine.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import io
+import mailbox
+import os
+import random
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from docx import Document
+
+from dondoc.runtime import read_plan
+from dondoc.settings import Settings
+from models.calendar import BusinessCalendar
+from models.rules import compile_day, cycle
+
+TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+class World:
+    """The mail system and the units: what happens to each letter the Sở sends."""
+
+    def __init__(self, plan, maildir: Path, collector: str, seed: int = 7):
+        self.plan, self.collector = plan, collector
+        self.box = mailbox.Maildir(maildir, create=True)
+        self.day = dt.date.today()
+        self.pending: list[tuple[dt.date, bytes]] = []          # replies to send on a later day
+        rnd = random.Random(seed)
+        units = [u for u in plan.units if u.group != "so"]
+        self.never = units[3].id
+        self.away = units[5].id
+        self.bounce = units[7].emails[0]
+        self.late = {u.id for u in units[9:12]}
+        self.delay = {u.id: rnd.randint(2, 12) for u in plan.units}
+        self.letters: list[email.message.Message] = []
+
+    def now(self, hour: int = 9) -> dt.datetime:
+        return dt.datetime.combine(self.day, dt.time(hour), TZ)
+
+    def deliver(self, raw: bytes) -> None:
+        """Into the collector's Maildir, stamped with the simulated day."""
+        self.box.add(f"Received: from mx.example by mail.stttt.example; {format_datetime(self.now(10))}\r\n".encode()
+                     + raw)
+
+    async def handle_DATA(self, server, session, envelope):   # aiosmtpd: the Sở's letters arrive here
+        msg = email.message_from_bytes(envelope.content)
+        self.letters.append(msg)
+        for rcpt in envelope.rcpt_tos:
+            if rcpt == self.bounce:
+                self.deliver(_dsn(rcpt, msg["Message-ID"], self.now()))
+            elif rcpt == self.collector:
+                self.deliver(envelope.content)
+            else:
+                self.answer(rcpt, msg)
+        return "250 OK"
+
+    def answer(self, rcpt: str, letter) -> None:
+        key = "".join(str(letter.get("X-Dondoc-Key", "")).split())
+        parts = key.split("/")
+        if len(parts) < 5 or not parts[-1].startswith("request"):
+            return
+        task_id, unit_id = parts[2], parts[3]
+        unit = self.plan.unit(unit_id)
+        if rcpt not in unit.emails or unit_id == self.never:
+            return
+        if unit_id == self.away:
+            self.deliver(_reply(rcpt, letter, "Tôi đang đi công tác, sẽ trả lời sau.", self.now(),
+                                {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}, subject_prefix="Trả lời tự động: "))
+        deadline = dt.date(int(parts[1]), *reversed([int(x) for x in self.plan.task(task_id).due.split("/")]))
+        when = deadline + dt.timedelta(days=4) if unit_id in self.late or unit_id == self.away \
+            else min(self.day + dt.timedelta(days=self.delay[unit_id]), deadline - dt.timedelta(days=2))
+        form = next((p.get_payload(decode=True) for p in letter.walk()
+                     if "Phi%E1%BA%BFu" in str(p.get("Content-Disposition", ""))), None)
+        text = f"Kính gửi Sở,\n\n{unit.name} gửi báo cáo kết quả thực hiện nhiệm vụ năm {parts[1]}.\n\nTrân trọng,\nVăn thư\n"
+        files = [("Báo cáo kết quả.docx", _report_docx(unit.name))]
+        if form:
+            files.append(("Phiếu số liệu.docx", _fill(form, self.delay[unit_id])))
+        self.pending.append((when, lambda d=when: _reply(rcpt, letter, text, dt.datetime.combine(d, dt.time(9), TZ),
+                                                            files=files)))
+
+    def release(self) -> int:
+        """Replies whose day has come are sent (delivered into the collector's mailbox)."""
+        due = [(d, f) for d, f in self.pending if d <= self.day]
+        self.pending = [(d, f) for d, f in self.pending if d > self.day]
+        for _, make in due:
+            self.deliver(make())
+        return len(due)
+
+
+def _reply(sender, letter, text, when, headers=None, files=(), subject_prefix="Re: ") -> bytes:
+    m = EmailMessage()
+    m["From"], m["To"] = sender, str(letter["Reply-To"] or letter["From"])
+    m["Subject"] = subject_prefix + str(email.header.make_header(email.header.decode_header(letter["Subject"])))
+    m["Message-ID"], m["Date"] = make_msgid(domain=sender.split("@")[1]), format_datetime(when)
+    m["In-Reply-To"] = m["References"] = letter["Message-ID"]
+    for k, v in (headers or {}).items():
+        m[k] = v
+    m.set_content(text)
+    for name, data in files:
+        m.add_attachment(data, "application", "vnd.openxmlformats-officedocument.wordprocessingml.document",
+                         filename=name)
+    return bytes(m)
+
+
+def _dsn(rcpt: str, message_id: str, when: dt.datetime) -> bytes:
+    return (f"From: MAILER-DAEMON@mx.example\r\nTo: dondoc\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            f"Date: {format_datetime(when)}\r\nMessage-ID: {make_msgid(domain='mx.example')}\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
+            "Content-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--b\r\n"
+            "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+            f"Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
+            f"Message-ID: {message_id}\r\n\r\n.\r\n--b--\r\n").encode()
+
+
+def _report_docx(name: str) -> bytes:
+    doc = Document()
+    doc.add_paragraph(f"{name}: báo cáo kết quả thực hiện kế hoạch.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def _fill(form: bytes, n: int) -> bytes:
+    doc = Document(io.BytesIO(form))
+    for i, row in enumerate(doc.tables[0].rows[1:], 1):
+        row.cells[3].text = str(n * i + 3)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def event_days(plan, cal: BusinessCalendar, year: int) -> list[dt.date]:
+    """The days something happens in the yearly cycles (the tasks due in December)."""
+    days = set()
+    for task in plan.tasks:
+        c = cycle(plan, cal, task, year)
+        if c.deadline.month < 11:
+            continue
+        days |= {c.request_on, c.closes_on, *(d for _, _, d in c.followups)}
+        if c.escalate_on:
+            days.add(c.escalate_on)
+    days.add(compile_day(plan, cal, year))
+    return sorted(days)
+
+
+def run(out: Path, year: int, progress=None) -> dict:
+    """Run the whole cycle under `out`; returns the paths and counts a person wants to see.
+    The caller has pointed the DONDOC_* settings at `out` (see `settings_for`)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from flows.collect import collect
+    from flows.dispatch import dispatch
+    from flows.escalate import escalate
+    from flows.report import report
+
+    settings = Settings()
+    plan = read_plan(settings.config)
+    cal = BusinessCalendar(plan.calendar)
+    world = World(plan, Path(settings.inbox.removeprefix("maildir:")), plan.issuer.email)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ["DONDOC_SMTP_PORT"] = str(port)
+    server = Controller(world, hostname="127.0.0.1", port=port)
+    server.start()
+    stages = event_days(plan, cal, year)
+    last = compile_day(plan, cal, year)
+    result: dict = {}
+    try:
+        day, done = stages[0], 0
+        while day <= last:
+            world.day = day
+            world.release()
+            asyncio.run(collect(today=day))
+            if day in stages:
+                asyncio.run(dispatch(today=day))
+                asyncio.run(escalate(today=day))
+            if day == last:
+                result = asyncio.run(report(today=day, year=year))
+            done += 1
+            if progress:
+                progress(day, done)
+            upcoming = [d for d in stages if d > day] + [d for d, _ in world.pending if d > day]
+            day = min(upcoming) if upcoming else last + dt.timedelta(days=1)
+    finally:
+        server.stop()
+    escalations = [m for m in world.letters if "".join(str(m.get("X-Dondoc-Key", "")).split()).endswith("/escalation")]
+    return result | {"letters": str(settings.out / plan.plan.id / str(year)), "days": done,
+                     "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
+                                     for m in escalations],
+                     "sent": len(world.letters)}
+
+
+def settings_for(out: Path) -> None:
+    """Point every DONDOC_* setting of this process at `out` (the demo never touches var/)."""
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.update(DONDOC_DB=str(out / "dondoc.db"), DONDOC_OUT=str(out / "out"), DONDOC_DATA=str(out / "data"),
+                      DONDOC_INBOX=f"maildir:{out / 'Maildir'}", DONDOC_SMTP_HOST="127.0.0.1",
+                      DONDOC_SMTP_SECURITY="none", DONDOC_SMTP_BACKOFF="0.1")
