@@ -296,6 +296,14 @@ def cmd_demo(args, settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings) -> int:
+    plan = _load(settings.config)
+    _prefect_env(settings)
+    from dondoc.serve import serve
+    serve(plan, Path(__import__("os").environ["PREFECT_HOME"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: track the reports a plan asks for.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -340,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("var/demo"), help="where everything goes (emptied first)")
     s.add_argument("--year", type=int, default=dt.date.today().year, help="the cycle to play")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("serve", help="run every flow on its schedule (starts a local Prefect server if needed)")
+    s.set_defaults(func=cmd_serve)
     s = sub.add_parser("run", help="run one flow now")
     s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"])
     s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")
@@ -350,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `dondoc status | head` ends quietly
     args = build_parser().parse_args(argv)
     from dondoc.settings import Settings
     return args.func(args, Settings())

@@ -23,10 +23,16 @@ def report_year(plan, cal, today: dt.date) -> int:
 
 
 @flow(name="report", retries=0)
-async def report(today: dt.date | None = None, year: int | None = None, resend: bool = False) -> dict:
+async def report(today: dt.date | None = None, year: int | None = None, resend: bool = False,
+                 when_due: bool = False) -> dict:
+    """Build the report of `year` (default: the last cycle compiled) and email it when its
+    compile day has come. `when_due` (the schedule's setting): do nothing on other days."""
     rt = open_runtime(today)
     pid = rt.plan.plan.id
     year = year or report_year(rt.plan, rt.cal, rt.today)
+    if when_due and not any(a.stage == "compile" and a.year == year
+                            for a in due_actions(rt.plan, rt.ledger.state(pid), rt.today, rt.cal)):
+        return {"year": year, "skipped": "chưa đến ngày tổng hợp"}
     reports = list(rt.ledger.db.query("select * from reports where plan_id = ?", [pid]))
     data = compile_report(rt.plan, rt.ledger.state(pid), reports, rt.today, year, rt.cal)
     files = write_report(rt.plan, data, rt.templates, rt.today, rt.settings.out)

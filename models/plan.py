@@ -236,6 +236,25 @@ class CalendarConfig(Strict):
     working_days: list[FullDate] = Field(default_factory=list, description="make-up working days")
 
 
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,\-]+", f) for f in fields):
+        raise ValueError(f"{value!r} is not a cron line of five fields (minute hour day month weekday)")
+    return " ".join(fields)
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class Schedules(Strict):
+    """When each flow runs under `dondoc serve`, as cron lines in the calendar's time zone.
+    The flows themselves skip days off (and escalate skips hours outside working hours)."""
+    dispatch: Cron = "0 8 * * 1-5"
+    collect: Cron = "*/15 7-16 * * 1-5"
+    escalate: Cron = "30 8 * * 1-5"
+    report: Cron = "0 9 * * 1-5"     # builds and emails the report only on its compile day
+
+
 class Plan(Strict):
     version: Annotated[int, Field(ge=1, le=1, description="schema version")] = 1
     plan: PlanInfo
@@ -247,6 +266,7 @@ class Plan(Strict):
     units: list[Unit] = Field(min_length=1)
     tasks: list[Task] = Field(min_length=1)
     calendar: CalendarConfig = CalendarConfig()
+    schedules: Schedules = Schedules()
     policy: Policy
     templates: Line | None = Field(None, description="folder whose templates override the shipped ones")
 

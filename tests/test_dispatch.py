@@ -208,3 +208,14 @@ def test_preview_writes_eml_and_docx_and_sends_nothing(env, smtp_server, tmp_pat
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, out.rglob("*.docx"))],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.count(": OK") == 29
+
+
+def test_two_runs_at_once_send_each_letter_once(prefect_api, env, smtp_server):
+    environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "2"}
+    cmd = [sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", "2026-11-05"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for _ in range(2)]
+    summaries = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    keys = [key(m) for m in smtp_server.accepted]
+    assert len(keys) == len(set(keys)) == 29
+    assert sum(s["sent"] for s in summaries) == 29
