@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 # Debian packages the tests need, installed only when missing (CI runs on a clean machine).
-TEST_DEBS := dovecot-imapd libreoffice-writer-nogui fonts-liberation2 poppler-utils
+TEST_DEBS := dovecot-imapd libreoffice-writer-nogui fonts-liberation2 poppler-utils chromium
 
 .PHONY: demo test clean debs
 

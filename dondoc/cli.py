@@ -98,6 +98,10 @@ def cmd_status(args, settings) -> int:
     rows = status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid))
     failed = ledger.outbound(pid, "failed") + ledger.outbound(pid, "bounced")
     triage = len(ledger.inbound("triage"))
+    if args.html:
+        _status_html(plan, rows, _today(args), args.html)
+        print(f"{args.html}")
+        return 0
     if args.json:
         json.dump({"today": _today(args).isoformat(), "counts": counts(rows),
                    "rows": [{"year": r.year, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
@@ -133,6 +137,28 @@ def cmd_status(args, settings) -> int:
     if triage:
         console.print(f"Thư chờ phân loại: {triage} (dondoc triage)")
     return 0
+
+
+def _status_html(plan, rows, today, path: Path) -> None:
+    """A one-page status report for a browser: per task a bar of the status words, per unit
+    what was sent and received. Values are escaped (autoescape)."""
+    from jinja2 import Environment, FileSystemLoader
+    from dondoc.render import SHIPPED
+    from models.rules import STAGE_WORDS
+    from models.status import WORDS, counts
+    tasks = []
+    for (year, task_id) in dict.fromkeys((r.year, r.task_id) for r in rows):
+        mine = [r for r in rows if (r.year, r.task_id) == (year, task_id)]
+        tasks.append({"year": year, "id": task_id, "title": plan.task(task_id).title.replace("{year}", str(year)),
+                      "deadline": f"{mine[0].deadline:%d/%m/%Y}", "counts": counts(mine), "total": len(mine)})
+    env = Environment(loader=FileSystemLoader(str(SHIPPED)), autoescape=True)
+    html = env.get_template("status.html.j2").render(
+        plan=plan, today=f"{today:%d/%m/%Y}", words=WORDS, counts=counts(rows), tasks=tasks,
+        rows=[{"unit_name": r.unit_name, "task_id": r.task_id, "year": r.year, "status": r.status, "word": r.word,
+               "received": f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "",
+               "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({st})") for s, d, st in r.sent]}
+              for r in rows])
+    path.write_text(html, encoding="utf-8")
 
 
 def cmd_preview(args, settings) -> int:
@@ -318,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="each unit and task: what was sent, what came back")
     s.add_argument("--today", type=_date)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--html", type=Path, metavar="FILE", help="write a one-page status report for a browser")
     s.set_defaults(func=cmd_status)
     s = sub.add_parser("preview", help="write every letter due on a date as .eml and .docx; send nothing")
     s.add_argument("--today", type=_date)
