@@ -235,7 +235,6 @@ def _check_unit_task(plan, unit: str, task: str) -> None:
 
 
 def cmd_record(args, settings) -> int:
-    import shutil
     plan = _load(settings.config)
     _check_unit_task(plan, args.unit, args.task)
     day = args.date or _today(args)

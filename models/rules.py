@@ -16,7 +16,6 @@ from models.plan import Plan, Task, Unit
 
 Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest"]
 STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest")
-UNIT_STAGES = ("request", "reminder", "urging", "overdue")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from docx import Document
-from docx.enum.section import WD_SECTION
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
@@ -176,7 +175,7 @@ def signature_block(doc, recipients: bool = True) -> None:
     t = two_columns(doc, 80)
     left, right = t.cell(0, 0), t.cell(0, 1)
     if recipients:
-        p = para(left, "Nơi nhận:", size=12, bold=True, italic=True, align="left", after=0, before=6)
+        para(left, "Nơi nhận:", size=12, bold=True, italic=True, align="left", after=0, before=6)
         para(left, "{%p for r in recipients %}", size=11, align="left", after=0)
         para(left, "{{ r }}", size=11, align="left", after=0)
         para(left, "{%p endfor %}", size=11, align="left", after=0)
