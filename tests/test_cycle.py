@@ -141,6 +141,9 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     assert appendix["Báo Sớm"][3:5] == [f"20/11/{Y}", "đã báo cáo đúng hạn"]
     assert appendix["Đài Muộn"][3:5] == [f"09/12/{Y}", "đã báo cáo trễ hạn"]
     assert appendix["UBND huyện Miễn"][4] == "miễn"
+    section = doc.sections[0]   # page numbers from page 2: a PAGE field, and none on the first page
+    assert section.different_first_page_header_footer
+    assert "PAGE" in section.header._element.xml and "PAGE" not in section.first_page_header._element.xml
     header_row = doc.tables[-1].rows[0]._tr
     assert header_row.find(".//{http://schemas.openxmlformats.org/wordprocessingml/2006/main}tblHeader") is not None
     mail = sent("/compile")[0]
