@@ -147,7 +147,10 @@ class Ledger:
                     for r in self.db.query("select * from reports where plan_id = ?", [plan_id])}
         away = {r["unit_id"] for r in self.db.query(
             "select unit_id from inbound where plan_id = ? and kind = 'ooo' and unit_id is not null", [plan_id])}
-        return LedgerState(decided, reported, frozenset(away))
+        bounced = {r["a"] for r in self.db.query(
+            "select json_extract(detail, '$.address') as a from events where kind = 'bounced' and key like ?",
+            [f"{plan_id}/%"])}
+        return LedgerState(decided, reported, frozenset(away), frozenset(bounced))
 
     def record_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
         """Insert each action as `pending` unless its key is already there; returns the keys

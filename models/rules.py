@@ -55,6 +55,7 @@ class LedgerState:
     decided: Mapping[str, dt.date] = field(default_factory=dict)  # action key -> day decided
     reported: Mapping[tuple[str, str, int], dt.date] = field(default_factory=dict)  # (task, unit, year)
     away: frozenset[str] = frozenset()   # units whose contact answered out of office
+    bounced: frozenset[str] = frozenset()   # addresses a server said do not exist (5.x.x)
 
 
 def action_key(plan_id: str, year: int, task_id: str | None = None, unit_id: str | None = None,
@@ -128,7 +129,8 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
     Per unit and cycle: the first request from its day on (a unit added late gets it on the
     next run); after it, only the latest follow-up whose day has come and that falls after
     the first request, so a missed day never produces a burst. Nothing for a unit that has
-    reported or is exempt. Nothing at all on a day off."""
+    reported or is exempt; nothing to an address that bounced (a unit left with none gets
+    nothing, and is still listed in the escalation). Nothing at all on a day off."""
     cal = cal or BusinessCalendar(plan.calendar)
     if not cal.is_working_day(today):
         return []
@@ -156,6 +158,9 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
             if key in state.decided:
                 continue
             to, cc = _stage_to(stage, plan, t, unit, unit.id in state.away)
+            to = tuple(a for a in to if a not in state.bounced)
+            if not to:   # every address bounced: writing again is pointless until the plan changes them
+                continue
             out.append(Action(key, stage, pid, c.year, t.id, unit.id, seq, day, c.deadline,
                               to, cc, plan_hash=digest))
         esc_key = action_key(pid, c.year, t.id, None, "escalation")

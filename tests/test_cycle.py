@@ -93,9 +93,10 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
             ).encode(), dt.datetime(Y, 11, 5, 9, 5, tzinfo=TZ))
     got = asyncio.run(collect(today=days["reminder-1"]))
     assert (got["matched"], got["bounce"], got["acks_sent"]) == (1, 1, 1)
-    assert asyncio.run(dispatch(today=days["reminder-1"]))["sent"] == 3               # muon, khong, hong
-    assert asyncio.run(dispatch(today=days["reminder-2"]))["sent"] == 3
-    assert asyncio.run(escalate(today=days["urging"]))["sent"] == 3
+    # hong's address bounced: it is written to no more (the digest and status say so)
+    assert asyncio.run(dispatch(today=days["reminder-1"]))["sent"] == 2               # muon, khong
+    assert asyncio.run(dispatch(today=days["reminder-2"]))["sent"] == 2
+    assert asyncio.run(escalate(today=days["urging"]))["sent"] == 2
     urging_muon = next(m for m in sent("urging") if "/muon/" in key(m))
     assert [a.addr_spec for a in urging_muon["Cc"].addresses] == ["gd@muon.example"]
 
@@ -118,7 +119,7 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     arrive(reply("vanthu@muon.example", "muon", "Đài gửi báo cáo muộn.\nTin, bài: 5\n",
                  dt.datetime(Y, 12, 9, 10, tzinfo=TZ)), dt.datetime(Y, 12, 9, 10, tzinfo=TZ))
     asyncio.run(collect(today=dt.date(Y, 12, 9)))
-    assert asyncio.run(escalate(today=days["overdue-1"]))["sent"] == 2                # khong, hong
+    assert asyncio.run(escalate(today=days["overdue-1"]))["sent"] == 1                # khong
     # a Saturday: nothing is sent
     assert "skipped" in asyncio.run(escalate(today=dt.date(Y, 12, 13)))
 

@@ -112,3 +112,12 @@ def test_nothing_on_a_day_off_and_a_first_request_moves_to_the_working_day_befor
     days = [D(2027, 2, 1) + dt.timedelta(days=i) for i in range(20)]
     first = next(d for d in days if due_actions(plan, LedgerState(), d))
     assert first == D(2027, 2, 3)   # Tết 2027 runs from 04/02 to 10/02
+
+
+def test_nothing_more_to_an_address_that_bounced(mini):
+    decided = {a.key: D(2026, 11, 5) for a in due_actions(mini, LedgerState(), D(2026, 11, 5))}
+    state = LedgerState(decided, bounced=frozenset({"vanthu@muon.example", "vanthu@khong.example"}))
+    got = {a.unit_id: a.to for a in due_actions(mini, state, D(2026, 11, 20))}
+    assert got == {"som": ("vanthu@som.example",), "muon": ("bientap@muon.example",)}   # khong has none left
+    esc = due_actions(mini, LedgerState(decided, bounced=state.bounced), D(2026, 12, 4))
+    assert [a.units for a in esc if a.stage == "escalation"] == [("som", "muon", "khong")]
