@@ -22,7 +22,7 @@ BLANK = "\u00a0" * 8   # number and day are written in by the văn thư when the
 def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
     month = f"{compile_on.month:02d}" if compile_on.month <= 2 else str(compile_on.month)
     missing = data.counts["overdue"] + data.counts["not_due"]
-    groups = [g | {"missing": g["overdue"] + g["not_due"],
+    groups = [g | {"missing": g["overdue"] + g["not_due"], "bar": _bar(g),
                    "pct": f"{100 * g['on_time'] / g['asked']:.0f}%" if g["asked"] else "–"} for g in data.groups]
     signer = plan.signer
     return {
@@ -41,6 +41,14 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
                        f"- Lưu: VT, {plan.issuer.division}."],
         "signature": {"authority": signer.authority, "title": signer.title, "name": signer.name},
     }
+
+
+def _bar(group: dict, width: int = 30) -> str:
+    """A bar drawn with block characters (in Times New Roman and Liberation Serif): it prints
+    the same in black and white, as signed documents are."""
+    on = round(width * group["on_time"] / group["asked"]) if group["asked"] else 0
+    late = min(round(width * group["late"] / group["asked"]), width - on) if group["asked"] else 0
+    return "█" * on + "▓" * late + "░" * (width - on - late)
 
 
 def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> list[Path]:

@@ -376,6 +376,9 @@ def report() -> Document:
           [55, 22, 20, 20, 24, 24],
           ["{{ g.name }}", "{{ g.asked }}", "{{ g.on_time }}", "{{ g.late }}", "{{ g.missing }}", "{{ g.pct }}"],
           "for g in groups")
+    para(doc, "Biểu đồ tỷ lệ báo cáo theo nhóm đơn vị:", keep=True, before=6)
+    table(doc, ["Nhóm đơn vị", "█ đúng hạn   ▓ trễ hạn   ░ chưa báo cáo"], [55, 110],
+          ["{{ g.name }}", "{{ g.bar }}"], "for g in groups", size=11)
     para(doc, "{%p if late_names %}", before=6)
     para(doc, "Các đơn vị báo cáo trễ hạn: {{ late_names|join(', ') }}.")
     para(doc, "{%p endif %}")
