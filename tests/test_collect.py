@@ -162,3 +162,23 @@ def test_killed_between_keeping_and_marking_seen_records_each_reply_once(prefect
     assert {r["status"] for r in led.inbound()} == {"matched"}
     assert all("\\Seen" in m.flags for m in box.fetch(mark_seen=False, headers_only=True))   # marked now
 
+
+
+def test_kept_mail_can_be_moved_instead_of_flagged(inbox, env, shipped, monkeypatch):
+    box, folder = inbox
+    box.folder.create(f"{folder}-kept")
+    monkeypatch.setenv("DONDOC_IMAP_MOVE_TO", f"{folder}-kept")
+    mid, form = sent_letters(shipped)
+    for _, raw, arrival, _ in corpus.build(mid, form)[:3]:
+        box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
+    from dondoc.collector import CollectSummary, keep_new
+    rt = open_runtime(D(Y, 12, 10))
+    source = rt.settings.inbox_source()
+    summary = CollectSummary()
+    keep_new(source, rt.ledger, rt.settings.data, summary)
+    source.close()
+    assert (summary.fetched, summary.kept) == (3, 2)           # the second is the same message again
+    box.folder.set(folder)
+    assert list(box.fetch(mark_seen=False, headers_only=True)) == []
+    box.folder.set(f"{folder}-kept")
+    assert len(list(box.fetch(mark_seen=False, headers_only=True))) == 3   # moved, none deleted
