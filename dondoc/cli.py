@@ -325,7 +325,8 @@ def cmd_serve(args, settings) -> int:
     plan = _load(settings.config)
     _prefect_env(settings)
     from dondoc.serve import serve
-    serve(plan, Path(__import__("os").environ["PREFECT_HOME"]))
+    import os
+    serve(plan, Path(os.environ["PREFECT_HOME"]))
     return 0
 
 

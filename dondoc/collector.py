@@ -20,6 +20,7 @@ from pathlib import Path
 from docx import Document
 
 from dondoc.archive import save_attachment, store_raw
+from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.inbound import Limits, indicators_from, match_reply, vet
@@ -74,7 +75,7 @@ def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, ba
 
 
 def _message_id(raw: bytes) -> str | None:
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = head_of(raw)
     m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.M | re.I)
     return m[1].decode("ascii", "replace") if m else None
 

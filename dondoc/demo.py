@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
+import email.header
 import io
 import mailbox
 import os
 import random
+import socket
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -159,8 +161,6 @@ def event_days(plan, cal: BusinessCalendar, year: int) -> list[dt.date]:
 def run(out: Path, year: int, progress=None) -> dict:
     """Run the whole cycle under `out`; returns the paths and counts a person wants to see.
     The caller has pointed the DONDOC_* settings at `out` (see `settings_for`)."""
-    import socket
-
     from aiosmtpd.controller import Controller
 
     from flows.collect import collect

@@ -23,8 +23,13 @@ class Fetched:
     received_at: dt.datetime | None   # when our server received it
 
 
+def head_of(raw: bytes) -> bytes:
+    """The header block of a raw message (cheap: no parsing)."""
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+
+
 def _received_header(raw: bytes) -> dt.datetime | None:
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = head_of(raw)
     m = re.search(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", head, re.M | re.I)
     if not m or b";" not in m[0]:
         return None

@@ -14,6 +14,8 @@ import base64
 import hashlib
 from email.header import Header
 from email.utils import format_datetime, formataddr
+from html import escape
+from pathlib import Path
 from urllib.parse import quote
 
 from dondoc.render import Templates, _date_line
@@ -153,7 +155,6 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
 def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Letter:
     """A message whose content was decided and recorded with its row (digest, the report's
     email): its subject, text and the files to attach, as they are now on disk."""
-    from pathlib import Path
     body = json.loads(row["body"])
     to = json.loads(row["to_addrs"])
     headers = [("Subject", _encoded(body["subject"])), ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
@@ -161,7 +162,6 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)
              for f in body.get("files", [])]
-    from html import escape
     html = "<html><body>" + "".join(f"<p>{escape(p)}</p>" for p in body["text"].split("\n\n")) + "</body></html>"
     return Letter(row["key"], mime(headers, body["text"], html.replace("\n", "<br>"), files, row["message_id"]),
                   None, "", "", tuple(to))

@@ -30,15 +30,14 @@ async def report(today: dt.date | None = None, year: int | None = None, resend: 
     rt = open_runtime(today)
     pid = rt.plan.plan.id
     year = year or report_year(rt.plan, rt.cal, rt.today)
-    if when_due and not any(a.stage == "compile" and a.year == year
-                            for a in due_actions(rt.plan, rt.ledger.state(pid), rt.today, rt.cal)):
+    state = rt.ledger.state(pid)
+    due = [a for a in due_actions(rt.plan, state, rt.today, rt.cal) if a.stage == "compile" and a.year == year]
+    if when_due and not due:
         return {"year": year, "skipped": "chưa đến ngày tổng hợp"}
     reports = list(rt.ledger.db.query("select * from reports where plan_id = ?", [pid]))
-    data = compile_report(rt.plan, rt.ledger.state(pid), reports, rt.today, year, rt.cal)
+    data = compile_report(rt.plan, state, reports, rt.today, year, rt.cal)
     files = write_report(rt.plan, data, rt.templates, rt.today, rt.settings.out)
     body = json.dumps(report_mail_body(rt.plan, data) | {"files": [str(f) for f in files]}, ensure_ascii=False)
-    due = [a for a in due_actions(rt.plan, rt.ledger.state(pid), rt.today, rt.cal)
-           if a.stage == "compile" and a.year == year]
     if resend:
         n = sum(1 for r in rt.ledger.outbound(pid) if r["stage"] == "compile" and r["year"] == year)
         due = [Action(f"{action_key(pid, year, stage='compile')}-{n + 1}", "compile", pid, year, None, None, n + 1,

@@ -58,6 +58,7 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
     by_key = {(r["task_id"], r["unit_id"]): r for r in reports if r["year"] == year}
     groups = {g.id: g.name for g in plan.groups}
     rows: list[Row] = []
+    names = {i.id: i.name for i in plan.indicators}
     asked_tasks = {k.split("/")[2] for k in state.decided if k.endswith("/request") and k.split("/")[1] == str(year)}
     asked_tasks |= {t for t, _ in by_key}
     for task in plan.tasks:
@@ -68,7 +69,6 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
             rep = by_key.get((task.id, unit.id))
             received = state.reported.get((task.id, unit.id, year))
             values = json.loads(rep["indicators"] or "{}") if rep else {}
-            names = {i.id: i.name for i in plan.indicators}
             rows.append(Row(task.id, task.title.replace("{year}", str(year)), unit.id, unit.name, groups[unit.group],
                             deadline, received, report_status(deadline, received, unit.id in task.exempt, today),
                             "; ".join(f"{names.get(k, k)}: {v:,}".replace(",", ".") for k, v in values.items()),
