@@ -33,6 +33,7 @@ def main() -> None:
     from dondoc.reportdoc import report_context
     from models.calendar import BusinessCalendar
     from models.loader import parse_plan
+    from models.period import parse_label
     from models.report import compile_report
     from models.rules import LedgerState
     print(f"{'units':>6} {'dondoc s':>9} {'docxtpl s':>10} {'pages KB':>9}")
@@ -41,15 +42,15 @@ def main() -> None:
         cal = BusinessCalendar(plan.calendar)
         year, today = 2026, dt.date(2026, 12, 25)
         decided = {f"kh-test/{year}/bao-cao-nam/{u.id}/request": dt.date(2026, 11, 5) for u in plan.units}
-        reported = {("bao-cao-nam", u.id, year): dt.date(2026, 12, 1 + i % 9)
+        reported = {("bao-cao-nam", u.id, str(year)): dt.date(2026, 12, 1 + i % 9)
                     for i, u in enumerate(plan.units) if i % 3}
-        reports = [{"year": year, "task_id": t, "unit_id": u, "indicators": json.dumps({"tin-bai": 7}),
+        reports = [{"period": str(year), "task_id": t, "unit_id": u, "indicators": json.dumps({"tin-bai": 7}),
                     "files": json.dumps([f"/data/{u}/bao-cao.docx"]), "note": "Đơn vị đã đăng 7 tin, bài."}
                    for t, u, _ in reported]
         templates = Templates()
         templates.docx("report")   # compiled once, as in a run
         start = time.perf_counter()
-        data = compile_report(plan, LedgerState(decided, reported), reports, today, year, cal)
+        data = compile_report(plan, LedgerState(decided, reported), reports, today, parse_label(str(year)), cal)
         ctx = report_context(plan, data, today)
         out = templates.docx("report").render(ctx)
         ours = time.perf_counter() - start

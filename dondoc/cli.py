@@ -14,33 +14,52 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def _date(text: str) -> dt.date:
+    import re
     try:
+        if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text.strip()):
+            return dt.date(int(m[3]), int(m[2]), int(m[1]))
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(f"{text!r} không phải ngày (DD/MM/YYYY hoặc YYYY-MM-DD)") from None
 
 
 def _today(args) -> dt.date:
     return args.today or dt.datetime.now(TZ).date()
 
 
-def _load(path: Path):
-    from dondoc.runtime import read_plan
+def _files(settings, only: list[str] | None = None, one: Path | None = None):
+    """(path, plan) of every plan file (or `only` those ids, or the one file `one`); a bad
+    plan exits here with every error located."""
+    from dondoc.plans import plan_files, read_plan
     from models.loader import PlanInvalid
     try:
-        return read_plan(path)
+        return [(one, read_plan(one))] if one else plan_files(settings.config, only)
     except OSError as e:
-        sys.exit(f"{path}: cannot read the plan: {e.strerror}")
+        sys.exit(f"{one}: không đọc được tệp kế hoạch: {e.strerror}")
     except PlanInvalid as e:
         print(e, file=sys.stderr)
-        print(f"{len(e.errors)} error(s) in {path}", file=sys.stderr)
+        print(f"{len(e.errors)} lỗi", file=sys.stderr)
         sys.exit(1)
 
 
-def _runtime(args, settings):
-    from dondoc.runtime import open_runtime
-    _load(settings.config)   # a bad plan exits here with its errors
-    return open_runtime(args.today, settings)
+def _plans(args, settings):
+    return [plan for _, plan in _files(settings, getattr(args, "plan", None))]
+
+
+def _one_plan(args, settings, task: str | None = None):
+    """The plan a command about one report means: `--plan`, else the one plan that has the task."""
+    plans = _plans(args, settings)
+    if len(plans) > 1 and task:
+        plans = [p for p in plans if task in {t.id for t in p.tasks}] or plans
+    if len(plans) != 1:
+        sys.exit(f"chọn kế hoạch bằng --plan (một trong: {', '.join(p.plan.id for p in plans)})")
+    return plans[0]
+
+
+def _runtimes(args, settings):
+    from dondoc.runtime import open_runtimes
+    _files(settings, getattr(args, "plan", None))   # a bad plan exits here with its errors
+    return open_runtimes(args.today, settings, getattr(args, "plan", None))
 
 
 def _ledger(settings):
@@ -49,35 +68,51 @@ def _ledger(settings):
 
 
 def cmd_validate(args, settings) -> int:
+    from dondoc.plans import rename_warnings
     from models.calendar import BusinessCalendar
-    from models.rules import cycle
-    plan = _load(args.file or settings.config)
-    cal = BusinessCalendar(plan.calendar)
+    from models.renames import orphans
+    from models.rules import task_cycles
+    files = _files(settings, one=args.file)
     year = _today(args).year
-    print(f"{args.file or settings.config}: OK ({plan.plan.id}, hash {plan.digest})")
-    print(f"  {len(plan.units)} units in {len(plan.groups)} groups, {len(plan.tasks)} tasks, "
-          f"{len(plan.indicators)} indicators")
-    for g in plan.groups:
-        print(f"  group {g.id}: {sum(u.group == g.id for u in plan.units)} units — {g.name}")
-    for t in plan.tasks:
-        c = cycle(plan, cal, t, year)
-        print(f"  task {t.id}: {len(plan.units_of(t))} units, {len(t.exempt)} exempt, "
-              f"due before {c.deadline:%d/%m/%Y}, first request {c.request_on:%d/%m/%Y}, "
-              f"closes {c.closes_on:%d/%m/%Y}")
+    for path, plan in files:
+        cal = BusinessCalendar(plan.calendar)
+        print(f"{path}: OK ({plan.plan.id}, mã băm {plan.digest})")
+        print(f"  {len(plan.units)} đơn vị trong {len(plan.groups)} nhóm, {len(plan.tasks)} nhiệm vụ, "
+              f"{len(plan.indicators)} chỉ tiêu; báo cáo: {', '.join(r.period for r in plan.reports)}")
+        for t in plan.tasks:
+            cycles = [c for c, _ in task_cycles(plan, cal, t, (year,))]
+            when = ", ".join(f"{c.period.label} hạn {c.deadline:%d/%m/%Y}" for c in dict(
+                (c.period, c) for c in cycles).values()) or f"không có hạn trong năm {year}"
+            print(f"  nhiệm vụ {t.id}: {len(plan.units_of(t))} đơn vị, {len(t.exempt)} miễn; {when}")
+    if args.file is None and settings.db.exists():
+        warnings = rename_warnings(files, orphans([p for _, p in files], _ledger(settings).history()))
+        for w in warnings:
+            print(f"{w} (cảnh báo)", file=sys.stderr)
     return 0
 
 
 def cmd_plan(args, settings) -> int:
-    from models.rules import STAGE_WORDS, due_actions
-    plan = _load(settings.config)
+    if args.action:
+        return _plan_history(args, settings)
+    from models.calendar import BusinessCalendar
+    from models.rules import STAGE_WORDS, due_actions, untracked
+    ledger = _ledger(settings)
     today = _today(args)
-    actions = due_actions(plan, _ledger(settings).state(plan.plan.id), today)
+    actions, gaps = [], []
+    for plan in _plans(args, settings):
+        cal = BusinessCalendar(plan.calendar)
+        state = ledger.state(plan.plan.id)
+        actions += due_actions(plan, state, today, cal)
+        gaps += [(plan.plan.id, u) for u in untracked(plan, state, today, cal)]
     if args.json:
-        json.dump([{"key": a.key, "stage": a.stage, "task": a.task_id, "unit": a.unit_id,
-                    "year": a.year, "seq": a.seq, "scheduled_on": a.scheduled_on.isoformat(),
-                    "deadline": a.deadline.isoformat() if a.deadline else None,
-                    "to": list(a.to), "cc": list(a.cc), "units": list(a.units),
-                    "plan_hash": a.plan_hash} for a in actions],
+        json.dump({"actions": [{"key": a.key, "plan": a.plan_id, "stage": a.stage, "task": a.task_id,
+                                "unit": a.unit_id, "period": a.period, "seq": a.seq,
+                                "scheduled_on": a.scheduled_on.isoformat(),
+                                "deadline": a.deadline.isoformat() if a.deadline else None,
+                                "to": list(a.to), "cc": list(a.cc), "units": list(a.units),
+                                "plan_hash": a.plan_hash} for a in actions],
+                   "untracked": [{"plan": pid, "task": u.task_id, "period": u.period,
+                                  "deadline": u.deadline.isoformat(), "units": list(u.units)} for pid, u in gaps]},
                   sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
@@ -85,30 +120,68 @@ def cmd_plan(args, settings) -> int:
         print(f"{today:%d/%m/%Y}: không có việc cần làm.")
     for a in actions:
         who = a.unit_id or ", ".join(a.units) or "-"
-        print(f"{today:%d/%m/%Y}  {STAGE_WORDS[a.stage]:<22} {a.task_id or '-':<24} {who}  → {', '.join(a.to)}"
-              + (f" (cc {', '.join(a.cc)})" if a.cc else ""))
+        print(f"{today:%d/%m/%Y}  {a.plan_id}  {STAGE_WORDS[a.stage]:<22} {a.task_id or '-':<24} {a.period:<10} {who}"
+              f"  → {', '.join(a.to)}" + (f" (cc {', '.join(a.cc)})" if a.cc else ""))
+    for pid, u in gaps:
+        print(f"Chưa theo dõi: {pid} {u.task_id} kỳ {u.period}, hạn {u.deadline:%d/%m/%Y} đã qua, {len(u.units)} đơn "
+              f"vị chưa được đề nghị: không gửi đề nghị sau hạn; ghi nhận báo cáo bằng `dondoc record` hoặc đặt hạn mới.")
     return 0
 
 
-def cmd_status(args, settings) -> int:
-    from models.status import WORDS, counts, status_rows
-    plan = _load(settings.config)
+def _plan_history(args, settings) -> int:
+    """rename-plan OLD NEW, rename-task OLD NEW --plan P, retire-task OLD --plan P."""
     ledger = _ledger(settings)
-    pid = plan.plan.id
-    rows = status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid))
-    failed = ledger.outbound(pid, "failed") + ledger.outbound(pid, "bounced")
-    triage = len(ledger.inbound("triage"))
+    if args.action == "rename-plan":
+        if not (args.old and args.new):
+            sys.exit("cách dùng: dondoc plan rename-plan MÃ-CŨ MÃ-MỚI")
+        n = ledger.rename(args.old, new_plan=args.new)
+        print(f"Đã chuyển {n} bản ghi của kế hoạch {args.old} sang {args.new}.")
+        return 0
+    if not args.plan or len(args.plan) != 1 or not args.old:
+        sys.exit(f"cách dùng: dondoc plan {args.action} MÃ-CŨ{' MÃ-MỚI' if args.action == 'rename-task' else ''} "
+                 "--plan KẾ-HOẠCH")
+    if args.action == "retire-task":
+        ledger.retire(args.plan[0], args.old)
+        print(f"Nhiệm vụ {args.old} của {args.plan[0]} được ghi là đã bỏ; lịch sử vẫn được giữ.")
+        return 0
+    if not args.new:
+        sys.exit("cách dùng: dondoc plan rename-task MÃ-CŨ MÃ-MỚI --plan KẾ-HOẠCH")
+    n = ledger.rename(args.plan[0], task_id=args.old, new_task=args.new)
+    print(f"Đã chuyển {n} bản ghi của nhiệm vụ {args.old} sang {args.new} ({args.plan[0]}).")
+    return 0
+
+
+def _status(args, settings):
+    """Each selected plan with its status rows, and the failures and triage of the ledger."""
+    from models.calendar import BusinessCalendar
+    from models.status import status_rows
+    ledger = _ledger(settings)
+    out = []
+    for plan in _plans(args, settings):
+        pid = plan.plan.id
+        out.append((plan, status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid),
+                                      BusinessCalendar(plan.calendar)),
+                    ledger.outbound(pid, "failed") + ledger.outbound(pid, "bounced")))
+    return out, len(ledger.inbound("triage"))
+
+
+def cmd_status(args, settings) -> int:
+    from models.status import WORDS, counts
+    plans, triage = _status(args, settings)
     if args.html:
-        _status_html(plan, rows, _today(args), args.html)
+        _status_html(plans, _today(args), args.html)
         print(f"{args.html}")
         return 0
+    rows = [r for _, mine, _ in plans for r in mine]
+    failed = [f for _, _, fs in plans for f in fs]
     if args.json:
         json.dump({"today": _today(args).isoformat(), "counts": counts(rows),
-                   "rows": [{"year": r.year, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
-                             "deadline": r.deadline.isoformat(), "status": r.status, "status_text": r.word,
-                             "reported_on": r.reported_on.isoformat() if r.reported_on else None,
+                   "plans": {plan.plan.id: counts(mine) for plan, mine, _ in plans},
+                   "rows": [{"plan": plan.plan.id, "period": r.period, "task": r.task_id, "unit": r.unit_id,
+                             "unit_name": r.unit_name, "deadline": r.deadline.isoformat(), "status": r.status,
+                             "status_text": r.word, "reported_on": r.reported_on.isoformat() if r.reported_on else None,
                              "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
-                            for r in rows],
+                            for plan, mine, _ in plans for r in mine],
                    "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
                                "error": f["last_error"]} for f in failed],
                    "triage": triage},
@@ -119,17 +192,18 @@ def cmd_status(args, settings) -> int:
     from rich.markup import escape
     from rich.table import Table
     from models.rules import STAGE_WORDS
-    table = Table(title=f"Tình hình báo cáo — {plan.plan.id} — ngày {_today(args):%d/%m/%Y}")
-    for col in ("Năm", "Nhiệm vụ", "Đơn vị", "Hạn", "Đã gửi", "Tình trạng", "Ngày nhận"):
-        table.add_column(col)
-    for r in rows:
-        sent = "; ".join(f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({st})")
-                         for s, d, st in r.sent)
-        table.add_row(str(r.year), r.task_id, escape(r.unit_name), f"{r.deadline:%d/%m/%Y}", sent, r.word,
-                      f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "")
     console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
-    console.print(table)
-    console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(rows).items()))
+    for plan, mine, _ in plans:
+        table = Table(title=f"Tình hình báo cáo — {plan.plan.id} — ngày {_today(args):%d/%m/%Y}")
+        for col in ("Kỳ", "Nhiệm vụ", "Đơn vị", "Hạn", "Đã gửi", "Tình trạng", "Ngày nhận"):
+            table.add_column(col)
+        for r in mine:
+            sent = "; ".join(f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({STATE_WORDS.get(st, st)})")
+                             for s, d, st in r.sent)
+            table.add_row(r.period, r.task_id, escape(r.unit_name), f"{r.deadline:%d/%m/%Y}", sent, r.word,
+                          f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "")
+        console.print(table)
+        console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(mine).items()))
     for f in failed:
         what = "Thư bị trả lại" if f["status"] == "bounced" else "Gửi thất bại"
         console.print(f"[red]{what}[/red] {escape(f['key'])} → {', '.join(json.loads(f['to_addrs']))}: "
@@ -139,25 +213,33 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
-def _status_html(plan, rows, today, path: Path) -> None:
-    """A one-page status report for a browser: per task a bar of the status words, per unit
-    what was sent and received. Values are escaped (autoescape)."""
+# Delivery states as a clerk reads them.
+STATE_WORDS = {"pending": "chờ gửi", "sending": "đang gửi", "failed": "gửi thất bại", "bounced": "bị trả lại"}
+
+
+def _status_html(plans, today, path: Path) -> None:
+    """A one-page status report for a browser: per plan and task a bar of the status words,
+    per unit what was sent and received. Values are escaped (autoescape)."""
     from jinja2 import Environment, FileSystemLoader
     from dondoc.render import SHIPPED
+    from models.period import parse_label, with_period
     from models.rules import STAGE_WORDS
     from models.status import WORDS, counts
-    tasks = []
-    for (year, task_id) in dict.fromkeys((r.year, r.task_id) for r in rows):
-        mine = [r for r in rows if (r.year, r.task_id) == (year, task_id)]
-        tasks.append({"year": year, "id": task_id, "title": plan.task(task_id).title.replace("{year}", str(year)),
-                      "deadline": f"{mine[0].deadline:%d/%m/%Y}", "counts": counts(mine), "total": len(mine)})
+    tasks, rows = [], []
+    for plan, mine, _ in plans:
+        for (label, task_id) in dict.fromkeys((r.period, r.task_id) for r in mine):
+            of = [r for r in mine if (r.period, r.task_id) == (label, task_id)]
+            tasks.append({"plan": plan.plan.id, "period": label, "id": task_id,
+                          "title": with_period(plan.task(task_id).title, parse_label(label)),
+                          "deadline": f"{of[0].deadline:%d/%m/%Y}", "counts": counts(of), "total": len(of)})
+        rows += [{"plan": plan.plan.id, "unit_name": r.unit_name, "task_id": r.task_id, "period": r.period,
+                  "status": r.status, "word": r.word, "received": f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "",
+                  "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({STATE_WORDS.get(st, st)})")
+                           for s, d, st in r.sent]} for r in mine]
     env = Environment(loader=FileSystemLoader(str(SHIPPED)), autoescape=True)
     html = env.get_template("status.html.j2").render(
-        plan=plan, today=f"{today:%d/%m/%Y}", words=WORDS, counts=counts(rows), tasks=tasks,
-        rows=[{"unit_name": r.unit_name, "task_id": r.task_id, "year": r.year, "status": r.status, "word": r.word,
-               "received": f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "",
-               "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({st})") for s, d, st in r.sent]}
-              for r in rows])
+        plans=[p for p, _, _ in plans], today=f"{today:%d/%m/%Y}", words=WORDS,
+        counts=counts([r for _, mine, _ in plans for r in mine]), tasks=tasks, rows=rows)
     path.write_text(html, encoding="utf-8")
 
 
@@ -165,20 +247,22 @@ def cmd_preview(args, settings) -> int:
     from dondoc.ledger import action_row
     from dondoc.outbox import letters, mail_domain
     from models.rules import due_actions
-    rt = _runtime(args, settings)
-    actions = [a for a in due_actions(rt.plan, rt.ledger.state(rt.plan.plan.id), rt.today, rt.cal)
-               if a.stage != "compile"]
-    domain = mail_domain(rt.plan)
-    rows = [action_row(a, rt.today, f"<preview.{i}.{a.stage}@{domain}>",
-                       rt.ledger.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
-            for i, a in enumerate(actions)]
-    out = args.out
-    for letter in letters(rt.plan, rt.ledger, rows, rt.templates, rt.cal, rt.mail_from, rt.now):
-        path = out / letter.relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(letter.docx)
-        path.with_suffix(".eml").write_bytes(letter.data)
-    print(f"{len(rows)} thư (.eml và .docx) cho ngày {rt.today:%d/%m/%Y} trong {out}; không gửi thư nào.")
+    out, n = args.out, 0
+    for rt in _runtimes(args, settings):
+        actions = [a for a in due_actions(rt.plan, rt.ledger.state(rt.plan.plan.id), rt.today, rt.cal)
+                   if a.stage != "compile"]
+        domain = mail_domain(rt.plan)
+        rows = [action_row(a, rt.today, f"<preview.{i}.{a.stage}@{domain}>",
+                           rt.ledger.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+                for i, a in enumerate(actions)]
+        for letter in letters(rt.plan, rt.ledger, rows, rt.templates, rt.cal, rt.mail_from, rt.now):
+            path = out / letter.relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(letter.docx)
+            path.with_suffix(".eml").write_bytes(letter.data)
+        n += len(rows)
+        today = rt.today
+    print(f"{n} thư (.eml và .docx) cho ngày {today:%d/%m/%Y} trong {out}; không gửi thư nào.")
     return 0
 
 
@@ -197,60 +281,84 @@ def cmd_check_format(args, settings) -> int:
 def cmd_triage(args, settings) -> int:
     from dondoc.collector import assign
     from models.inbound import Limits
-    plan = _load(settings.config)
     ledger = _ledger(settings)
     waiting = {r["rowid"]: r for r in ledger.inbound("triage")}
     if args.action is None:
         if not waiting:
             print("Không có thư nào chờ phân loại.")
         for n, r in waiting.items():
-            guess = " / ".join(filter(None, [r["unit_id"], r["task_id"], str(r["year"] or "")]))
+            if args.plan and r["plan_id"] not in args.plan:
+                continue
+            guess = " / ".join(filter(None, [r["plan_id"], r["unit_id"], r["task_id"], r["period"]]))
             print(f"#{n}  {r['received_on'] or '?'}  {r['from_addr'] or '?'}  {r['subject'] or ''}\n"
                   f"     lý do: {r['reason']}" + (f"\n     gợi ý: {guess}" if guess else ""))
         return 0
     if args.number is None or (args.action == "assign" and not (args.unit and args.task)) or not args.reason:
-        sys.exit("usage: dondoc triage assign N --unit U --task T --reason WHY | dismiss N --reason WHY")
+        sys.exit("cách dùng: dondoc triage assign N --unit ĐƠN-VỊ --task NHIỆM-VỤ [--plan KẾ-HOẠCH] [--period KỲ] "
+                 "--reason LÝ-DO | dismiss N --reason LÝ-DO")
     row = waiting.get(args.number)
     if row is None:
-        sys.exit(f"#{args.number} is not waiting in triage (see `dondoc triage`)")
+        sys.exit(f"#{args.number} không có trong danh sách chờ phân loại (xem `dondoc triage`)")
     if args.action == "dismiss":
         ledger.update_inbound(row["id"], status="dismissed", reason=f"bỏ qua: {args.reason}")
         ledger.log("triage-dismiss", row["id"], reason=args.reason)
         print(f"#{args.number}: đã bỏ qua ({args.reason}).")
         return 0
-    _check_unit_task(plan, args.unit, args.task)
-    year = args.year or int((row["received_on"] or _today(args).isoformat())[:4])
-    new = assign(plan, ledger, settings.data, Limits(max_bytes=settings.max_attachment_mb << 20), row, year,
+    if not args.plan and row["plan_id"]:
+        args.plan = [row["plan_id"]]
+    plan = _one_plan(args, settings, args.task)
+    received = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else _today(args)
+    period = _period(plan, args, received)
+    new = assign(plan, ledger, settings.data, Limits(max_bytes=settings.max_attachment_mb << 20), row, period,
                  args.task, args.unit, args.reason)
-    print(f"#{args.number}: ghi nhận là báo cáo của {plan.unit(args.unit).name} ({args.task}, {year})"
+    print(f"#{args.number}: ghi nhận là báo cáo của {plan.unit(args.unit).name} ({args.task}, kỳ {period})"
           + ("" if new else "; đơn vị đã có báo cáo trước đó, thư được lưu kèm") + ".")
     return 0
 
 
-def _check_unit_task(plan, unit: str, task: str) -> None:
-    if not plan.has_unit(unit):
-        sys.exit(f"unknown unit {unit!r}: see the units of {plan.plan.id}")
-    if task not in {t.id for t in plan.tasks}:
-        sys.exit(f"unknown task {task!r}: one of {', '.join(t.id for t in plan.tasks)}")
+def _period(plan, args, day: dt.date) -> str:
+    """The cycle a report received on `day` belongs to: `--period`, else the one whose window
+    holds the day. Exits with a message for an unknown unit, task or period."""
+    from models.calendar import BusinessCalendar
+    from models.rules import period_at
+    if not plan.has_unit(args.unit):
+        sys.exit(f"không có đơn vị {args.unit!r} trong kế hoạch {plan.plan.id}")
+    if args.task not in {t.id for t in plan.tasks}:
+        sys.exit(f"không có nhiệm vụ {args.task!r} trong {plan.plan.id}; có: {', '.join(t.id for t in plan.tasks)}")
+    if args.unit not in {u.id for u in plan.units_of(plan.task(args.task))}:
+        sys.exit(f"đơn vị {args.unit} không được giao nhiệm vụ {args.task}")
+    period = args.period or (str(args.year) if args.year else None)
+    if period is None:
+        return period_at(plan, BusinessCalendar(plan.calendar), plan.task(args.task), day)
+    from models.period import parse_label
+    from models.rules import deadline_for
+    try:
+        parse_label(period)
+    except ValueError:
+        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10)")
+    if deadline_for(plan.task(args.task), period) is None:
+        sys.exit(f"nhiệm vụ {args.task} không có hạn báo cáo nào cho kỳ {period}")
+    return period
 
 
 def cmd_record(args, settings) -> int:
-    plan = _load(settings.config)
-    _check_unit_task(plan, args.unit, args.task)
+    plan = _one_plan(args, settings, args.task)
     day = args.date or _today(args)
-    year = args.year or day.year
+    period = _period(plan, args, day)
     files = []
     if args.file:
         from dondoc.archive import save_attachment
-        folder = settings.data / "attachments" / plan.plan.id / str(year) / args.task / args.unit
+        if not args.file.is_file():
+            sys.exit(f"{args.file}: không có tệp này")
+        folder = settings.data / "attachments" / plan.plan.id / period / args.task / args.unit
         files.append(str(save_attachment(folder, args.file.name, args.file.read_bytes())))
     ledger = _ledger(settings)
-    new = ledger.record_report(plan.plan.id, year, args.task, args.unit, day, source="paper", files=files,
+    new = ledger.record_report(plan.plan.id, period, args.task, args.unit, day, source="paper", files=files,
                                note=args.note or "")
     if not new:
-        print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} năm {year}; không ghi thêm.")
+        print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} kỳ {period}; không ghi thêm.")
         return 1
-    print(f"Đã ghi nhận báo cáo của {plan.unit(args.unit).name} ({args.task}, {year}) nhận ngày {day:%d/%m/%Y}"
+    print(f"Đã ghi nhận báo cáo của {plan.unit(args.unit).name} ({args.task}, kỳ {period}) nhận ngày {day:%d/%m/%Y}"
           + (f", tệp {files[0]}" if files else "") + ".")
     return 0
 
@@ -268,15 +376,22 @@ def _prefect_env(settings) -> None:
 def cmd_run(args, settings) -> int:
     import asyncio
     import importlib
-    _load(settings.config)
+    _files(settings, args.plan)
     _prefect_env(settings)
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
     from dondoc.smtp import DeliveryError
-    extra = {"year": args.year, "resend": args.resend} if args.stage == "report" else {}
+    from flows.common import RenamePending
+    from flows.report import NoSuchReport
+    extra: dict = {"plans": args.plan} if args.stage != "collect" else {}
+    if args.stage == "report":
+        extra |= {"period": args.period or (str(args.year) if args.year else None), "resend": args.resend}
     try:
         summary = asyncio.run(flow(today=args.today, **extra))
     except DeliveryError as e:
-        print(f"{args.stage}: {e}. Nothing unsent is lost: the next run sends it.", file=sys.stderr)
+        print(f"{args.stage}: {e}. Thư chưa gửi không mất: lần chạy sau sẽ gửi.", file=sys.stderr)
+        return 1
+    except (RenamePending, NoSuchReport) as e:
+        print(f"{args.stage}: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary, ensure_ascii=False))
     return 0
@@ -296,19 +411,19 @@ def cmd_demo(args, settings) -> int:
     from dondoc.settings import Settings
     settings = Settings()
     _prefect_env(settings)
-    plan = _load(settings.config)
+    plans = [plan for _, plan in _files(settings)]
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     console = Console()
-    console.print(f"[bold]dondoc demo[/bold]: {plan.plan.id}, năm {args.year}, {len(plan.units)} đơn vị; "
-                  f"thư và báo cáo trong {out}")
+    console.print(f"[bold]dondoc demo[/bold]: năm {args.year}, " + "; ".join(
+        f"{p.plan.id} ({len(p.units)} đơn vị)" for p in plans) + f"; thư và báo cáo trong {out}")
     start = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} ngày"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("khởi động Prefect…", total=None)
         result = demo.run(out, args.year, lambda day, n: bar.update(
             task, completed=n, description=f"ngày {day:%d/%m/%Y}"))
-    args.today, args.json, args.html = demo.compile_day(plan, demo.BusinessCalendar(plan.calendar), args.year), False, None
+    args.today, args.json, args.html, args.plan = result["last_day"], False, None, None
     cmd_status(args, settings)
     console.print(f"\nĐã gửi {result['sent']} thư; báo cáo lãnh đạo:")
     from rich.markup import escape
@@ -322,66 +437,84 @@ def cmd_demo(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    plan = _load(settings.config)
+    plans = [plan for _, plan in _files(settings)]
     _prefect_env(settings)
     from dondoc.serve import serve
     import os
-    serve(plan, Path(os.environ["PREFECT_HOME"]))
+    serve(plans, Path(os.environ["PREFECT_HOME"]))
     return 0
 
 
+def _plan_option(s) -> None:
+    s.add_argument("--plan", action="append", metavar="MÃ",
+                   help="chỉ kế hoạch này (lặp lại được; mặc định: mọi kế hoạch)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: track the reports a plan asks for.")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("validate", help="check the plan file; errors as FILE:LINE:COL: field: message")
-    s.add_argument("file", nargs="?", type=Path)
-    s.add_argument("--today", type=_date, help="the year whose deadlines the summary shows")
+    p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
+    sub = p.add_subparsers(dest="command", required=True, title="lệnh")
+    today = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
+    s = sub.add_parser("validate", help="kiểm tra các tệp kế hoạch; lỗi dạng TỆP:DÒNG:CỘT: trường: thông báo")
+    s.add_argument("file", nargs="?", type=Path, help="chỉ kiểm tra tệp này (mặc định: mọi tệp kế hoạch)")
+    s.add_argument("--today", **today)
     s.set_defaults(func=cmd_validate)
-    s = sub.add_parser("plan", help="what would be sent or escalated on a date, without doing it")
-    s.add_argument("--today", type=_date, help="the date to plan for (default: today in Asia/Ho_Chi_Minh)")
+    s = sub.add_parser("plan", help="việc sẽ làm vào một ngày (không làm); đổi tên kế hoạch, nhiệm vụ trong sổ cái")
+    s.add_argument("action", nargs="?", choices=["rename-plan", "rename-task", "retire-task"])
+    s.add_argument("old", nargs="?", help="mã cũ")
+    s.add_argument("new", nargs="?", help="mã mới")
+    s.add_argument("--today", **today)
     s.add_argument("--json", action="store_true")
+    _plan_option(s)
     s.set_defaults(func=cmd_plan)
-    s = sub.add_parser("status", help="each unit and task: what was sent, what came back")
-    s.add_argument("--today", type=_date)
+    s = sub.add_parser("status", help="tình hình từng đơn vị, nhiệm vụ, kỳ báo cáo")
+    s.add_argument("--today", **today)
     s.add_argument("--json", action="store_true")
-    s.add_argument("--html", type=Path, metavar="FILE", help="write a one-page status report for a browser")
+    s.add_argument("--html", type=Path, metavar="TỆP", help="ghi trang tình hình báo cáo để xem bằng trình duyệt")
+    _plan_option(s)
     s.set_defaults(func=cmd_status)
-    s = sub.add_parser("preview", help="write every letter due on a date as .eml and .docx; send nothing")
-    s.add_argument("--today", type=_date)
+    s = sub.add_parser("preview", help="ghi mọi thư đến hạn vào một ngày (.eml và .docx); không gửi")
+    s.add_argument("--today", **today)
     s.add_argument("--out", type=Path, required=True)
+    _plan_option(s)
     s.set_defaults(func=cmd_preview)
-    s = sub.add_parser("triage", help="list the replies waiting for a person; assign or dismiss one")
+    s = sub.add_parser("triage", help="thư chờ phân loại; ghi nhận (assign) hoặc bỏ qua (dismiss)")
     s.add_argument("action", nargs="?", choices=["assign", "dismiss"])
-    s.add_argument("number", nargs="?", type=int, help="the #number `dondoc triage` shows")
+    s.add_argument("number", nargs="?", type=int, help="số # mà `dondoc triage` hiện")
     s.add_argument("--unit")
     s.add_argument("--task")
-    s.add_argument("--year", type=int)
-    s.add_argument("--reason", default="", help="why: written to the event log")
-    s.add_argument("--today", type=_date)
+    s.add_argument("--period", help="kỳ báo cáo: 2026, 2026-H1, 2026-Q3, 2026-10 (mặc định: theo ngày nhận)")
+    s.add_argument("--year", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--reason", default="", help="lý do: ghi vào nhật ký")
+    s.add_argument("--today", **today)
+    _plan_option(s)
     s.set_defaults(func=cmd_triage)
-    s = sub.add_parser("record", help="record a report that came on paper or through the document system")
+    s = sub.add_parser("record", help="ghi nhận báo cáo nhận bằng giấy hoặc qua hệ thống văn bản")
     s.add_argument("--unit", required=True)
     s.add_argument("--task", required=True)
-    s.add_argument("--date", type=_date, help="the day it was received (default: today)")
-    s.add_argument("--year", type=int, help="the cycle (default: the year of --date)")
-    s.add_argument("--file", type=Path, help="a scan or file of the report, kept with it")
-    s.add_argument("--note", help="a note kept with the report")
-    s.add_argument("--today", type=_date)
+    s.add_argument("--date", type=_date, help="ngày nhận (mặc định: hôm nay)")
+    s.add_argument("--period", help="kỳ báo cáo (mặc định: kỳ của ngày nhận)")
+    s.add_argument("--year", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--file", type=Path, help="bản chụp hoặc tệp báo cáo, lưu kèm")
+    s.add_argument("--note", help="ghi chú lưu kèm")
+    s.add_argument("--today", **today)
+    _plan_option(s)
     s.set_defaults(func=cmd_record)
-    s = sub.add_parser("check-format", help="check .docx files against the Decree 30 layout rules")
+    s = sub.add_parser("check-format", help="kiểm tra thể thức tệp .docx theo Nghị định 30/2020/NĐ-CP")
     s.add_argument("files", nargs="+", type=Path)
     s.set_defaults(func=cmd_check_format)
-    s = sub.add_parser("demo", help="the whole cycle of the shipped plan, offline, with real flows")
-    s.add_argument("--out", type=Path, default=Path("var/demo"), help="where everything goes (emptied first)")
-    s.add_argument("--year", type=int, default=dt.date.today().year, help="the cycle to play")
+    s = sub.add_parser("demo", help="chạy thử cả năm của các kế hoạch mẫu, không cần mạng")
+    s.add_argument("--out", type=Path, default=Path("var/demo"), help="thư mục kết quả (được làm trống trước)")
+    s.add_argument("--year", type=int, default=dt.date.today().year, help="năm chạy thử")
     s.set_defaults(func=cmd_demo)
-    s = sub.add_parser("serve", help="run every flow on its schedule (starts a local Prefect server if needed)")
+    s = sub.add_parser("serve", help="chạy mọi luồng theo lịch (tự khởi động máy chủ Prefect nếu cần)")
     s.set_defaults(func=cmd_serve)
-    s = sub.add_parser("run", help="run one flow now")
+    s = sub.add_parser("run", help="chạy một luồng ngay")
     s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"])
-    s.add_argument("--today", type=_date, help="replay this date (default: today in Asia/Ho_Chi_Minh)")
-    s.add_argument("--year", type=int, help="report: the cycle to report (default: the last one compiled)")
-    s.add_argument("--resend", action="store_true", help="report: email the rebuilt report again")
+    s.add_argument("--today", **today)
+    s.add_argument("--period", help="report: kỳ báo cáo cần lập, ví dụ 2026-Q4 (mặc định: kỳ đến ngày tổng hợp)")
+    s.add_argument("--year", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--resend", action="store_true", help="report: gửi lại báo cáo đã lập")
+    _plan_option(s)
     s.set_defaults(func=cmd_run)
     return p
 

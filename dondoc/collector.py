@@ -26,7 +26,8 @@ from models.calendar import BusinessCalendar
 from models.inbound import Limits, indicators_from, match_reply, vet
 from models.mailparse import Reply, parse_reply
 from models.plan import Plan
-from models.rules import Action, action_key, deadline_of
+from models.keys import Key
+from models.rules import Action, action_key, deadline_for
 
 
 @dataclass
@@ -100,12 +101,14 @@ def _docx_tables(data: bytes) -> list[list[list[str]]]:
     return [[[c.text.strip() for c in row.cells] for row in t.rows] for t in doc.tables]
 
 
-def process(plan: Plan, ledger: Ledger, cal: BusinessCalendar, data_dir: Path, limits: Limits,
-            summary: CollectSummary) -> None:
-    """Read every kept message not yet processed and record what it is."""
-    pid = plan.plan.id
-    own = plan.issuer.email.rsplit("@", 1)[1]
-    sent = ledger.sent_index(pid)
+def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
+            limits: Limits, summary: CollectSummary) -> None:
+    """Read every kept message not yet processed and record what it is, each under the plan
+    it answers (`plans` by id, the default plan first)."""
+    first = next(iter(plans.values()))
+    own = first.issuer.email.rsplit("@", 1)[1]
+    tz = cals[first.plan.id].tz
+    sent = ledger.sent_index()
     for row in ledger.inbound("new"):
         try:
             reply = parse_reply(Path(row["raw_path"]).read_bytes(), own)
@@ -113,7 +116,7 @@ def process(plan: Plan, ledger: Ledger, cal: BusinessCalendar, data_dir: Path, l
             ledger.update_inbound(row["id"], status="triage", kind="unreadable", reason=f"không đọc được thư: {e}")
             summary.triage += 1
             continue
-        at = arrival(reply, row["received_at"], cal.tz)
+        at = arrival(reply, row["received_at"], tz)
         base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
                 "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
                 "summary": reply.reply_text[:2000]}
@@ -121,44 +124,43 @@ def process(plan: Plan, ledger: Ledger, cal: BusinessCalendar, data_dir: Path, l
             failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
             keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
                                                               f"{b.status} {b.address}: {b.diagnostic}".strip())]
-            ledger.update_inbound(row["id"], **base, status="bounce", plan_id=pid,
+            ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
                                   reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
                                   attachments=keys)
             summary.bounce += 1
             continue
-        m = match_reply(reply, plan, sent)
-        where = {"plan_id": pid, "year": m.year, "task_id": m.task_id, "unit_id": m.unit_id}
+        m = match_reply(reply, plans, sent)
+        where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
+                 "task_id": m.task_id, "unit_id": m.unit_id}
         if reply.kind in ("ooo", "auto"):
             status = "ooo" if reply.kind == "ooo" else "ignored"
             ledger.update_inbound(row["id"], **base, **where, status=status,
                                   reason="trả lời vắng mặt" if status == "ooo" else "thư tự động")
             setattr(summary, status, getattr(summary, status) + 1)
             continue
-        if m.status != "matched":
+        if m.status != "matched" or m.plan_id is None or m.period is None or m.task_id is None or m.unit_id is None:
             ledger.update_inbound(row["id"], **base, **where, status="triage", reason=m.reason)
             summary.triage += 1
             continue
-        new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, m.year, m.task_id, m.unit_id, at.date(),
-                     f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
-        if new is None:
-            continue
+        plan = plans[m.plan_id]
+        new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
+                     at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
         if new:   # threaded to the unit's message when it has a Message-ID
-            task = plan.task(m.task_id)
             summary.acks.append(Action(
-                action_key(pid, m.year, m.task_id, m.unit_id, "ack"), "ack", pid, m.year, m.task_id, m.unit_id, 0,
-                at.date(), deadline_of(task, m.year), (reply.from_addr,), plan_hash=plan.digest,
-                thread=reply.message_id))
+                action_key(plan.plan.id, m.period, m.task_id, m.unit_id, "ack"), "ack", plan.plan.id, m.period,
+                m.task_id, m.unit_id, 0, at.date(), deadline_for(plan.task(m.task_id), m.period),
+                (reply.from_addr,), plan_hash=plan.digest, thread=reply.message_id))
 
 
 def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_id: str, reply: Reply, base: dict,
-           year: int, task_id: str, unit_id: str, received_on: dt.date, why: str,
+           period: str, task_id: str, unit_id: str, received_on: dt.date, why: str,
            summary: CollectSummary) -> bool | None:
     """Record a reply as the unit's report: keep the allowed attachments (the others are
     listed with the reason), read its numbers. A reply with neither goes to triage (None).
     Returns whether this is the cycle's first report."""
     pid = plan.plan.id
-    where = {"plan_id": pid, "year": year, "task_id": task_id, "unit_id": unit_id}
-    folder = data_dir / "attachments" / pid / str(year) / task_id / unit_id
+    where = {"plan_id": pid, "period": period, "year": int(period[:4]), "task_id": task_id, "unit_id": unit_id}
+    folder = data_dir / "attachments" / pid / period / task_id / unit_id
     files, tables = [], []
     for att in reply.attachments:
         refusal = vet(att.filename, att.data, limits)
@@ -177,7 +179,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
                               reason="thư trả lời không kèm báo cáo hay số liệu")
         summary.triage += 1
         return None
-    new = ledger.record_report(pid, year, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
+    new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
                                files=kept, indicators=values, note=reply.reply_text[:2000])
     ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files, indicators=values,
                           reason=why)
@@ -185,19 +187,20 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     return new
 
 
-def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict, year: int, task_id: str,
+def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict, period: str, task_id: str,
            unit_id: str, why: str) -> bool:
     """A person's decision on a triaged reply: it is that unit's report for that task."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes())
     received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
             "received_on": received_on.isoformat(), "summary": reply.reply_text[:2000]}
-    new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, year, task_id, unit_id, received_on,
+    new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, period, task_id, unit_id, received_on,
                  f"phân loại thủ công: {why}", CollectSummary())
     if new is None:   # nothing to count: still the person's decision, with their reason
-        new = ledger.record_report(plan.plan.id, year, task_id, unit_id, received_on, source="email",
+        new = ledger.record_report(plan.plan.id, period, task_id, unit_id, received_on, source="email",
                                    inbound_id=row["id"], note=why)
-        ledger.update_inbound(row["id"], status="matched", plan_id=plan.plan.id, year=year, task_id=task_id,
+        ledger.update_inbound(row["id"], status="matched", plan_id=plan.plan.id, period=period,
+                              year=int(period[:4]), task_id=task_id,
                               unit_id=unit_id, reason=f"phân loại thủ công: {why}")
-    ledger.log("triage-assign", row["id"], unit=unit_id, task=task_id, year=year, reason=why)
+    ledger.log("triage-assign", row["id"], plan=plan.plan.id, unit=unit_id, task=task_id, period=period, reason=why)
     return new

@@ -1,4 +1,4 @@
-"""`dondoc demo`: the whole cycle of the shipped plan, offline, in about a minute.
+"""`dondoc demo`: a whole year of the shipped plans, offline, in about a minute.
 
 An in-process SMTP server (aiosmtpd) stands in for the mail system: letters to units are
 answered by simulated units that reply by real mail (most on time, some late, one never,
@@ -17,35 +17,41 @@ import mailbox
 import os
 import random
 import socket
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from docx import Document
 
-from dondoc.runtime import read_plan
+from dondoc.plans import read_plans
 from dondoc.settings import Settings
 from models.calendar import BusinessCalendar
-from models.rules import compile_day, cycle
+from models.keys import Key
+from models.period import parse_label
+from models.rules import deadline_for, report_periods, task_cycles
 
 TZ = dt.timezone(dt.timedelta(hours=7))
 
 
 class World:
-    """The mail system and the units: what happens to each letter the Sở sends."""
+    """The mail system and the units of every plan: what happens to each letter the Sở sends."""
 
-    def __init__(self, plan, maildir: Path, collector: str, seed: int = 7):
-        self.plan, self.collector = plan, collector
+    def __init__(self, plans, maildir: Path, collectors: set[str], seed: int = 7):
+        self.plans, self.collectors = {p.plan.id: p for p in plans}, collectors
         self.box = mailbox.Maildir(maildir, create=True)
         self.day = dt.date.today()
-        self.pending: list[tuple[dt.date, bytes]] = []          # replies to send on a later day
+        self.pending: list[tuple[dt.date, Callable[[], bytes]]] = []   # replies to send on a later day
         rnd = random.Random(seed)
-        units = [u for u in plan.units if u.group != "so"]
-        self.never = units[3].id
-        self.away = units[5].id
-        self.bounce = units[7].emails[0]
-        self.late = {u.id for u in units[9:12]}
-        self.delay = {u.id: rnd.randint(2, 12) for u in plan.units}
+        self.never, self.away, self.bounce, self.late = set(), set(), set(), set()
+        for plan in plans:   # the same kinds of trouble in every plan
+            units = [u for u in plan.units if u.group != "so"]
+            self.never.add((plan.plan.id, units[3].id))
+            self.away.add((plan.plan.id, units[5].id))
+            if len(units) > 7:
+                self.bounce.add(units[7].emails[0])
+            self.late |= {(plan.plan.id, u.id) for u in units[8:11]}
+        self.delay = {(p.plan.id, u.id): rnd.randint(2, 12) for p in plans for u in p.units}
         self.letters: list[email.message.Message] = []
 
     def now(self, hour: int = 9) -> dt.datetime:
@@ -60,35 +66,35 @@ class World:
         msg = email.message_from_bytes(envelope.content)
         self.letters.append(msg)
         for rcpt in envelope.rcpt_tos:
-            if rcpt == self.bounce:
+            if rcpt in self.bounce:
                 self.deliver(_dsn(rcpt, msg["Message-ID"], self.now()))
-            elif rcpt == self.collector:
+            elif rcpt in self.collectors:
                 self.deliver(envelope.content)
             else:
                 self.answer(rcpt, msg)
         return "250 OK"
 
     def answer(self, rcpt: str, letter) -> None:
-        key = "".join(str(letter.get("X-Dondoc-Key", "")).split())
-        parts = key.split("/")
-        if len(parts) < 5 or not parts[-1].startswith("request"):
+        key = Key.parse("".join(str(letter.get("X-Dondoc-Key", "")).split()))
+        if key.stage != "request" or key.plan not in self.plans or not key.unit or not key.task:
             return
-        task_id, unit_id = parts[2], parts[3]
-        unit = self.plan.unit(unit_id)
-        if rcpt not in unit.emails or unit_id == self.never:
+        plan, who = self.plans[key.plan], (key.plan, key.unit)
+        unit = plan.unit(key.unit)
+        if rcpt not in unit.emails or who in self.never:
             return
-        if unit_id == self.away:
+        if who in self.away:
             self.deliver(_reply(rcpt, letter, "Tôi đang đi công tác, sẽ trả lời sau.", self.now(),
                                 {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}, subject_prefix="Trả lời tự động: "))
-        deadline = dt.date(int(parts[1]), *reversed([int(x) for x in self.plan.task(task_id).due.split("/")]))
-        when = deadline + dt.timedelta(days=4) if unit_id in self.late or unit_id == self.away \
-            else min(self.day + dt.timedelta(days=self.delay[unit_id]), deadline - dt.timedelta(days=2))
+        deadline = deadline_for(plan.task(key.task), key.period) or self.day
+        when = deadline + dt.timedelta(days=4) if who in self.late or who in self.away \
+            else max(self.day, min(self.day + dt.timedelta(days=self.delay[who]), deadline - dt.timedelta(days=2)))
         form = next((p.get_payload(decode=True) for p in letter.walk()
                      if "Phi%E1%BA%BFu" in str(p.get("Content-Disposition", ""))), None)
-        text = f"Kính gửi Sở,\n\n{unit.name} gửi báo cáo kết quả thực hiện nhiệm vụ năm {parts[1]}.\n\nTrân trọng,\nVăn thư\n"
+        period = parse_label(key.period).text
+        text = f"Kính gửi Sở,\n\n{unit.name} gửi báo cáo kết quả thực hiện nhiệm vụ {period}.\n\nTrân trọng,\nVăn thư\n"
         files = [("Báo cáo kết quả.docx", _report_docx(unit.name))]
         if form:
-            files.append(("Phiếu số liệu.docx", _fill(form, self.delay[unit_id])))
+            files.append(("Phiếu số liệu.docx", _fill(form, self.delay[who])))
         self.pending.append((when, lambda d=when: _reply(rcpt, letter, text, dt.datetime.combine(d, dt.time(9), TZ),
                                                             files=files)))
 
@@ -144,23 +150,26 @@ def _fill(form: bytes, n: int) -> bytes:
     return buf.getvalue()
 
 
-def event_days(plan, cal: BusinessCalendar, year: int) -> list[dt.date]:
-    """The days something happens in the yearly cycles (the tasks due in December)."""
+def event_days(plans, year: int) -> list[dt.date]:
+    """The days something happens in the cycles of every plan whose deadlines fall in `year`,
+    and the days their reports are compiled."""
     days = set()
-    for task in plan.tasks:
-        c = cycle(plan, cal, task, year)
-        if c.deadline.month < 11:
-            continue
-        days |= {c.request_on, c.closes_on, *(d for _, _, d in c.followups)}
-        if c.escalate_on:
-            days.add(c.escalate_on)
-    days.add(compile_day(plan, cal, year))
-    return sorted(days)
+    for plan in plans:
+        cal = BusinessCalendar(plan.calendar)
+        for task in plan.tasks:
+            for c, _ in task_cycles(plan, cal, task, (year,)):
+                days |= {c.request_on, c.closes_on, *(d for _, _, d in c.followups)}
+                if c.escalate_on:
+                    days.add(c.escalate_on)
+        days |= {day for _, _, day in report_periods(plan, cal, year)}
+    return sorted(d for d in days if d.year >= year)
 
 
 def run(out: Path, year: int, progress=None) -> dict:
-    """Run the whole cycle under `out`; returns the paths and counts a person wants to see.
-    The caller has pointed the DONDOC_* settings at `out` (see `settings_for`)."""
+    """Run every cycle of `year` of every plan under `out`; returns the paths and counts a
+    person wants to see. The caller has pointed the DONDOC_* settings at `out` (see
+    `settings_for`). The flows' bodies are called directly (`flow.fn`, no Prefect API server),
+    so a year plays in about a minute; `dondoc run` and `serve` run them as Prefect flows."""
     from aiosmtpd.controller import Controller
 
     from flows.collect import collect
@@ -169,29 +178,29 @@ def run(out: Path, year: int, progress=None) -> dict:
     from flows.report import report
 
     settings = Settings()
-    plan = read_plan(settings.config)
-    cal = BusinessCalendar(plan.calendar)
-    world = World(plan, Path(settings.inbox.removeprefix("maildir:")), plan.issuer.email)
+    plans = read_plans(settings.config)
+    world = World(plans, Path((settings.inbox or "").removeprefix("maildir:")), {p.issuer.email for p in plans})
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     os.environ["DONDOC_SMTP_PORT"] = str(port)
     server = Controller(world, hostname="127.0.0.1", port=port)
     server.start()
-    stages = event_days(plan, cal, year)
-    last = compile_day(plan, cal, year)
-    result: dict = {}
+    stages = event_days(plans, year)
+    last = stages[-1]
+    reports: dict[str, list[dict]] = {}
+    done = 0
     try:
-        day, done = stages[0], 0
+        day = stages[0]
         while day <= last:
             world.day = day
             world.release()
-            asyncio.run(collect(today=day))
+            asyncio.run(collect.fn(today=day))
             if day in stages:
-                asyncio.run(dispatch(today=day))
-                asyncio.run(escalate(today=day))
-            if day == last:
-                result = asyncio.run(report(today=day, year=year))
+                asyncio.run(dispatch.fn(today=day))
+                asyncio.run(escalate.fn(today=day))
+                for pid, built in asyncio.run(report.fn(today=day, when_due=True)).items():
+                    reports.setdefault(pid, []).extend(built)
             done += 1
             if progress:
                 progress(day, done)
@@ -200,10 +209,11 @@ def run(out: Path, year: int, progress=None) -> dict:
     finally:
         server.stop()
     escalations = [m for m in world.letters if "".join(str(m.get("X-Dondoc-Key", "")).split()).endswith("/escalation")]
-    return result | {"letters": str(settings.out / plan.plan.id / str(year)), "days": done,
-                     "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
-                                     for m in escalations],
-                     "sent": len(world.letters)}
+    return {"letters": str(settings.out), "days": done, "last_day": last, "reports": reports,
+            "files": [f for built in reports.values() for r in built for f in r["files"]],
+            "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
+                            for m in escalations],
+            "sent": len(world.letters)}
 
 
 def settings_for(out: Path) -> None:

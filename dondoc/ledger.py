@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from models.keys import Key
 from models.rules import Action, LedgerState
 
 
@@ -64,12 +65,41 @@ def _m4(db: sqlite_utils.Database) -> None:
     db["outbound"].add_column("body", str)
 
 
-MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4)]
+def _old_key(key: str) -> str:
+    """A key of schema 4 (year keys whose unused parts were left out) in today's shape."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[1] == "digest":         # plan/digest/YYYY-MM-DD
+        return f"{parts[0]}/{parts[2]}/-/-/digest"
+    if len(parts) == 3:                                  # plan/year/compile[-n]
+        return f"{parts[0]}/{parts[1]}/-/-/{parts[2]}"
+    if len(parts) == 4 and parts[3] == "escalation":     # plan/year/task/escalation
+        return f"{parts[0]}/{parts[1]}/{parts[2]}/-/escalation"
+    return key
+
+
+def _m5(db: sqlite_utils.Database) -> None:
+    # Reporting periods: every cycle is keyed by a period label (2026, 2026-H1, 2026-Q3, …)
+    # instead of a year, and every key has all five parts. A year key's period is its year.
+    for table in ("outbound", "inbound", "reports", "cycles"):
+        db[table].add_column("period", str)
+        db.execute(f"update {table} set period = cast(year as text) where year is not null")
+    renamed = {r["key"]: _old_key(r["key"]) for r in db.query("select key from outbound")}
+    renamed = {old: new for old, new in renamed.items() if old != new}
+    for old, new in renamed.items():
+        db.execute("update outbound set key = ? where key = ?", [new, old])
+        db.execute("update events set key = ? where key = ?", [new, old])
+    db["outbound"].create_index(["plan_id", "period", "task_id", "unit_id"])
+    db["reports"].create_index(["plan_id", "period"])
+
+
+MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
+              ("reporting periods", _m5)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
     """The outbound row of a decided action, as the letter builder reads it."""
-    return {"key": a.key, "plan_id": a.plan_id, "year": a.year, "task_id": a.task_id, "unit_id": a.unit_id,
+    return {"key": a.key, "plan_id": a.plan_id, "period": a.period, "year": int(a.period[:4]),
+            "task_id": a.task_id, "unit_id": a.unit_id,
             "stage": a.stage, "seq": a.seq, "scheduled_on": a.scheduled_on.isoformat(),
             "decided_on": decided_on.isoformat(), "deadline": a.deadline.isoformat() if a.deadline else None,
             "to_addrs": json.dumps(a.to), "cc_addrs": json.dumps(a.cc), "units": json.dumps(a.units),
@@ -143,8 +173,9 @@ class Ledger:
     def state(self, plan_id: str) -> LedgerState:
         decided = {r["key"]: dt.date.fromisoformat(r["decided_on"])
                    for r in self.db.query("select key, decided_on from outbound where plan_id = ?", [plan_id])}
-        reported = {(r["task_id"], r["unit_id"], r["year"]): dt.date.fromisoformat(r["received_on"])
-                    for r in self.db.query("select * from reports where plan_id = ?", [plan_id])}
+        reported = {(r["task_id"], r["unit_id"], r["period"]): dt.date.fromisoformat(r["received_on"])
+                    for r in self.db.query("select task_id, unit_id, period, received_on from reports"
+                                           " where plan_id = ?", [plan_id])}
         away = {r["unit_id"] for r in self.db.query(
             "select unit_id from inbound where plan_id = ? and kind = 'ooo' and unit_id is not null", [plan_id])}
         bounced = {r["a"] for r in self.db.query(
@@ -160,7 +191,8 @@ class Ledger:
         now = _now()
         with self.db.conn:
             for a in actions:
-                thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
+                thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack")
+                                      else None)
                 row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>", thread)
                 cols = ", ".join(row)
                 cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
@@ -168,10 +200,11 @@ class Ledger:
                 if not cur.rowcount:
                     continue
                 inserted.append(a.key)
-                if a.unit_id and a.task_id:
+                if a.unit_id and a.task_id and a.deadline:
                     self.db.execute(
-                        "insert or ignore into cycles values (?,?,?,?,?,?,?,?)",
-                        [f"{a.plan_id}/{a.year}/{a.task_id}/{a.unit_id}", a.plan_id, a.year,
+                        "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
+                        " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
+                        [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
                          a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
                 self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
                     {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
@@ -179,7 +212,7 @@ class Ledger:
 
     def thread_of(self, key: str) -> str | None:
         """The Message-ID of the first request of the cycle `key` belongs to."""
-        first = key.rsplit("/", 1)[0] + "/request"
+        first = str(Key.parse(key).cycle.at("request"))
         row = next(self.db.query("select message_id from outbound where key = ?", [first]), None)
         return row["message_id"] if row else None
 
@@ -217,12 +250,13 @@ class Ledger:
             self.db["events"].insert({"at": _now(), "kind": status, "key": key,
                                       "detail": json.dumps({"error": error} if error else {}, ensure_ascii=False)})
 
-    def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, int], list[tuple[str, dt.date, str]]]:
+    def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
+        """(task, unit, period) -> what was decided for that cycle: (stage, day, delivery status)."""
         out: dict = defaultdict(list)
-        for r in self.outbound(plan_id):
-            if r["unit_id"]:
-                out[(r["task_id"], r["unit_id"], r["year"])].append(
-                    (r["stage"], dt.date.fromisoformat(r["decided_on"]), r["status"]))
+        for r in self.db.query("select task_id, unit_id, period, stage, decided_on, status from outbound"
+                               " where plan_id = ? and unit_id is not null order by rowid", [plan_id]):
+            out[(r["task_id"], r["unit_id"], r["period"])].append(
+                (r["stage"], dt.date.fromisoformat(r["decided_on"]), r["status"]))
         return dict(out)
 
     # -- inbound ---------------------------------------------------------------------
@@ -256,11 +290,10 @@ class Ledger:
         with self.db.conn:
             self.db["inbound"].update(inbound_id, fields)
 
-    def sent_index(self, plan_id: str) -> dict[str, tuple[int, str, str]]:
-        """Message-ID of every letter to a unit -> (year, task, unit): what replies refer to."""
-        return {r["message_id"]: (r["year"], r["task_id"], r["unit_id"]) for r in self.db.query(
-            "select message_id, year, task_id, unit_id from outbound where plan_id = ? and unit_id is not null",
-            [plan_id])}
+    def sent_index(self) -> dict[str, Key]:
+        """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to."""
+        return {r["message_id"]: Key(r["plan_id"], r["period"], r["task_id"], r["unit_id"]) for r in self.db.query(
+            "select message_id, plan_id, period, task_id, unit_id from outbound where unit_id is not null")}
 
     def bounced(self, message_id: str | None, address: str, why: str) -> list[str]:
         """Mark as bounced the sent letters the bounce is about: the one with that Message-ID,
@@ -276,16 +309,64 @@ class Ledger:
         return [r["key"] for r in rows]
 
     # -- reports ---------------------------------------------------------------------
-    def record_report(self, plan_id: str, year: int, task_id: str, unit_id: str, received_on: dt.date,
-                      source: str, inbound_id: str | None = None, files: list[str] = (),
+    def record_report(self, plan_id: str, period: str, task_id: str, unit_id: str, received_on: dt.date,
+                      source: str, inbound_id: str | None = None, files: Iterable[str] = (),
                       indicators: dict | None = None, note: str = "") -> bool:
         """Record a unit's report for a cycle; the first one counts. Returns whether it was new."""
-        key = f"{plan_id}/{year}/{task_id}/{unit_id}"
+        key = str(Key(plan_id, period, task_id, unit_id))
         with self.db.conn:
             cur = self.db.execute(
-                "insert or ignore into reports values (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [key, plan_id, year, task_id, unit_id, received_on.isoformat(), source, inbound_id,
-                 json.dumps(list(files), ensure_ascii=False), json.dumps(indicators or {}), note, _now()])
+                "insert or ignore into reports (key, plan_id, period, year, task_id, unit_id, received_on, source,"
+                " inbound_id, files, indicators, note, created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [key, plan_id, period, int(period[:4]), task_id, unit_id, received_on.isoformat(), source,
+                 inbound_id, json.dumps(list(files), ensure_ascii=False), json.dumps(indicators or {}), note, _now()])
             if cur.rowcount:
                 self.log("report", key, source=source, received_on=received_on, files=list(files))
         return bool(cur.rowcount)
+
+    def reports(self, plan_id: str) -> list[dict]:
+        return list(self.db.query("select * from reports where plan_id = ?", [plan_id]))
+
+    # -- renames ---------------------------------------------------------------------
+    def history(self) -> dict[tuple[str, str], int]:
+        """(plan, task) -> how many cycles the ledger holds for it (asked or reported), leaving
+        out the tasks a person declared retired."""
+        retired = {tuple(r["key"].split("/", 1)) for r in self.db.query("select key from events where kind = 'retired'")}
+        out: dict[tuple[str, str], int] = {}
+        for r in self.db.query("select plan_id, task_id, count(distinct key) as n from (select key, plan_id, task_id"
+                               " from cycles union select key, plan_id, task_id from reports) group by 1, 2"):
+            if (r["plan_id"], r["task_id"]) not in retired:
+                out[(r["plan_id"], r["task_id"])] = r["n"]
+        return out
+
+    def rename(self, plan_id: str, new_plan: str | None = None, task_id: str | None = None,
+               new_task: str | None = None) -> int:
+        """Move the history of a plan (or of one of its tasks) to its new id, in every table and
+        key, in one transaction; returns how many rows moved. Logged."""
+        def moved(key: str) -> str:
+            k = Key.parse(key)
+            if k.plan != plan_id or (task_id and k.task != task_id):
+                return key
+            return str(type(k)(new_plan or k.plan, k.period, new_task if task_id else k.task, k.unit, k.stage, k.seq))
+
+        n = 0
+        where, args = ("plan_id = ?" + (" and task_id = ?" if task_id else "")), [plan_id, *([task_id] if task_id else [])]
+        with self.db.conn:
+            for table in ("outbound", "cycles", "reports"):
+                for r in list(self.db.query(f"select key from {table} where {where}", args)):
+                    new = moved(r["key"])
+                    self.db.execute(f"update {table} set key = ?, plan_id = ?, task_id = ? where key = ?",
+                                    [new, Key.parse(new).plan, Key.parse(new).task, r["key"]])
+                    if table == "outbound":
+                        self.db.execute("update events set key = ? where key = ?", [new, r["key"]])
+                    n += 1
+            self.db.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
+                            [new_plan or plan_id, new_task if task_id else None, *args])
+            self.db["events"].insert({"at": _now(), "kind": "renamed", "key": f"{plan_id}/{task_id or '-'}",
+                                      "detail": json.dumps({"plan": new_plan or plan_id, "task": new_task, "rows": n})})
+        return n
+
+    def retire(self, plan_id: str, task_id: str) -> None:
+        """A task the plans no longer define, on purpose: its history stays, and it is no longer
+        taken for a rename."""
+        self.log("retired", f"{plan_id}/{task_id}")

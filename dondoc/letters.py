@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from dondoc.render import Templates, _date_line
 from models.calendar import BusinessCalendar
+from models.period import parse_label, with_period
 from models.plan import Plan
 from models.rules import STAGE_WORDS
 
@@ -34,13 +35,12 @@ SUBJECTS = {
     "ack": "đã nhận {title}",
 }
 LETTER_STAGES = ("request", "reminder", "urging", "escalation", "overdue")   # those with a .docx
-TAG = re.compile(r"\[([a-z0-9][a-z0-9-]*)/(\d{4})/([a-z0-9][a-z0-9-]*)(?:/([a-z0-9][a-z0-9-]*))?\]")
 BLANK_NUMBER = "\u00a0" * 8   # the văn thư writes the number in when registering
 
 
-def tag_of(plan_id: str, year: int, task_id: str, unit_id: str | None = None) -> str:
-    """The subject tag that names plan, cycle, task and unit: `hoc-tap-suot-doi/2026/task/unit`."""
-    return "/".join(p for p in (plan_id, str(year), task_id, unit_id) if p)
+def tag_of(plan_id: str, period: str, task_id: str, unit_id: str | None = None) -> str:
+    """The subject tag that names plan, period, task and unit: `hoc-tap-suot-doi/2026-Q3/task/unit`."""
+    return "/".join(p for p in (plan_id, period, task_id, unit_id) if p)
 
 
 def _safe_name(text: str) -> str:
@@ -68,13 +68,14 @@ def _history_text(entries) -> str:
 def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None = None) -> dict:
     """Everything a template may use for the letter of one ledger row."""
     history = history or {}
-    year, stage = row["year"], row["stage"]
+    label, stage = row["period"], row["stage"]
+    period = parse_label(label)
     task = plan.task(row["task_id"])
-    title = task.title.replace("{year}", str(year))
+    title = with_period(task.title, period)
     day = dt.date.fromisoformat(row["decided_on"])
     deadline = dt.date.fromisoformat(row["deadline"])
     unit = plan.unit(row["unit_id"]) if row["unit_id"] else None
-    mine = history.get((task.id, unit.id, year), []) if unit else []
+    mine = history.get((task.id, unit.id, label), []) if unit else []
     requested = next((d for s, d, _ in mine if s == "request"), day)
     missing = []
     for uid in json.loads(row["units"] or "[]"):
@@ -83,11 +84,11 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         u = plan.unit(uid)
         contact = ", ".join(filter(None, [u.contact, u.phone, *u.emails]))
         missing.append({"id": u.id, "name": u.name, "contact": contact,
-                        "history": _history_text(history.get((task.id, u.id, year), []))})
+                        "history": _history_text(history.get((task.id, u.id, label), []))})
     signer = plan.signer
     escalation = stage == "escalation"
     signature = ({"authority": "", "title": plan.issuer.division_name.upper(), "name": ""} if escalation else
-                 {"authority": signer.authority, "title": signer.title, "name": signer.name})
+                 {"authority": signer.authority or "", "title": signer.title, "name": signer.name})
     recipients = ["- Như trên;"]
     if row.get("cc_addrs") and json.loads(row["cc_addrs"]):
         recipients.append("- Thủ trưởng đơn vị (để chỉ đạo);")
@@ -95,15 +96,16 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
     recipients.append(f"- Lưu: VT, {plan.issuer.division}.")
     between = lambda a, b: sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
     ctx = {
-        "plan": plan.plan, "issuer": plan.issuer,
+        "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, period)}), "issuer": plan.issuer,
         "signer": {"name": signer.name, "title_text": signer.title.capitalize(), "email": signer.email},
         "signature": signature,
-        "task": {"id": task.id, "title": title, "text": task.text},
-        "task_paragraphs": [p for p in task.text.splitlines() if p.strip()],
+        "task": {"id": task.id, "title": title, "text": with_period(task.text, period)},
+        "task_paragraphs": [with_period(p, period) for p in task.text.splitlines() if p.strip()],
         "unit": unit, "stage": stage, "stage_word": STAGE_WORDS[stage],
-        "addressee": unit.name if unit else f"Đồng chí {signer.name}, {signer.title.capitalize()}",
+        "addressee": unit.name if unit else f"Đồng chí {plan.escalation_contact.name}, {plan.escalation_contact.title}",
         "subject": SUBJECTS[stage].format(title=title),
-        "tag": tag_of(plan.plan.id, year, task.id, unit.id if unit else None),
+        "tag": tag_of(plan.plan.id, label, task.id, unit.id if unit else None),
+        "period_text": period.text,
         "number": BLANK_NUMBER,
         "date_line": _date_line(day),
         "letter_date": f"{day:%d/%m/%Y}", "deadline": f"{deadline:%d/%m/%Y}",
@@ -129,7 +131,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
     docx = templates.docx(stage).render(ctx) if stage in LETTER_STAGES else None
     subject, text, html = templates.mail(stage, ctx)
     to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
-    name = ctx["addressee"] if ctx["unit"] else plan.signer.name
+    name = ctx["addressee"] if ctx["unit"] else plan.escalation_contact.name
     headers = [
         ("Subject", _encoded(subject)),
         ("From", formataddr((plan.issuer.short_name, mail_from), charset="utf-8")),
@@ -148,7 +150,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
         files.append((_safe_name(f"Phiếu số liệu - {ctx['unit'].name}") + ".docx", form))
     data = mime(headers, text, html, files, row["message_id"])
     stage_dir = f"{stage}-{row['seq']}" if row["seq"] else stage
-    relpath = f"{plan.plan.id}/{row['year']}/{stage_dir}/{row['unit_id'] or '_'}/{row['task_id']}.docx"
+    relpath = f"{plan.plan.id}/{row['period']}/{stage_dir}/{row['unit_id'] or '_'}/{row['task_id']}.docx"
     return Letter(row["key"], data, docx, ctx["docx_name"], relpath, tuple(to + cc))
 
 

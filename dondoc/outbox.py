@@ -42,9 +42,12 @@ def mail_domain(plan: Plan) -> str:
     return plan.issuer.email.rsplit("@", 1)[1]
 
 
-def decide(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, stages) -> list[str]:
-    """Record as pending every action of `stages` due today; returns the keys recorded."""
-    actions = [a for a in due_actions(plan, ledger.state(plan.plan.id), today, cal) if a.stage in stages]
+def decide(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, stages,
+           held: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Record as pending every action of `stages` due today, except first requests of the
+    tasks `held` back; returns the keys recorded."""
+    actions = [a for a in due_actions(plan, ledger.state(plan.plan.id), today, cal)
+               if a.stage in stages and not (a.stage == "request" and a.task_id in held)]
     return ledger.record_actions(actions, today, mail_domain(plan))
 
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from dondoc.render import Templates
+from models.period import title_for, with_period
 from models.plan import Plan
 from models.report import ReportData
 
@@ -26,7 +27,8 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
                    "pct": f"{100 * g['on_time'] / g['asked']:.0f}%" if g["asked"] else "–"} for g in data.groups]
     signer = plan.signer
     return {
-        "plan": plan.plan, "issuer": plan.issuer, "year": data.year, "number": BLANK,
+        "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, data.period)}), "issuer": plan.issuer, "year": data.year, "number": BLANK,
+        "period_text": data.period.text, "title": title_for(plan.plan.title, data.period),
         "date_line": f"ngày {BLANK} tháng {month} năm {compile_on.year}",
         "items": data.items, "totals": data.totals, "groups": groups,
         "asked": data.asked, "units": data.units, "on_time": data.counts["on_time"], "late": data.counts["late"],
@@ -39,7 +41,7 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
                   "files": r.files} for r in data.rows],
         "recipients": [f"- {plan.plan.report_to} (b/c);", *[f"- {r};" for r in plan.plan.letter_recipients],
                        f"- Lưu: VT, {plan.issuer.division}."],
-        "signature": {"authority": signer.authority, "title": signer.title, "name": signer.name},
+        "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
     }
 
 
@@ -52,9 +54,10 @@ def _bar(group: dict, width: int = 30) -> str:
 
 
 def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> list[Path]:
-    """Write `bao-cao-YEAR.docx` (and `.pdf` when LibreOffice is there) under `out`; returns the paths."""
+    """Write `bao-cao-PLAN-PERIOD.docx` (and `.pdf` when LibreOffice is there) under `out`;
+    returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
-    docx = out / f"bao-cao-{data.year}.docx"
+    docx = out / f"bao-cao-{plan.plan.id}-{data.period.label}.docx"
     docx.write_bytes(templates.docx("report").render(report_context(plan, data, compile_on)))
     pdf = to_pdf(docx)
     return [docx] + ([pdf] if pdf else [])
@@ -78,7 +81,7 @@ def report_mail_body(plan: Plan, data: ReportData) -> dict:
     missing = data.counts["overdue"] + data.counts["not_due"]
     reported = data.counts["on_time"] + data.counts["late"]
     lines = [f"Kính gửi: Đồng chí {plan.signer.name}, {plan.signer.title.capitalize()}.", "",
-             f"Dự thảo báo cáo kết quả thực hiện {plan.plan.type.lower()} {plan.plan.title} năm {data.year} "
+             f"Dự thảo báo cáo kết quả thực hiện {plan.plan.type.lower()} {title_for(plan.plan.title, data.period)} "
              "được gửi kèm để Đồng chí xem xét, ký ban hành.", "",
              f"Đã nhận {reported}/{data.asked} báo cáo ({data.counts['on_time']} đúng hạn, "
              f"{data.counts['late']} trễ hạn); {missing} chưa báo cáo."]
@@ -87,5 +90,5 @@ def report_mail_body(plan: Plan, data: ReportData) -> dict:
     if data.late:
         lines += ["", "Các đơn vị báo cáo trễ hạn:", *[f"- {n}" for n in data.late]]
     lines += ["", "Trân trọng,", plan.issuer.division_name, plan.issuer.short_name]
-    return {"subject": f"[{plan.plan.id}/{data.year}] Dự thảo báo cáo kết quả thực hiện "
-                       f"{plan.plan.type.lower()} năm {data.year}", "text": "\n".join(lines) + "\n"}
+    return {"subject": f"[{plan.plan.id}/{data.period.label}] Dự thảo báo cáo kết quả thực hiện "
+                       f"{plan.plan.type.lower()} {data.period.text}", "text": "\n".join(lines) + "\n"}

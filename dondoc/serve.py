@@ -20,21 +20,26 @@ from pathlib import Path
 from models.plan import Plan
 
 
-def deployments(plan: Plan):
+def deployments(plans: list[Plan]):
+    """Per plan: dispatch, escalate and report on its own schedules; one collect for every
+    plan (the mailbox is read once), on the default plan's schedule."""
     from prefect.schedules import Cron
 
     from flows.collect import collect
     from flows.dispatch import dispatch
     from flows.escalate import escalate
     from flows.report import report
-    tz = plan.calendar.timezone
-    s = plan.schedules
-    return [flow.to_deployment(name=f"{plan.plan.id}-{name}", schedules=[Cron(cron, timezone=tz)],
-                               concurrency_limit=1, parameters=params, tags=[plan.plan.id])
-            for name, flow, cron, params in (("dispatch", dispatch, s.dispatch, {}),
-                                             ("collect", collect, s.collect, {}),
-                                             ("escalate", escalate, s.escalate, {}),
-                                             ("report", report, s.report, {"when_due": True}))]
+    out = []
+    for i, plan in enumerate(plans):
+        tz, s, pid = plan.calendar.timezone, plan.schedules, plan.plan.id
+        runs = [("dispatch", dispatch, s.dispatch, {"plans": [pid]}),
+                ("escalate", escalate, s.escalate, {"plans": [pid]}),
+                ("report", report, s.report, {"plans": [pid], "when_due": True})]
+        if i == 0:
+            runs.append(("collect", collect, s.collect, {}))
+        out += [flow.to_deployment(name=f"{pid}-{name}", schedules=[Cron(cron, timezone=tz)], concurrency_limit=1,
+                                   parameters=params, tags=[pid]) for name, flow, cron, params in runs]
+    return out
 
 
 def _answers(url: str) -> bool:
@@ -73,15 +78,15 @@ def prefect_server(home: Path, timeout: float = 120):
         log.close()
 
 
-def serve(plan: Plan, home: Path) -> None:
+def serve(plans: list[Plan], home: Path) -> None:
     """Serve every deployment until interrupted, against PREFECT_API_URL or a server started here."""
     from prefect import serve as prefect_serve
     if os.environ.get("PREFECT_API_URL"):
-        prefect_serve(*deployments(plan))
+        prefect_serve(*deployments(plans))
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
     with prefect_server(home) as url:
         os.environ["PREFECT_API_URL"] = url   # for the flow runs serve starts as subprocesses
         print(f"Prefect server: {url.removesuffix('/api')} (UI); stopped when dondoc serve stops", flush=True)
         with temporary_settings({PREFECT_API_URL: url}):   # prefect read its settings on import
-            prefect_serve(*deployments(plan))
+            prefect_serve(*deployments(plans))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.outbox import deliver, mail_domain
-from dondoc.runtime import Runtime, open_runtime
+from flows.common import logger, step
+from dondoc.runtime import Runtime, open_runtimes
 from models.inbound import Limits
 
 
@@ -28,29 +29,38 @@ def keep(rt: Runtime, summary: CollectSummary) -> None:
 
 
 @task(name="read", cache_policy=NO_CACHE)
-def read(rt: Runtime, summary: CollectSummary) -> None:
-    """Classify and match what was kept; record reports, bounces, absences, triage."""
+def read(runtimes: list[Runtime], summary: CollectSummary) -> None:
+    """Classify and match what was kept, each reply under the plan it answers; record reports,
+    bounces, absences, triage."""
+    rt = runtimes[0]
     limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
-    process(rt.plan, rt.ledger, rt.cal, rt.settings.data, limits, summary)
+    process({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger, {r.plan.plan.id: r.cal for r in runtimes},
+            rt.settings.data, limits, summary)
 
 
 @task(name="acknowledge", cache_policy=NO_CACHE)
-async def acknowledge(rt: Runtime, summary: CollectSummary) -> int:
-    """Record one acknowledgement per new report, then send every one not yet sent."""
-    rt.ledger.record_actions(summary.acks, rt.today, mail_domain(rt.plan))
-    sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, ("ack",), rt.now)
-    return sent.sent
+async def acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
+    """Record one acknowledgement per new report, then send every one not yet sent, per plan."""
+    n = 0
+    for rt in runtimes:
+        rt.ledger.record_actions([a for a in summary.acks if a.plan_id == rt.plan.plan.id], rt.today,
+                                 mail_domain(rt.plan))
+        sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                             rt.settings.out, ("ack",), rt.now)
+        n += sent.sent
+    return n
 
 
 @flow(name="collect", retries=0)
 async def collect(today: dt.date | None = None) -> dict:
-    """Read the mailbox once and record what came in (default date: today in Asia/Ho_Chi_Minh)."""
-    rt = open_runtime(today)
+    """Read the mailbox once for every plan and record what came in (default date: today in
+    Asia/Ho_Chi_Minh)."""
+    runtimes = open_runtimes(today)
+    rt = runtimes[0]
     summary = CollectSummary()
-    keep(rt, summary)
-    read(rt, summary)
-    acked = await acknowledge(rt, summary)
+    step(keep, rt, summary)
+    step(read, runtimes, summary)
+    acked = await step(acknowledge, runtimes, summary)
     result = summary.as_dict() | {"acks_sent": acked}
-    get_run_logger().info("collect %s: %s", rt.today.isoformat(), result)
+    logger().info("collect %s: %s", rt.today.isoformat(), result)
     return result

@@ -5,18 +5,38 @@ ledger, not Prefect, knows what was sent, and no flow retries by itself.
 """
 from __future__ import annotations
 
+import logging
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 
 from dondoc.outbox import Summary, decide, deliver
 from dondoc.runtime import Runtime
 from dondoc.smtp import DeliveryError
+from models.renames import held_back, orphans
+
+
+def step(prefect_task, *args):
+    """Run a step as a Prefect task inside a flow run, or as the plain function when the flow's
+    body is called directly (`flow.fn`: the demo, which plays a year in a minute)."""
+    return prefect_task(*args) if FlowRunContext.get() else prefect_task.fn(*args)
+
+
+def logger() -> logging.Logger | logging.LoggerAdapter:
+    return get_run_logger() if FlowRunContext.get() else logging.getLogger("dondoc")
+
+
+class RenamePending(Exception):
+    """Tasks held back because the ledger holds history under a name no plan defines."""
 
 
 @task(name="record", cache_policy=NO_CACHE)
-def record(rt: Runtime, stages: tuple[str, ...]) -> int:
-    """Decide what is due and write it to the ledger as pending."""
-    return len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages))
+def record(rt: Runtime, stages: tuple[str, ...]) -> tuple[int, set[str]]:
+    """Decide what is due and write it to the ledger as pending. Returns how many, and the
+    tasks held back (no first request) while a rename is not declared."""
+    held = held_back(rt.plan, orphans(list(rt.all_plans or (rt.plan,)), rt.ledger.history()))
+    return len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages, held)), held
 
 
 @task(name="send", cache_policy=NO_CACHE)
@@ -29,20 +49,37 @@ async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
 async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     """Record, then send stage by stage; raise DeliveryError (the flow fails) when the
     server could not be reached, after logging what was done."""
-    log = get_run_logger()
-    summary = Summary(decided=record(rt, stages))
+    log = logger()
+    decided, held = step(record, rt, stages)
+    summary = Summary(decided=decided)
     error = None
     for stage in stages:
         try:
-            await send(rt, stage, summary)
+            await step(send, rt, stage, summary)
         except DeliveryError as e:
             error = e
             break
-    log.info("%s: %s", rt.today.isoformat(), summary.as_dict())
+    log.info("%s %s: %s", rt.plan.plan.id, rt.today.isoformat(), summary.as_dict())
     for key, why in summary.failures:
         log.warning("gửi thất bại %s: %s", key, why)
     if error:
         raise error
+    if held:
+        raise RenamePending(f"{rt.plan.plan.id}: chưa gửi đề nghị báo cáo cho nhiệm vụ {', '.join(sorted(held))}: "
+                            "sổ cái còn lịch sử dưới mã không kế hoạch nào định nghĩa (xem `dondoc validate`)")
     return summary.as_dict()
 
 
+async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...]) -> dict:
+    """run_stages for every plan; a plan held back by a pending rename does not stop the
+    others. Returns the totals, and each plan's own under "plans"."""
+    results, held = {}, []
+    for rt in runtimes:
+        try:
+            results[rt.plan.plan.id] = await run_stages(rt, stages)
+        except RenamePending as e:
+            held.append(str(e))
+    if held:
+        raise RenamePending("; ".join(held))
+    totals: dict = {k: sum(r[k] for r in results.values()) for k in ("decided", "sent", "failed", "retry", "skipped")}
+    return totals | {"failures": [f for r in results.values() for f in r["failures"]], "plans": results}

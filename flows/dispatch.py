@@ -1,6 +1,6 @@
-"""The `dispatch` flow: first requests and reminders, decided, recorded and sent.
+"""The `dispatch` flow: first requests and reminders, decided, recorded and sent, for every plan.
 
-Thin: reads the clock once (open_runtime), asks the rules, and calls the outbox. Prefect
+Thin: reads the clock once (open_runtimes), asks the rules, and calls the outbox. Prefect
 tasks are coarse (one to record, one per stage to send) and never cached: the ledger, not
 Prefect, knows what was sent, and the flow has no retries of its own.
 """
@@ -10,13 +10,14 @@ import datetime as dt
 
 from prefect import flow
 
-from dondoc.runtime import open_runtime
-from flows.common import run_stages
+from dondoc.runtime import open_runtimes
+from flows.common import each_plan
 
 STAGES = ("request", "reminder")
 
 
 @flow(name="dispatch", retries=0)
-async def dispatch(today: dt.date | None = None) -> dict:
-    """Send the first requests and reminders due on `today` (default: today in Asia/Ho_Chi_Minh)."""
-    return await run_stages(open_runtime(today), STAGES)
+async def dispatch(today: dt.date | None = None, plans: list[str] | None = None) -> dict:
+    """Send the first requests and reminders due on `today` (default: today in Asia/Ho_Chi_Minh),
+    per plan (default: every plan)."""
+    return await each_plan(open_runtimes(today, plans=plans), STAGES)

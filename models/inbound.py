@@ -14,10 +14,12 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from models.keys import Key
 from models.mailparse import Reply, nfc
+from models.period import LABEL_PATTERN
 from models.plan import Plan, Unit
 
-TAG = re.compile(r"\[([a-z0-9][a-z0-9-]*)/(\d{4})/([a-z0-9][a-z0-9-]*)/([a-z0-9][a-z0-9-]*)\]")
+TAG = re.compile(rf"\[([a-z0-9][a-z0-9-]*)/({LABEL_PATTERN})/([a-z0-9][a-z0-9-]*)/([a-z0-9][a-z0-9-]*)\]")
 ALLOWED = frozenset({".docx", ".doc", ".pdf", ".xlsx", ".xls", ".odt", ".ods", ".zip",
                      ".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff"})
 ZIPPED = (".docx", ".xlsx", ".odt", ".ods", ".zip")
@@ -33,7 +35,8 @@ class Limits:
 @dataclass(frozen=True)
 class Match:
     status: str                 # matched | triage
-    year: int | None = None
+    plan_id: str | None = None
+    period: str | None = None
     task_id: str | None = None
     unit_id: str | None = None
     via: str = ""               # references | tag
@@ -80,32 +83,35 @@ def speaks_for(unit: Unit, sender: str) -> bool:
     return sender in addresses_of(unit) or domain in {d.lower() for d in unit.domains}
 
 
-def match_reply(reply: Reply, plan: Plan, sent: Mapping[str, tuple[int, str, str]]) -> Match:
-    """`sent` maps each Message-ID we sent to its (year, task, unit)."""
-    keys = None
-    via = ""
-    for ref in reversed(reply.refs):
-        if ref in sent:
-            keys, via = sent[ref], "references"
-            break
-    if keys is None:
-        tags = {(int(m[2]), m[3], m[4]) for m in TAG.finditer(reply.subject) if m[1] == plan.plan.id}
+def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]) -> Match:
+    """Which plan, period, task and unit a reply answers. `sent` maps each Message-ID we sent
+    to its cycle, for every plan; a tag names its plan, so every plan's replies are matched
+    by that plan's units, in one pass over the mailbox."""
+    key = next((sent[ref] for ref in reversed(reply.refs) if ref in sent), None)
+    via = "references" if key else ""
+    if key is None:
+        tags = {Key(m[1], m[2], m[3], m[4]) for m in TAG.finditer(reply.subject)}
         if len(tags) > 1:
             return Match("triage", reason="tiêu đề có nhiều mã khác nhau")
         if tags:
-            keys, via = tags.pop(), "tag"
-    if keys is None:
-        units = [u for u in plan.units if speaks_for(u, reply.from_addr)]
-        who = units[0].name if len(units) == 1 else "người gửi chưa đăng ký"
-        return Match("triage", unit_id=units[0].id if len(units) == 1 else None,
+            key, via = tags.pop(), "tag"
+    if key is None:
+        units = [(p.plan.id, u) for p in plans.values() for u in p.units if speaks_for(u, reply.from_addr)]
+        one = units[0] if len({u.id for _, u in units}) == 1 else None
+        who = one[1].name if one else "người gửi chưa đăng ký"
+        return Match("triage", one[0] if one else None, unit_id=one[1].id if one else None,
                      reason=f"không có mã thư hay tham chiếu tới thư đã gửi ({who})")
-    year, task_id, unit_id = keys
-    if not plan.has_unit(unit_id) or task_id not in {t.id for t in plan.tasks}:
-        return Match("triage", year, task_id, unit_id, via, "đơn vị hoặc nhiệm vụ không còn trong kế hoạch")
-    if not speaks_for(plan.unit(unit_id), reply.from_addr):
-        return Match("triage", year, task_id, unit_id, via,
-                     f"người gửi {reply.from_addr} không phải địa chỉ đã đăng ký của {plan.unit(unit_id).name}")
-    return Match("matched", year, task_id, unit_id, via)
+    where = (key.plan, key.period, key.task, key.unit)
+    plan = plans.get(key.plan)
+    if plan is None:
+        return Match("triage", *where, via, f"mã kế hoạch {key.plan!r} không có trong tệp kế hoạch nào")
+    if not plan.has_unit(key.unit or "") or key.task not in {t.id for t in plan.tasks}:
+        return Match("triage", *where, via, "đơn vị hoặc nhiệm vụ không còn trong kế hoạch")
+    unit = plan.unit(key.unit or "")
+    if not speaks_for(unit, reply.from_addr):
+        return Match("triage", *where, via,
+                     f"người gửi {reply.from_addr} không phải địa chỉ đã đăng ký của {unit.name}")
+    return Match("matched", *where, via)
 
 
 def _number(text: str) -> int | None:

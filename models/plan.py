@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from models.period import Schedule, parse_due
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
@@ -106,10 +108,16 @@ class Issuer(Strict):
 
 
 class Signer(Strict):
-    authority: Line = Field(description="e.g. KT. GIÁM ĐỐC")
+    authority: Line | None = Field(None, description="e.g. KT. GIÁM ĐỐC; none when the head signs in person")
     title: Line = Field(description="e.g. PHÓ GIÁM ĐỐC")
     name: Line
     email: Email = Field(description="receives escalations and the draft report")
+
+
+class Person(Strict):
+    title: Line = Field(description="e.g. Phó Giám đốc")
+    name: Line
+    email: Email
 
 
 class PlanInfo(Strict):
@@ -132,11 +140,6 @@ class ContentItem(Strict):
     text: Text
 
 
-class Group(Strict):
-    id: Id
-    name: Line
-
-
 class Unit(Strict):
     id: Id
     name: Line = Field(description="full name, as in Kính gửi")
@@ -153,6 +156,8 @@ class Indicator(Strict):
     id: Id
     name: Line
     unit: Line = Field(description="what is counted, e.g. tin, bài")
+    kind: Literal["count", "percent", "decimal"] = Field(
+        "count", description="count and decimal are summed; a percent is averaged (with min and max)")
 
 
 class Assign(Strict):
@@ -211,6 +216,12 @@ class Policy(Strict):
         return self
 
 
+class Group(Strict):
+    id: Id
+    name: Line
+    policy: Policy | None = Field(None, description="the reminder policy of this group's units")
+
+
 class Task(Strict):
     id: Id
     title: Line = Field(description="short subject, used after V/v in letters")
@@ -219,7 +230,8 @@ class Task(Strict):
     assign: Assign
     exempt: list[Id] = Field(default_factory=list)
     indicators: list[Id] = Field(default_factory=list)
-    due: DayMonth = Field(description="yearly deadline DD/MM: the report is due before it")
+    due: Annotated[Schedule, BeforeValidator(parse_due)] = Field(
+        description='deadlines: "05/12", ["15/06", "15/12"], {every: quarter, day: 20}, "20/10/2026"')
     event: Event | None = None
     policy: Policy | None = Field(None, description="overrides the plan's policy for this task")
 
@@ -255,11 +267,23 @@ class Schedules(Strict):
     report: Cron = "0 9 * * 1-5"     # builds and emails the report only on its compile day
 
 
+class ReportSpec(Strict):
+    period: Literal["year", "half-year", "quarter", "month"]
+    compile_working_days_after: PositiveDays | None = Field(
+        None, description="working days after the period's last deadline (default: the plan policy's)")
+
+    @property
+    def kind(self) -> str:
+        return "half" if self.period == "half-year" else self.period
+
+
 class Plan(Strict):
     version: Annotated[int, Field(ge=1, le=1, description="schema version")] = 1
     plan: PlanInfo
     issuer: Issuer
     signer: Signer
+    escalate_to: Person | None = Field(None, description="receives the escalations (default: the signer)")
+    reports: list[ReportSpec] = Field(default_factory=lambda: [ReportSpec(period="year")], min_length=1)
     content_items: list[ContentItem] = Field(default_factory=list)
     indicators: list[Indicator] = Field(default_factory=list)
     groups: list[Group] = Field(min_length=1)
@@ -284,8 +308,19 @@ class Plan(Strict):
     def has_unit(self, unit_id: str) -> bool:
         return unit_id in self._by_id["unit"]
 
-    def policy_for(self, task: Task) -> Policy:
-        return task.policy or self.policy
+    def policy_for(self, task: Task, unit: Unit | None = None) -> Policy:
+        """The task's own policy, else the unit's group's, else the plan's."""
+        group = self._groups.get(unit.group) if unit else None
+        return task.policy or (group.policy if group else None) or self.policy
+
+    @cached_property
+    def _groups(self) -> dict[str, Group]:
+        return {g.id: g for g in self.groups}
+
+    @property
+    def escalation_contact(self) -> Person:
+        s = self.signer
+        return self.escalate_to or Person(title=s.title.capitalize(), name=s.name, email=s.email)
 
     def units_of(self, task: Task) -> list[Unit]:
         """Units the task is assigned to, in plan order, exempt ones included."""
@@ -334,3 +369,4 @@ def cross_check(plan: Plan) -> list[tuple[tuple, str]]:
         if not plan.units_of(t):
             problems.append((("tasks", i, "assign"), "the task reaches no unit"))
     return problems
+

@@ -7,12 +7,15 @@ proposes nothing that was already decided.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from models.calendar import BusinessCalendar
-from models.plan import Plan, Task, Unit
+from models.keys import Key
+from models.period import Period, parse_label, period_of
+from models.plan import Plan, Policy, ReportSpec, Task, Unit
 
 Stage = Literal["request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest"]
 STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "overdue", "compile", "ack", "digest")
@@ -20,22 +23,25 @@ STAGES: tuple[Stage, ...] = ("request", "reminder", "urging", "escalation", "ove
 
 @dataclass(frozen=True)
 class Cycle:
-    """One task of the plan in one year: its deadline and the days of each stage."""
+    """One task of the plan in one period, under one policy: its deadline and the days of each stage."""
     task: Task
-    year: int
+    period: Period
     deadline: dt.date
     request_on: dt.date
     closes_on: dt.date            # compile day: after it nothing more is sent for the task
     escalate_on: dt.date | None
     followups: tuple[tuple[Stage, int, dt.date], ...]  # (stage, seq, day), in date order
 
+    def key(self, plan_id: str, unit_id: str | None = None) -> Key:
+        return Key(plan_id, self.period.label, self.task.id, unit_id)
+
 
 @dataclass(frozen=True)
 class Action:
-    key: str                      # unique per plan, year, task, unit, stage and seq
+    key: str                      # str(Key): unique per plan, period, task, unit, stage and seq
     stage: Stage
     plan_id: str
-    year: int
+    period: str                   # the period label: 2026, 2026-H1, 2026-Q3, 2026-10, 2026-10-20
     task_id: str | None
     unit_id: str | None
     seq: int
@@ -51,29 +57,48 @@ class Action:
 
 @dataclass(frozen=True)
 class LedgerState:
-    """What the ledger remembers, as the rules need it."""
+    """What the ledger remembers of one plan, as the rules need it."""
     decided: Mapping[str, dt.date] = field(default_factory=dict)  # action key -> day decided
-    reported: Mapping[tuple[str, str, int], dt.date] = field(default_factory=dict)  # (task, unit, year)
+    reported: Mapping[tuple[str, str, str], dt.date] = field(default_factory=dict)  # (task, unit, period)
     away: frozenset[str] = frozenset()   # units whose contact answered out of office
     bounced: frozenset[str] = frozenset()   # addresses a server said do not exist (5.x.x)
 
+    @cached_property
+    def asked(self) -> frozenset[tuple[str, str]]:
+        """(task, period) of every cycle dondoc asked about (a request decided) or that has a report."""
+        out = {(k.task, k.period) for k in map(Key.parse, self.decided) if k.stage == "request" and k.task}
+        return frozenset(out | {(t, p) for t, _, p in self.reported})
 
-def action_key(plan_id: str, year: int, task_id: str | None = None, unit_id: str | None = None,
+
+def action_key(plan_id: str, period: str, task_id: str | None = None, unit_id: str | None = None,
                stage: Stage = "request", seq: int = 0) -> str:
-    parts = [plan_id, str(year), task_id, unit_id, f"{stage}-{seq}" if seq else stage]
-    return "/".join(p for p in parts if p)
+    return str(Key(plan_id, period, task_id, unit_id, stage, seq))
 
 
-def deadline_of(task: Task, year: int) -> dt.date:
-    day, month = map(int, task.due.split("/"))
-    return dt.date(year, month, day)
+def deadline_for(task: Task, period: str) -> dt.date | None:
+    """The deadline of `task` for the period labelled `period`, if the task has one."""
+    year = parse_label(period).end.year
+    return next((d for p, d in task.due.deadlines(year) if p.label == period), None)
 
 
-def cycle(plan: Plan, cal: BusinessCalendar, task: Task, year: int) -> Cycle:
-    """The stage days of `task` in `year`. A send day that is a day off moves to the
-    previous working day; the deadline itself keeps its date."""
-    pol = plan.policy_for(task)
-    d = deadline_of(task, year)
+def period_at(plan: Plan, cal: BusinessCalendar, task: Task, day: dt.date) -> str:
+    """The period of the cycle of `task` a report received on `day` belongs to: the first
+    whose window (first request to compile day) holds the day, else the one whose deadline
+    is nearest."""
+    cycles = [c for c, _ in task_cycles(plan, cal, task, (day.year - 1, day.year, day.year + 1))]
+    inside = [c for c in cycles if c.request_on <= day <= c.closes_on]
+    best = inside[0] if inside else min(cycles, key=lambda c: abs((c.deadline - day).days))
+    return best.period.label
+
+
+def cycle(plan: Plan, cal: BusinessCalendar, task: Task, period: Period, deadline: dt.date,
+          unit: Unit | None = None) -> Cycle:
+    """The stage days of `task` for one deadline, under the policy of `unit` (its group's,
+    else the task's or the plan's). A send day that is a day off moves to the previous working
+    day; the deadline itself keeps its date. An event's results are asked for no earlier than
+    the working day after it ends."""
+    pol = plan.policy_for(task, unit)
+    d = deadline
     closes = cal.add_working_days(d, pol.compile_working_days_after)
     follow: list[tuple[Stage, int, dt.date]] = [
         ("reminder", i + 1, cal.add_working_days(d, -r.working_days_before))
@@ -87,35 +112,87 @@ def cycle(plan: Plan, cal: BusinessCalendar, task: Task, year: int) -> Cycle:
                 break
             follow.append(("overdue", n, day))
             n += 1
+    request_on = cal.previous_working_day(d - dt.timedelta(days=pol.first_request_days_before))
+    if ended := event_end(task, d):
+        request_on = max(request_on, cal.add_working_days(ended, 1))
     return Cycle(
-        task=task, year=year, deadline=d,
-        request_on=cal.previous_working_day(d - dt.timedelta(days=pol.first_request_days_before)),
-        closes_on=closes,
+        task=task, period=period, deadline=d, request_on=request_on, closes_on=closes,
         escalate_on=cal.add_working_days(d, -pol.escalation.working_days_before) if pol.escalation else None,
         followups=tuple(sorted(follow, key=lambda f: f[2])),
     )
 
 
-def cycles_around(plan: Plan, cal: BusinessCalendar, today: dt.date) -> list[Cycle]:
+def event_end(task: Task, deadline: dt.date) -> dt.date | None:
+    """The last day of the task's event in the cycle that ends at `deadline` (the event's last
+    occurrence on or before the deadline), or None for a task with no event."""
+    if task.event is None:
+        return None
+    day, month = map(int, (task.event.end or task.event.start).split("/"))
+    for year in (deadline.year, deadline.year - 1):
+        try:
+            end = dt.date(year, month, day)
+        except ValueError:
+            continue
+        if end <= deadline:
+            return end
+    return None
+
+
+def task_cycles(plan: Plan, cal: BusinessCalendar, task: Task, years) -> Iterator[tuple[Cycle, list[Unit]]]:
+    """Every cycle of `task` whose deadline falls in `years`, once per policy its units follow,
+    with those units (exempt ones included), in date order."""
+    by_policy: dict[int, tuple[Unit, list[Unit]]] = {}
+    for unit in plan.units_of(task):
+        pol = plan.policy_for(task, unit)
+        by_policy.setdefault(id(pol), (unit, []))[1].append(unit)
+    for year in years:
+        for period, deadline in task.due.deadlines(year):
+            for first, units in by_policy.values():
+                yield cycle(plan, cal, task, period, deadline, first), units
+
+
+def cycles_around(plan: Plan, cal: BusinessCalendar, today: dt.date) -> list[tuple[Cycle, list[Unit]]]:
     """Every cycle whose window (first request to compile day) contains `today`."""
+    years = (today.year - 1, today.year, today.year + 1)
+    return [(c, units) for task in plan.tasks for c, units in task_cycles(plan, cal, task, years)
+            if c.request_on <= today <= c.closes_on]
+
+
+def report_periods(plan: Plan, cal: BusinessCalendar, year: int) -> list[tuple[ReportSpec, Period, dt.date]]:
+    """Every report the plan compiles for periods that end in `year`: (spec, period, compile
+    day). A period with no cycle of its own or within it has no report."""
     out = []
-    for year in (today.year - 1, today.year, today.year + 1):
+    for spec in plan.reports:
+        days: dict[Period, list[dt.date]] = {}
         for task in plan.tasks:
-            c = cycle(plan, cal, task, year)
-            if c.request_on <= today <= c.closes_on:
-                out.append(c)
+            for c, _ in task_cycles(plan, cal, task, (year,)):
+                for p in covering(spec, c.period):
+                    n = spec.compile_working_days_after
+                    days.setdefault(p, []).append(cal.add_working_days(c.deadline, n) if n else c.closes_on)
+        out += [(spec, p, max(d)) for p, d in sorted(days.items())]
     return out
 
 
-def compile_day(plan: Plan, cal: BusinessCalendar, year: int) -> dt.date:
-    """The yearly report is compiled once every task due that year has closed."""
-    return max(cycle(plan, cal, t, year).closes_on for t in plan.tasks)
+def covering(spec: ReportSpec, period: Period) -> list[Period]:
+    """The period of kind `spec` that covers a cycle of `period`: the same period, or the one
+    containing it when it is finer (a quarter in its year's report, a one-off day in its
+    month's). None when the cycle's period is coarser than the report's."""
+    order = ("month", "quarter", "half", "year")
+    if period.kind == spec.kind:
+        return [period]
+    if period.kind == "once" or order.index(period.kind) < order.index(spec.kind):
+        return [period_of(spec.kind, period.start)]   # type: ignore[arg-type]
+    return []
 
 
-def _stage_to(stage: Stage, plan: Plan, task: Task, unit: Unit, away: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def compile_day(plan: Plan, cal: BusinessCalendar, period: Period) -> dt.date | None:
+    """The day the report of `period` is compiled, or None when the plan compiles none for it."""
+    return next((d for _, p, d in report_periods(plan, cal, period.end.year) if p == period), None)
+
+
+def _stage_to(stage: Stage, pol: Policy, unit: Unit, away: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """To the unit's addresses; the head is copied on the urging letter, and on every
     follow-up once the unit's contact has answered that they are away."""
-    pol = plan.policy_for(task)
     head = (unit.head_email,) if unit.head_email else ()
     if stage == "urging" and pol.urging and pol.urging.cc_head or stage != "request" and away:
         return tuple(unit.emails), head
@@ -126,56 +203,96 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
                 cal: BusinessCalendar | None = None) -> list[Action]:
     """Actions due on `today`, in stage order, none already in `state.decided`.
 
-    Per unit and cycle: the first request from its day on (a unit added late gets it on the
-    next run); after it, only the latest follow-up whose day has come and that falls after
-    the first request, so a missed day never produces a burst. Nothing for a unit that has
-    reported or is exempt; nothing to an address that bounced (a unit left with none gets
-    nothing, and is still listed in the escalation). Nothing at all on a day off."""
+    Per unit and cycle: the first request from its day on, up to the deadline (a unit added
+    late gets it on the next run; a cycle whose deadline passed before anyone was asked gets
+    none: see `untracked`); after it, only the latest follow-up whose day has come and that
+    falls after the first request, so a missed day never produces a burst. Nothing for a unit
+    that has reported or is exempt; nothing to an address that bounced (a unit left with none
+    gets nothing, and is still listed in the escalation). Nothing at all on a day off."""
     cal = cal or BusinessCalendar(plan.calendar)
     if not cal.is_working_day(today):
         return []
     pid, digest = plan.plan.id, plan.digest
     out: list[Action] = []
-    for c in cycles_around(plan, cal, today):
-        t = c.task
-        missing: list[str] = []
-        for unit in plan.units_of(t):
-            if unit.id in t.exempt or (t.id, unit.id, c.year) in state.reported:
+    missing: dict[tuple[str, Period], list[str]] = {}     # per task and period, over every policy
+    escalate_on: dict[tuple[str, Period], tuple[dt.date, dt.date]] = {}
+    for c, units in cycles_around(plan, cal, today):
+        t, label = c.task, c.period.label
+        if c.escalate_on:
+            escalate_on[(t.id, c.period)] = min(escalate_on.get((t.id, c.period), (c.escalate_on, c.deadline)),
+                                                 (c.escalate_on, c.deadline))
+        for unit in units:
+            if unit.id in t.exempt or (t.id, unit.id, label) in state.reported:
                 continue
-            missing.append(unit.id)
+            missing.setdefault((t.id, c.period), []).append(unit.id)
             if today >= c.closes_on:
                 continue
-            req_key = action_key(pid, c.year, t.id, unit.id, "request")
-            requested = state.decided.get(req_key)
+            base = c.key(pid, unit.id)
+            requested = state.decided.get(str(base.at("request")))
             if requested is None:
+                if today > c.deadline:   # too late to ask: the secretariat decides (dondoc plan)
+                    continue
                 stage, seq, day = "request", 0, c.request_on
             else:
                 due = [f for f in c.followups if requested < f[2] <= today]
                 if not due:
                     continue
                 stage, seq, day = due[-1]
-            key = action_key(pid, c.year, t.id, unit.id, stage, seq)
+            key = str(base.at(stage, seq))
             if key in state.decided:
                 continue
-            to, cc = _stage_to(stage, plan, t, unit, unit.id in state.away)
+            pol = plan.policy_for(t, unit)
+            to, cc = _stage_to(stage, pol, unit, unit.id in state.away)
             to = tuple(a for a in to if a not in state.bounced)
             if not to:   # every address bounced: writing again is pointless until the plan changes them
                 continue
-            out.append(Action(key, stage, pid, c.year, t.id, unit.id, seq, day, c.deadline,
-                              to, cc, plan_hash=digest))
-        esc_key = action_key(pid, c.year, t.id, None, "escalation")
-        if (c.escalate_on and missing and c.escalate_on <= today <= c.deadline
-                and esc_key not in state.decided):
-            out.append(Action(esc_key, "escalation", pid, c.year, t.id, None, 0, c.escalate_on,
-                              c.deadline, (plan.signer.email,), units=tuple(missing), plan_hash=digest))
+            out.append(Action(key, stage, pid, label, t.id, unit.id, seq, day, c.deadline, to, cc,
+                              plan_hash=digest))
+    for (task_id, period), (day, deadline) in escalate_on.items():
+        esc_key = action_key(pid, period.label, task_id, None, "escalation")
+        units = missing.get((task_id, period))
+        if (units and day <= today <= deadline and esc_key not in state.decided
+                and (task_id, period.label) in state.asked):
+            out.append(Action(esc_key, "escalation", pid, period.label, task_id, None, 0, day,
+                              deadline, (plan.escalation_contact.email,), units=tuple(units), plan_hash=digest))
     for year in (today.year - 1, today.year):
-        day = compile_day(plan, cal, year)
-        key = action_key(pid, year, stage="compile")
-        if day <= today and key not in state.decided and day.year >= today.year - 1:
-            if today <= cal.add_working_days(day, 20):
-                out.append(Action(key, "compile", pid, year, None, None, 0, day, None,
+        for _, period, day in report_periods(plan, cal, year):
+            key = action_key(pid, period.label, stage="compile")
+            if (day <= today <= cal.add_working_days(day, 20) and key not in state.decided
+                    and tracked(plan, state, period)):
+                out.append(Action(key, "compile", pid, period.label, None, None, 0, day, None,
                                   (plan.signer.email,), plan_hash=digest))
     out.sort(key=lambda a: STAGES.index(a.stage))
+    return out
+
+
+def tracked(plan: Plan, state: LedgerState, period: Period) -> bool:
+    """Whether dondoc asked about any cycle the report of `period` covers."""
+    return any(parse_label(p).start >= period.start and parse_label(p).end <= period.end for _, p in state.asked)
+
+
+@dataclass(frozen=True)
+class Untracked:
+    """A cycle whose deadline passed before dondoc asked anyone: the secretariat decides."""
+    task_id: str
+    period: str
+    deadline: dt.date
+    units: tuple[str, ...]
+
+
+def untracked(plan: Plan, state: LedgerState, today: dt.date, cal: BusinessCalendar | None = None) -> list[Untracked]:
+    """Open cycles (before their compile day) past their deadline with no request decided for
+    some units and no report from them: `dondoc record` their report, or give a new deadline."""
+    cal = cal or BusinessCalendar(plan.calendar)
+    out = []
+    for c, units in cycles_around(plan, cal, today):
+        if today <= c.deadline:
+            continue
+        label = c.period.label
+        left = tuple(u.id for u in units if u.id not in c.task.exempt and (c.task.id, u.id, label) not in state.reported
+                     and str(c.key(plan.plan.id, u.id).at("request")) not in state.decided)
+        if left:
+            out.append(Untracked(c.task.id, label, c.deadline, left))
     return out
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from models.calendar import BusinessCalendar
 from models.plan import Plan
-from models.rules import LedgerState, cycle, cycles_around
+from models.rules import LedgerState, task_cycles
 
 WORDS = {
     "not_due": "chưa đến hạn",
@@ -31,7 +31,7 @@ def report_status(deadline: dt.date, reported_on: dt.date | None, exempt: bool, 
 
 @dataclass(frozen=True)
 class StatusRow:
-    year: int
+    period: str
     task_id: str
     unit_id: str
     unit_name: str
@@ -46,26 +46,29 @@ class StatusRow:
 
 
 def status_rows(plan: Plan, state: LedgerState, today: dt.date,
-                sent: Mapping[tuple[str, str, int], list[tuple[str, dt.date, str]]] | None = None,
+                sent: Mapping[tuple[str, str, str], list[tuple[str, dt.date, str]]] | None = None,
                 cal: BusinessCalendar | None = None) -> list[StatusRow]:
-    """One row per unit and task for this year's cycles (and last year's while still open).
-    A cycle whose first request day has passed without dondoc asking anything (it was set up
-    later) is left out: nobody was asked, so nobody is late."""
+    """One row per unit and cycle: this year's cycles that dondoc asked about, those still
+    open from last year, and each task's next cycle. A cycle whose first request day has
+    passed without dondoc asking anything (it was set up later) is left out: nobody was
+    asked, so nobody is late (`dondoc plan` lists those still open)."""
     cal = cal or BusinessCalendar(plan.calendar)
     sent = sent or {}
-    years = sorted({today.year} | {c.year for c in cycles_around(plan, cal, today)})
-    asked = {(k.split("/")[2], int(k.split("/")[1])) for k in state.decided if k.endswith("/request")}
-    asked |= {(t, y) for t, _, y in state.reported}
     rows = []
-    for year in years:
-        for task in plan.tasks:
-            c = cycle(plan, cal, task, year)
-            if c.request_on <= today and (task.id, year) not in asked:
+    for task in plan.tasks:
+        shown: set[str] = set()
+        for c, units in task_cycles(plan, cal, task, (today.year - 1, today.year, today.year + 1)):
+            label = c.period.label
+            if c.request_on <= today:
+                if (task.id, label) not in state.asked or (c.closes_on < today and c.deadline.year < today.year):
+                    continue
+            elif shown - {label}:      # a cycle still to come: only when the task shows nothing else
                 continue
-            for unit in plan.units_of(task):
-                k = (task.id, unit.id, year)
+            shown.add(label)
+            for unit in units:
+                k = (task.id, unit.id, label)
                 reported = state.reported.get(k)
-                rows.append(StatusRow(year, task.id, unit.id, unit.name, c.deadline,
+                rows.append(StatusRow(label, task.id, unit.id, unit.name, c.deadline,
                                       report_status(c.deadline, reported, unit.id in task.exempt, today),
                                       reported, tuple(sent.get(k, ()))))
     return rows

@@ -6,6 +6,7 @@ import datetime as dt
 from docx import Document
 
 from dondoc import demo
+from dondoc.ledger import Ledger
 from dondoc.ndformat import check
 from tests.conftest import SHIPPED
 
@@ -19,13 +20,28 @@ def test_the_demo_cycle(prefect_api, tmp_path, monkeypatch):
     demo.settings_for(out)
     days = []
     result = demo.run(out, 2026, lambda day, n: days.append(day))
-    # 29 reports asked for; the simulated units: one never answers, one address bounces,
-    # three answer late and the one out of office answers late too; the others on time
-    assert (result["asked"], result["on_time"], result["late"], result["overdue"], result["exempt"]) == (29, 23, 4, 2, 1)
-    assert days[0] == dt.date(2026, 11, 5) and days[-1] == dt.date(2026, 12, 25) and len(days) < 40
-    assert len(result["escalations"]) == 2
-    docx = out / "out" / "bao-cao-2026.docx"
-    assert str(docx) == result["files"][0] and check(docx) == []
-    body = "\n".join(p.text for p in Document(str(docx)).paragraphs)
-    assert "đã đề nghị 29 lượt báo cáo của 25 đơn vị" in body
-    assert "23 báo cáo đúng hạn (79,3%); 4 báo cáo trễ hạn (13,8%); 2 chưa báo cáo (6,9%)" in body
+    # every cycle of the year: Q1 of the quarterly plan opens in February, its year report in January
+    assert days[0] == dt.date(2026, 2, 27) and result["last_day"].year == 2027
+    led = Ledger(out / "dondoc.db")
+    # one mailbox for both plans: no reply of one plan is triaged or counted by the other
+    assert led.inbound("triage") == []
+    matched = led.inbound("matched")
+    assert {r["plan_id"] for r in matched} == {"hoc-tap-suot-doi", "binh-dan-hoc-vu-so"}
+    assert all(f"[{r['plan_id']}/{r['period']}/{r['task_id']}/{r['unit_id']}]" in r["subject"] for r in matched)
+    built = {pid: {r["period"]: r for r in rs} for pid, rs in result["reports"].items()}
+    assert set(built["hoc-tap-suot-doi"]) == {"2026"}
+    assert set(built["binh-dan-hoc-vu-so"]) == {"2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2026-H1", "2026-H2", "2026"}
+    # the seed plan's year: 43 reports asked for (21/4 and 01-07/10 too); the simulated units: one never
+    # answers, one address bounces, some answer late, one out of office answers late too
+    seed = built["hoc-tap-suot-doi"]["2026"]
+    assert (seed["asked"], seed["on_time"], seed["late"], seed["overdue"], seed["exempt"]) == (43, 35, 4, 4, 1)
+    # the quarterly plan's year report counts its own (one-off) cycle, never the quarters again
+    assert built["binh-dan-hoc-vu-so"]["2026"]["asked"] == 9
+    assert sum(built["binh-dan-hoc-vu-so"][q]["asked"] for q in ("2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4")) == 28
+    for pid, periods in built.items():
+        for label, r in periods.items():
+            docx = out / "out" / f"bao-cao-{pid}-{label}.docx"
+            assert str(docx) in r["files"] and check(docx) == []
+    body = "\n".join(p.text for p in Document(str(out / "out" / "bao-cao-hoc-tap-suot-doi-2026.docx")).paragraphs)
+    assert "đã đề nghị 43 lượt báo cáo của 26 đơn vị" in body
+    assert "35 báo cáo đúng hạn (81,4%); 4 báo cáo trễ hạn (9,3%); 4 chưa báo cáo (9,3%)" in body

@@ -45,12 +45,12 @@ def outbound(env):
 
 def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path, shipped):
     summary = asyncio.run(dispatch(today=DAY1))
-    assert summary["decided"] == summary["sent"] == 29 and summary["failed"] == 0
+    assert summary["decided"] == summary["sent"] == 25 and summary["failed"] == 0
     rows = outbound(env)
     assert {r["status"] for r in rows.values()} == {"sent"}
     # every (unit, task) got exactly one message; nothing else was sent
     keys = [key(m) for m in smtp_server.accepted]
-    assert sorted(keys) == sorted(rows) and len(set(keys)) == 29
+    assert sorted(keys) == sorted(rows) and len(set(keys)) == 25
     msg = next(m for m in smtp_server.accepted
                if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/request")
     row = rows[msg["X-Dondoc-Key"]]
@@ -80,7 +80,7 @@ def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path
     # the reminders of 20/11 thread to the first request; each unit gets one per stage
     smtp_server.accepted.clear()
     summary = asyncio.run(dispatch(today=REMIND))
-    assert summary["sent"] == 29
+    assert summary["sent"] == 25
     reminder = next(m for m in smtp_server.accepted
                     if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/reminder-1")
     assert reminder["In-Reply-To"] == reminder["References"] == row["message_id"]
@@ -92,22 +92,22 @@ def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path
     per_unit = {}
     for m in smtp_server.accepted:
         per_unit.setdefault(key(m).rsplit("/", 1)[0], []).append(m)
-    assert all(len(v) == 1 for v in per_unit.values()) and len(per_unit) == 29
+    assert all(len(v) == 1 for v in per_unit.values()) and len(per_unit) == 25
     assert asyncio.run(dispatch(today=REMIND))["sent"] == 0     # a rerun sends nothing
 
 
 def test_a_451_is_retried_and_sent_once(prefect_api, env, smtp_server):
     smtp_server.busy_once = {"vanthu@baodaknong.example"}
     summary = asyncio.run(dispatch(today=DAY1))
-    assert summary["sent"] == 29 and summary["failed"] == 0
-    assert len(smtp_server.to("vanthu@baodaknong.example")) == 2     # two tasks, each once
+    assert summary["sent"] == 25 and summary["failed"] == 0
+    assert len(smtp_server.to("vanthu@baodaknong.example")) == 1     # its one letter, once
     assert smtp_server.busy_once == set()                            # the 451 was really given
 
 
 def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smtp_server):
     smtp_server.refuse = {"vanthu@ptth.daknong.example": "550 5.1.1 <vanthu@ptth.daknong.example>: no such user"}
     summary = asyncio.run(dispatch(today=DAY1))
-    assert (summary["sent"], summary["failed"]) == (27, 2)          # Đài PT-TH has two tasks
+    assert (summary["sent"], summary["failed"]) == (24, 1)          # Đài PT-TH's one letter that day
     rows = outbound(env)
     failed = {k: r for k, r in rows.items() if r["status"] == "failed"}
     assert {r["unit_id"] for r in failed.values()} == {"dai-ptth"}
@@ -124,11 +124,11 @@ def test_server_down_fails_cleanly_and_the_next_run_sends_everything(prefect_api
     with pytest.raises(DeliveryError, match="unreachable"):
         asyncio.run(dispatch(today=DAY1))
     rows = outbound(env)
-    assert len(rows) == 29 and {r["status"] for r in rows.values()} == {"pending"}
+    assert len(rows) == 25 and {r["status"] for r in rows.values()} == {"pending"}
     monkeypatch.setenv("DONDOC_SMTP_PORT", str(smtp_server.port))
     summary = asyncio.run(dispatch(today=DAY1))
-    assert (summary["decided"], summary["sent"]) == (0, 29)
-    assert len({m["Message-ID"] for m in smtp_server.accepted}) == 29
+    assert (summary["decided"], summary["sent"]) == (0, 25)
+    assert len({m["Message-ID"] for m in smtp_server.accepted}) == 25
     assert {m["Message-ID"] for m in smtp_server.accepted} == {r["message_id"] for r in rows.values()}
 
 
@@ -149,7 +149,7 @@ def test_killed_mid_run_then_rerun_sends_no_second_copy(prefect_api, env, smtp_s
     smtp_server.hold_at = None
     subprocess.run(cmd, cwd=ROOT, env=environ, check=True, capture_output=True, timeout=300)
     keys = [key(m) for m in smtp_server.accepted]
-    assert len(keys) == 29 and len(set(keys)) == 29                   # everyone once, no one twice
+    assert len(keys) == 25 and len(set(keys)) == 25                   # everyone once, no one twice
     assert {r["status"] for r in outbound(env).values()} == {"sent"}
 
 
@@ -202,12 +202,12 @@ def test_preview_writes_eml_and_docx_and_sends_nothing(env, smtp_server, tmp_pat
     out = tmp_path / "preview"
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "preview", "--today", "2026-11-05", "--out", str(out)],
                        capture_output=True, text=True, check=True, cwd=ROOT)
-    assert "29 thư" in r.stdout
-    assert len(list(out.rglob("*.eml"))) == len(list(out.rglob("*.docx"))) == 29
+    assert "25 thư" in r.stdout
+    assert len(list(out.rglob("*.eml"))) == len(list(out.rglob("*.docx"))) == 25
     assert smtp_server.accepted == [] and outbound(env) == {}
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, out.rglob("*.docx"))],
                        capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0 and r.stdout.count(": OK") == 29
+    assert r.returncode == 0 and r.stdout.count(": OK") == 25
 
 
 def test_two_runs_at_once_send_each_letter_once(prefect_api, env, smtp_server):
@@ -217,5 +217,5 @@ def test_two_runs_at_once_send_each_letter_once(prefect_api, env, smtp_server):
              for _ in range(2)]
     summaries = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
     keys = [key(m) for m in smtp_server.accepted]
-    assert len(keys) == len(set(keys)) == 29
-    assert sum(s["sent"] for s in summaries) == 29
+    assert len(keys) == len(set(keys)) == 25
+    assert sum(s["sent"] for s in summaries) == 25

@@ -52,8 +52,8 @@ def test_recording_is_idempotent_and_threads_follow_ups(tmp_path, mini):
 def test_a_report_stops_the_follow_ups(tmp_path, mini):
     led = Ledger(tmp_path / "l.db")
     led.record_actions(due_actions(mini, led.state("kh-test"), D(2026, 11, 5)), D(2026, 11, 5), "x.example")
-    assert led.record_report("kh-test", 2026, "bao-cao-nam", "muon", D(2026, 11, 18), source="paper")
-    assert not led.record_report("kh-test", 2026, "bao-cao-nam", "muon", D(2026, 11, 19), source="paper")
+    assert led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 18), source="paper")
+    assert not led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 19), source="paper")
     units = [a.unit_id for a in due_actions(mini, led.state("kh-test"), D(2026, 11, 20))]
     assert units == ["som", "khong"]
 
@@ -61,8 +61,8 @@ def test_a_report_stops_the_follow_ups(tmp_path, mini):
 def test_validate_prints_a_summary_without_importing_prefect(tmp_path):
     out = dondoc("validate", "config/units.yaml", "--today", "2026-11-26", db=tmp_path / "l.db").stdout
     assert "config/units.yaml: OK" in out
-    assert "26 units in 4 groups, 6 tasks" in out
-    assert "task truyen-thong-bao-chi: 4 units, 0 exempt, due before 05/12/2026" in out
+    assert "26 đơn vị trong 4 nhóm, 6 nhiệm vụ" in out
+    assert "nhiệm vụ truyen-thong-bao-chi: 4 đơn vị, 0 miễn; 2026 hạn 05/12/2026" in out
     probe = ("import sys, dondoc.cli as c\n"
              "for cmd in (['validate'], ['plan', '--today', '2026-11-05', '--json'], ['status', '--json']):\n"
              "    c.main(cmd)\n"
@@ -83,26 +83,30 @@ def test_validate_fails_with_positions(tmp_path):
 
 def test_plan_lists_first_requests_until_they_are_recorded(tmp_path, shipped):
     db = tmp_path / "l.db"
-    listed = json.loads(dondoc("plan", "--today", "2026-11-05", "--json", db=db).stdout)
+    listed = json.loads(dondoc("plan", "--today", "2026-11-05", "--json", db=db).stdout)["actions"]
     assert {a["stage"] for a in listed} == {"request"}
-    assert len(listed) == 4 + 13 + 8 + 4   # three yearly tasks, and Ngày Di sản less its exempt unit
-    assert ("ngay-di-san", "trung-tam-cntt") not in {(a["task"], a["unit"]) for a in listed}
+    assert len(listed) == 4 + 13 + 8   # three yearly tasks; Ngày Di sản is asked after 23/11
     assert {a["deadline"] for a in listed} == {"2026-12-05"}
+    after = json.loads(dondoc("plan", "--today", "2026-11-25", "--json", db=db).stdout)["actions"]
+    assert len([a for a in after if a["task"] == "ngay-di-san"]) == 4   # less its exempt unit
+    assert ("ngay-di-san", "trung-tam-cntt") not in {(a["task"], a["unit"]) for a in after}
     led = Ledger(db)
     led.record_actions(due_actions(shipped, led.state(shipped.plan.id), D(2026, 11, 5)), D(2026, 11, 5),
                        "stttt.daknong.example")
-    assert json.loads(dondoc("plan", "--today", "2026-11-05", "--json", db=db).stdout) == []
+    assert json.loads(dondoc("plan", "--today", "2026-11-05", "--json", db=db).stdout)["actions"] == []
 
 
 def test_status_uses_the_status_words(tmp_path, shipped):
     db = tmp_path / "l.db"
     led = Ledger(db)
-    led.record_actions(due_actions(shipped, led.state(shipped.plan.id), D(2026, 11, 5)), D(2026, 11, 5), "x.example")
+    for day in (D(2026, 11, 5), D(2026, 11, 25)):   # Ngày Di sản is asked after the event
+        led.record_actions([a for a in due_actions(shipped, led.state(shipped.plan.id), day)
+                            if a.stage == "request"], day, "x.example")
     pid = shipped.plan.id
-    led.record_report(pid, 2026, "truyen-thong-bao-chi", "bao-dak-nong", D(2026, 12, 1), source="email")
-    led.record_report(pid, 2026, "truyen-thong-bao-chi", "dai-ptth", D(2026, 12, 8), source="paper")
+    led.record_report(pid, "2026", "truyen-thong-bao-chi", "bao-dak-nong", D(2026, 12, 1), source="email")
+    led.record_report(pid, "2026", "truyen-thong-bao-chi", "dai-ptth", D(2026, 12, 8), source="paper")
     st = json.loads(dondoc("status", "--today", "2026-12-10", "--json", db=db).stdout)
-    rows = {(r["task"], r["unit"]): r for r in st["rows"] if r["year"] == 2026}
+    rows = {(r["task"], r["unit"]): r for r in st["rows"] if r["period"] == "2026"}
     assert rows[("truyen-thong-bao-chi", "bao-dak-nong")]["status_text"] == "đã báo cáo đúng hạn"
     assert rows[("truyen-thong-bao-chi", "dai-ptth")]["status_text"] == "đã báo cáo trễ hạn"
     assert rows[("truyen-thong-bao-chi", "cong-ttdt")]["status_text"] == "chưa báo cáo – quá hạn"

@@ -7,6 +7,7 @@ import zipfile
 import pytest
 
 from models.inbound import match_reply, safe_filename, vet
+from models.keys import Key
 from models.mailparse import parse_reply
 
 HEAD = b"From: Van thu <vanthu@som.example>\r\nTo: dondoc@stttt.example\r\nMessage-ID: <r1@som.example>\r\n"
@@ -110,17 +111,18 @@ def reply(sender, subject="x", refs=()):
 
 
 def test_matching_order_and_the_sender_check(mini):
-    sent = {"<req.som@stttt.example>": (2026, "bao-cao-nam", "som")}
-    m = match_reply(reply("vanthu@som.example", refs=["<req.som@stttt.example>"]), mini, sent)
+    sent = {"<req.som@stttt.example>": Key("kh-test", "2026", "bao-cao-nam", "som")}
+    plans = {"kh-test": mini}
+    m = match_reply(reply("vanthu@som.example", refs=["<req.som@stttt.example>"]), plans, sent)
     assert (m.status, m.unit_id, m.via) == ("matched", "som", "references")
-    m = match_reply(reply("tbt@som.example", "Re: [kh-test/2026/bao-cao-nam/som] V/v"), mini, sent)
+    m = match_reply(reply("tbt@som.example", "Re: [kh-test/2026/bao-cao-nam/som] V/v"), plans, sent)
     assert (m.status, m.unit_id, m.via) == ("matched", "som", "tag")          # the head speaks for the unit
-    m = match_reply(reply("vanthu@muon.example", "Re: [kh-test/2026/bao-cao-nam/som] V/v"), mini, sent)
+    m = match_reply(reply("vanthu@muon.example", "Re: [kh-test/2026/bao-cao-nam/som] V/v"), plans, sent)
     assert m.status == "triage" and "không phải địa chỉ đã đăng ký của Báo Sớm" in m.reason
-    m = match_reply(reply("ai@la.example", refs=["<req.som@stttt.example>"]), mini, sent)
+    m = match_reply(reply("ai@la.example", refs=["<req.som@stttt.example>"]), plans, sent)
     assert m.status == "triage" and m.unit_id == "som"
-    m = match_reply(reply("vanthu@som.example", "Báo cáo năm"), mini, sent)
+    m = match_reply(reply("vanthu@som.example", "Báo cáo năm"), plans, sent)
     assert m.status == "triage" and m.unit_id == "som" and "không có mã" in m.reason
     m = match_reply(reply("vanthu@som.example", "[kh-test/2026/bao-cao-nam/som] [kh-test/2026/bao-cao-nam/muon]"),
-                    mini, sent)
+                    plans, sent)
     assert m.status == "triage" and "nhiều mã" in m.reason

@@ -58,7 +58,7 @@ def run_cycle(start=D(2026, 11, 1), end=D(2026, 12, 31)):
     while day <= end:
         for unit, on in REPORTS.items():
             if on <= day:
-                reported[("bao-cao-nam", unit, 2026)] = on
+                reported[("bao-cao-nam", unit, "2026")] = on
         actions = due_actions(plan_on(day), LedgerState(dict(decided), dict(reported)), day)
         for a in actions:
             decided[a.key] = day

@@ -82,7 +82,7 @@ def test_triage_assign_dismiss_and_a_paper_report(prefect_api, maildir, env, smt
                   check=False).returncode == 1   # a second one is not counted
     assert dondoc("record", "--unit", "khong-co", "--task", "truyen-thong-bao-chi", check=False).returncode != 0
     st = json.loads(dondoc("status", "--json", "--today", "2026-12-10").stdout)
-    rows = {(x["task"], x["unit"]): x["status_text"] for x in st["rows"] if x["year"] == 2026}
+    rows = {(x["task"], x["unit"]): x["status_text"] for x in st["rows"] if x["period"] == "2026"}
     assert rows[("truyen-thong-bao-chi", "bao-dak-nong")] == "đã báo cáo đúng hạn"
     assert rows[("truyen-thong-bao-chi", "cong-ttdt")] == "đã báo cáo đúng hạn"
     assert rows[("truyen-thong-bao-chi", "dai-ptth")] == "đã báo cáo đúng hạn"
