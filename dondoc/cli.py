@@ -183,10 +183,14 @@ def cmd_preview(args, settings) -> int:
 
 
 def cmd_check_format(args, settings) -> int:
-    from dondoc.ndformat import check
+    from dondoc.ndformat import CheckError, check_files
+    try:
+        results = check_files(args.files, pdf=args.pdf)
+    except CheckError as e:
+        print(e, file=sys.stderr)
+        return 2
     failed = 0
-    for path in args.files:
-        breaches = check(path)
+    for path, breaches in results.items():
         failed += bool(breaches)
         print(f"{path}: {'OK' if not breaches else f'{len(breaches)} lỗi thể thức'}")
         for b in breaches:
@@ -370,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_record)
     s = sub.add_parser("check-format", help="check .docx files against the Decree 30 layout rules")
     s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("--pdf", action="store_true", help="also print with LibreOffice and check the pages")
     s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("demo", help="the whole cycle of the shipped plan, offline, with real flows")
     s.add_argument("--out", type=Path, default=Path("var/demo"), help="where everything goes (emptied first)")

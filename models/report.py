@@ -71,7 +71,7 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
             values = json.loads(rep["indicators"] or "{}") if rep else {}
             rows.append(Row(task.id, task.title.replace("{year}", str(year)), unit.id, unit.name, groups[unit.group],
                             deadline, received, report_status(deadline, received, unit.id in task.exempt, today),
-                            "; ".join(f"{names.get(k, k)}: {v:,}".replace(",", ".") for k, v in values.items()),
+                            "; ".join(f"{names.get(k, k)}: " + f"{v:,}".replace(",", ".") for k, v in values.items()),
                             "; ".join(p.rsplit("/", 1)[-1] for p in json.loads(rep["files"] or "[]")) if rep else ""))
     counts = dict.fromkeys(WORDS, 0)
     for r in rows:
