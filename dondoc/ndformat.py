@@ -26,16 +26,16 @@ MARGINS = {"top": (20, 25), "bottom": (20, 25), "left": (30, 35), "right": (15, 
 
 
 # Words an agency name may break before: the conjunction, and the level of a parent body.
-_BREAK_BEFORE = {"VÀ", "TỈNH", "THÀNH", "HUYỆN", "QUẬN", "XÃ", "-"}
+_BREAK_BEFORE = {"VÀ", "TỈNH", "THÀNH", "HUYỆN", "QUẬN", "XÃ"}
 HEADER_CHARS = 28   # what the header's left column holds on one line (12 pt bold caps)
 
 
 def phrase_cuts(name: str) -> list[int]:
-    """Word indexes before which an agency name may break: before "VÀ", a level word ("TỈNH", …)
-    or a dash, and after a comma; never leaving one word alone on a line."""
+    """Word indexes before which an agency name may break: before "VÀ" or a level word ("TỈNH", …),
+    after a comma or a dash; never leaving one word alone on a line."""
     words = name.split()
     return [i for i in range(2, len(words) - 1)
-            if words[i].upper() in _BREAK_BEFORE or words[i - 1].endswith((",", ";"))]
+            if words[i].upper() in _BREAK_BEFORE or words[i - 1].endswith((",", ";")) or words[i - 1] == "-"]
 
 
 def phrase_lines(name: str, width: int = HEADER_CHARS) -> str:

@@ -60,7 +60,7 @@ def chart_png(groups: list[dict]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context({"font.family": "serif", "hatch.linewidth": 0.8, "font.size": 10,
+    with matplotlib.rc_context({"font.family": "serif", "hatch.linewidth": 0.8, "font.size": 11,
                                 "font.serif": ["Times New Roman", "Liberation Serif", "DejaVu Serif"]}):
         fig = Figure(figsize=(6.3, 0.9 + 0.55 * len(groups)), dpi=200)
         FigureCanvasAgg(fig)
@@ -74,8 +74,9 @@ def chart_png(groups: list[dict]) -> bytes:
             for bar, value in zip(bars, share):
                 if value >= 8:
                     ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{value:.0f}%",
-                            ha="center", va="center", fontsize=9, color="white" if face != "white" else "black",
-                            bbox=None if face != "white" else {"facecolor": "white", "edgecolor": "none", "pad": 1})
+                            ha="center", va="center", fontsize=10, fontweight="bold",
+                            color="white" if face != "white" else "black",
+                            bbox=None if face != "white" else {"facecolor": "white", "edgecolor": "none", "pad": 1.5})
             left = [a + b for a, b in zip(left, share)]
         ax.set_xlim(0, 100)
         ax.set_xlabel("Tỷ lệ trên số báo cáo được đề nghị (%)")

@@ -200,10 +200,11 @@ def fill_cells(doc) -> None:
             tc.append(OxmlElement("w:p"))
 
 
-def phrased(var: str) -> str:
+def phrased(var: str, width: int | None = None) -> str:
     """`var` cut at a phrase boundary by dondoc's `phrase_lines` filter; as it is under an
     environment without that filter (a bench, a clerk's own tooling)."""
-    return f'{{% if "phrase_lines" is filter %}}{{{{ {var}|phrase_lines }}}}{{% else %}}{{{{ {var} }}}}{{% endif %}}'
+    f = f"phrase_lines({width})" if width else "phrase_lines"
+    return f'{{% if "phrase_lines" is filter %}}{{{{ {var}|{f} }}}}{{% else %}}{{{{ {var} }}}}{{% endif %}}'
 
 
 def header_block(doc, number_line: str, subject_line: str | None) -> None:
@@ -235,7 +236,7 @@ def signature_block(doc, recipients: bool = True) -> None:
         para(left, "{{ r }}", size=11, align="left", after=0)
         para(left, "{%p endfor %}", size=11, align="left", after=0)
     para(right, "{{ signature.authority }}", size=14, bold=True, align="center", after=0, before=6)
-    para(right, "{{ signature.title }}", size=14, bold=True, align="center", after=0)
+    para(right, phrased("signature.title", 26), size=14, bold=True, align="center", after=0)
     for _ in range(4):
         para(right, "", align="center", after=0)
     para(right, "{{ signature.name }}", size=14, bold=True, align="center", after=0)
@@ -329,7 +330,7 @@ def escalation() -> Document:
     para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã đề nghị "
               "{{ units_asked }} đơn vị {{ task.title }}, hạn gửi trước ngày {{ deadline }}. "
               "Đến ngày {{ letter_date }}, còn {{ missing|length }} đơn vị chưa gửi báo cáo, cụ thể:")
-    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [12, 58, 45, 50],
+    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [14, 56, 45, 50],
           ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in missing", size=13)
     para(doc, "", after=0)
     closing(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
@@ -373,7 +374,7 @@ def reply_form() -> Document:
     para(doc, "Đơn vị báo cáo: {{ unit.name }}", align="left", after=0)
     para(doc, "Người lập: ............................................  Điện thoại: ...........................",
          align="left", after=12)
-    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [12, 98, 30, 25],
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [14, 96, 30, 25],
           ["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""], "for i in indicators", size=13)
     para(doc, "", after=6)
     para(doc, "Tóm tắt kết quả nổi bật (không quá 10 dòng):", align="left", after=0)
