@@ -93,3 +93,11 @@ def test_every_template_is_valid_and_built_for_print():
     assert appendix.rows[2].cells[3]._tc.tcPr.find(qn("w:noWrap")) is not None
     assert "{{ date_line }} của" in next(p.text for p in report.paragraphs if "Kèm theo" in p.text)   # ngày … năm …
     assert "█" not in "".join(report.element.body.itertext())
+
+
+def test_matplotlib_is_imported_only_when_a_report_chart_is_drawn():
+    code = ("import sys, dondoc.reportdoc as r, dondoc.cli; print('matplotlib' in sys.modules); "
+            "png = r.chart_png([{'name': 'Nhóm', 'asked': 4, 'on_time': 2, 'late': 1, 'missing': 1}]); "
+            "print('matplotlib' in sys.modules, png[:4] == b'\\x89PNG')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert r.stdout.split() == ["False", "True", "True"]
