@@ -267,10 +267,14 @@ def cmd_preview(args, settings) -> int:
 
 
 def cmd_check_format(args, settings) -> int:
-    from dondoc.ndformat import check
+    from dondoc.ndformat import CheckError, check_files
+    try:
+        results = check_files(args.files, pdf=args.pdf)
+    except CheckError as e:
+        print(e, file=sys.stderr)
+        return 2
     failed = 0
-    for path in args.files:
-        breaches = check(path)
+    for path, breaches in results.items():
         failed += bool(breaches)
         print(f"{path}: {'OK' if not breaches else f'{len(breaches)} lỗi thể thức'}")
         for b in breaches:
@@ -501,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_record)
     s = sub.add_parser("check-format", help="kiểm tra thể thức tệp .docx theo Nghị định 30/2020/NĐ-CP")
     s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("--pdf", action="store_true", help="also print with LibreOffice and check the pages")
     s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("demo", help="chạy thử cả năm của các kế hoạch mẫu, không cần mạng")
     s.add_argument("--out", type=Path, default=Path("var/demo"), help="thư mục kết quả (được làm trống trước)")

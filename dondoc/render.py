@@ -7,6 +7,7 @@ per templated part plus a zip, which keeps 10,000 letters within a minute.
 """
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zipfile
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from docxtpl import DocxTemplate
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from dondoc.ndformat import phrase_lines
 
 SHIPPED = Path(__file__).resolve().parent.parent / "templates"
 _TEMPLATED_PART = re.compile(r"word/(document|header\d*|footer\d*|footnotes)\.xml")
@@ -28,7 +31,7 @@ class CompiledDocx:
     shown as written and can never inject WordprocessingML."""
 
     def __init__(self, path: Path, env: Environment):
-        self.path = path
+        self.path, self.env = path, env
         self._tpl = DocxTemplate(str(path))   # used only for its XML patching and listing rules
         self.parts: list[tuple[str, object]] = []   # (name, compiled Jinja template or zip entry)
         with zipfile.ZipFile(path) as z:
@@ -51,6 +54,16 @@ class CompiledDocx:
                 xml = self._tpl.resolve_listing(xml)   # line breaks in values become <w:br/>
             entries.append(_Entry(name, xml.encode("utf-8")))
         return _zip(entries)
+
+    def render_docxtpl(self, make_context) -> bytes:
+        """Render through docxtpl itself (slower, tens of ms): `make_context(tpl)` returns the
+        context and may put in values bound to the template, such as an `InlineImage`. Same
+        environment (escaping, filters) as `render`."""
+        tpl = DocxTemplate(str(self.path))
+        tpl.render(make_context(tpl), jinja_env=self.env, autoescape=True)
+        buf = io.BytesIO()
+        tpl.save(buf)
+        return buf.getvalue()
 
 
 class _Entry:
@@ -99,6 +112,7 @@ class Templates:
             loader=FileSystemLoader([str(r / "mail") for r in roots]),
             autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.docx_env.filters["phrase_lines"] = phrase_lines
         for env in (self.docx_env, self.mail_env):
             env.filters["date_line"] = _date_line
             env.filters["ddmmyyyy"] = lambda d: d.strftime("%d/%m/%Y")

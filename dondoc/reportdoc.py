@@ -7,10 +7,15 @@ Side effects: `write_report` writes under the output folder and runs LibreOffice
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from pathlib import Path
+
+from docx.shared import Mm
+from docxtpl import InlineImage
 
 from dondoc.render import Templates
 from models.period import title_for, with_period
@@ -23,7 +28,7 @@ BLANK = "\u00a0" * 8   # number and day are written in by the văn thư when the
 def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
     month = f"{compile_on.month:02d}" if compile_on.month <= 2 else str(compile_on.month)
     missing = data.counts["overdue"] + data.counts["not_due"]
-    groups = [g | {"missing": g["overdue"] + g["not_due"], "bar": _bar(g),
+    groups = [g | {"missing": g["overdue"] + g["not_due"],
                    "pct": f"{100 * g['on_time'] / g['asked']:.0f}%" if g["asked"] else "–"} for g in data.groups]
     signer = plan.signer
     return {
@@ -35,6 +40,8 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
         "missing": missing, "exempt": data.counts["exempt"],
         "pct": {"on_time": data.percent("on_time"), "late": data.percent("late"),
                 "missing": f"{100 * missing / data.asked:.1f}%".replace(".", ",") if data.asked else "0%"},
+        "parts": [p | {"asked": sum(p[k] for k in ("on_time", "late", "overdue", "not_due")),
+                       "missing": p["overdue"] + p["not_due"]} for p in data.parts],
         "late_names": data.late, "missing_names": data.missing, "proposals": plan.plan.proposals,
         "rows": [{"unit_name": r.unit_name, "task_title": r.task_title, "word": r.word,
                   "received": f"{r.received_on:%d/%m/%Y}" if r.received_on else "", "indicators": r.indicators,
@@ -45,12 +52,44 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
     }
 
 
-def _bar(group: dict, width: int = 30) -> str:
-    """A bar drawn with block characters (in Times New Roman and Liberation Serif): it prints
-    the same in black and white, as signed documents are."""
-    on = round(width * group["on_time"] / group["asked"]) if group["asked"] else 0
-    late = min(round(width * group["late"] / group["asked"]), width - on) if group["asked"] else 0
-    return "█" * on + "▓" * late + "░" * (width - on - late)
+CHART_PARTS = (("on_time", "Đúng hạn", "0.3", ""), ("late", "Trễ hạn", "white", "////"),
+               ("missing", "Chưa báo cáo", "white", ".."))
+
+
+def chart_png(groups: list[dict]) -> bytes:
+    """A horizontal bar per group of units, split into reports on time, late and missing as
+    shares of those asked, told apart by fill and hatching so it reads in black and white.
+    Imports matplotlib (Agg backend) here: only building a report needs it."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"font.family": "serif", "hatch.linewidth": 0.8, "font.size": 11,
+                                "font.serif": ["Times New Roman", "Liberation Serif", "DejaVu Serif"]}):
+        fig = Figure(figsize=(6.3, 0.9 + 0.55 * len(groups)), dpi=200)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        names = ["\n".join(textwrap.wrap(g["name"], 28)) for g in groups][::-1]
+        left = [0.0] * len(groups)
+        for key, label, face, hatch in CHART_PARTS:
+            share = [100 * g[key] / g["asked"] if g["asked"] else 0 for g in groups][::-1]
+            bars = ax.barh(names, share, left=left, color=face, edgecolor="black", hatch=hatch, linewidth=0.8,
+                           label=label, height=0.6)
+            for bar, value in zip(bars, share):
+                if value >= 8:
+                    ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{value:.0f}%",
+                            ha="center", va="center", fontsize=10, fontweight="bold",
+                            color="white" if face != "white" else "black",
+                            bbox=None if face != "white" else {"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+            left = [a + b for a, b in zip(left, share)]
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("Tỷ lệ trên số báo cáo được đề nghị (%)")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> list[Path]:
@@ -58,7 +97,13 @@ def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on:
     returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     docx = out / f"bao-cao-{plan.plan.id}-{data.period.label}.docx"
-    docx.write_bytes(templates.docx("report").render(report_context(plan, data, compile_on)))
+    ctx = report_context(plan, data, compile_on)
+    tpl = templates.docx("report")
+    if ctx["groups"]:   # the chart is an image: rendered through docxtpl, which adds the picture's part
+        png = io.BytesIO(chart_png(ctx["groups"]))
+        docx.write_bytes(tpl.render_docxtpl(lambda t: ctx | {"chart": InlineImage(t, png, width=Mm(160))}))
+    else:
+        docx.write_bytes(tpl.render(ctx))
     pdf = to_pdf(docx)
     return [docx] + ([pdf] if pdf else [])
 

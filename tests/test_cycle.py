@@ -136,9 +136,8 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     assert "Các đơn vị báo cáo trễ hạn: Đài Muộn." in body
     assert "Các đơn vị chưa báo cáo: UBND huyện Hỏng Địa Chỉ, UBND huyện Không." in body
     assert f"1. Báo cáo kết quả năm {Y}\n- Báo Sớm: “Báo Sớm gửi báo cáo. Tin, bài: 10”" in body
-    chart = next(t for t in doc.tables if "█ đúng hạn" in t.rows[0].cells[1].text)
-    assert {r.cells[0].text: r.cells[1].text for r in chart.rows[1:]} == {
-        "Cơ quan báo chí": "█" * 15 + "▓" * 15, "UBND các huyện": "░" * 30}
+    images = [r.target_part.content_type for r in doc.part.rels.values() if r.reltype.endswith("/image")]
+    assert images == ["image/png"]   # the chart: one hatched bar chart (tests/test_layout.py looks at it printed)
     totals = [[c.text for c in r.cells] for r in doc.tables[1].rows[1:]]
     assert totals == [["1", "Tin, bài", "tin, bài", "15", "2"]]
     appendix = {r.cells[1].text: [c.text for c in r.cells] for r in doc.tables[-1].rows[1:]}

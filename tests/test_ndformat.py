@@ -60,3 +60,44 @@ def test_a_wrong_margin_and_a_date_without_leading_zeros_are_both_named(rendered
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", str(bad)], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 1 and "left margin 25.0 mm" in r.stdout and "ngày 05, not ngày 5" in r.stdout
+
+
+def test_agency_names_are_cut_only_at_a_phrase_boundary():
+    from dondoc.ndformat import phrase_cuts, phrase_lines
+    assert phrase_lines("SỞ THÔNG TIN VÀ TRUYỀN THÔNG") == "SỞ THÔNG TIN VÀ TRUYỀN THÔNG"   # fits the column
+    assert phrase_lines("SỞ THÔNG TIN VÀ TRUYỀN THÔNG", 20) == "SỞ THÔNG TIN\nVÀ TRUYỀN THÔNG"
+    assert phrase_lines("SỞ KHOA HỌC VÀ CÔNG NGHỆ", 20) == "SỞ KHOA HỌC\nVÀ CÔNG NGHỆ"
+    assert phrase_lines("SỞ VĂN HÓA, THỂ THAO VÀ DU LỊCH") == "SỞ VĂN HÓA,\nTHỂ THAO VÀ DU LỊCH"
+    assert phrase_lines("PHÒNG THÔNG TIN - BÁO CHÍ - XUẤT BẢN", 26) == "PHÒNG THÔNG TIN -\nBÁO CHÍ - XUẤT BẢN"
+    assert phrase_lines("BAN QUẢN LÝ CÁC KHU CÔNG NGHIỆP", 20) == "BAN QUẢN LÝ CÁC KHU CÔNG NGHIỆP"   # no boundary
+    assert phrase_cuts("SỞ TƯ PHÁP VÀ") == []            # never one word alone on a line
+
+
+def test_every_template_is_valid_and_built_for_print():
+    """Each cell holds a paragraph; table rows never split; the report's appendix is a landscape
+    section with a repeated header row and a date column that does not wrap."""
+    from docx.oxml.ns import qn
+    for path in sorted((ROOT / "templates" / "docx").glob("*.docx")):
+        doc = Document(str(path))
+        cells = list(doc.element.body.iter(qn("w:tc")))
+        assert cells and all(tc.find(qn("w:p")) is not None for tc in cells), path.name
+        rows = [tr for tr in doc.element.body.iter(qn("w:tr")) if "{%tr" not in "".join(tr.itertext())]
+        assert all(tr.find(f"{qn('w:trPr')}/{qn('w:cantSplit')}") is not None for tr in rows), path.name
+    report = Document(str(ROOT / "templates" / "docx" / "report.docx"))
+    portrait, landscape = report.sections
+    assert portrait.page_width < portrait.page_height and portrait.different_first_page_header_footer
+    assert landscape.page_width > landscape.page_height and not landscape.different_first_page_header_footer
+    appendix = report.tables[-1]
+    assert appendix.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    assert appendix.rows[0].cells[3].text == "Ngày nhận"
+    assert appendix.rows[2].cells[3]._tc.tcPr.find(qn("w:noWrap")) is not None
+    assert "{{ date_line }} của" in next(p.text for p in report.paragraphs if "Kèm theo" in p.text)   # ngày … năm …
+    assert "█" not in "".join(report.element.body.itertext())
+
+
+def test_matplotlib_is_imported_only_when_a_report_chart_is_drawn():
+    code = ("import sys, dondoc.reportdoc as r, dondoc.cli; print('matplotlib' in sys.modules); "
+            "png = r.chart_png([{'name': 'Nhóm', 'asked': 4, 'on_time': 2, 'late': 1, 'missing': 1}]); "
+            "print('matplotlib' in sys.modules, png[:4] == b'\\x89PNG')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert r.stdout.split() == ["False", "True", "True"]

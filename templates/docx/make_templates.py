@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from docx import Document
-from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Cm, Mm, Pt
+from docx.shared import Cm, Emu, Mm, Pt
 
 HERE = Path(__file__).resolve().parent
 FONT = "Times New Roman"
@@ -141,27 +141,80 @@ def rule_under(p, indent_mm: float) -> None:
     ppr.append(bdr)
 
 
-def two_columns(doc, left_mm: float, rows: int = 1):
-    """A borderless table of two columns whose grid widths are set (LibreOffice reads those)."""
+def two_columns(doc, left_mm: float, rows: int = 1, *, right_mm: float | None = None, outdent_mm: float = 0):
+    """A borderless table of two columns whose grid widths are set (LibreOffice reads those,
+    not the cell widths), rows that never split across pages, 1 mm cell margins. `outdent_mm`
+    moves the table that far into the left margin (the header is wider than the text)."""
     table = doc.add_table(rows=rows, cols=2)
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
-    widths = (Mm(left_mm), TEXT_WIDTH - Mm(left_mm))
+    right = Mm(right_mm) if right_mm is not None else Emu(TEXT_WIDTH - Mm(left_mm))
+    widths = (Mm(left_mm), right)
     for i, w in enumerate(widths):
         table.columns[i].width = w
         for cell in table.columns[i].cells:
             cell.width = w
-    for cell in table._cells:  # drop the empty paragraph python-docx puts in each cell
+    tblpr = table._tbl.tblPr
+    _child(tblpr, "w:tblW", TBLPR, **{"w:w": str(sum(w.twips for w in widths)), "w:type": "dxa"})
+    _child(tblpr, "w:tblInd", TBLPR, **{"w:w": str(-Mm(outdent_mm).twips), "w:type": "dxa"})
+    mar = _child(tblpr, "w:tblCellMar", TBLPR)
+    for side in ("left", "right"):
+        _child(mar, f"w:{side}", ("w:top", "w:left", "w:bottom", "w:right"),
+               **{"w:w": str(Mm(1).twips), "w:type": "dxa"})
+    for row in table.rows:
+        _cant_split(row)
+    for cell in table._cells:  # drop the empty paragraph python-docx puts in each cell (fill_cells puts one back)
         cell._tc.remove(cell.paragraphs[0]._p)
     return table
 
 
+TBLPR = ("w:tblStyle", "w:tblpPr", "w:tblOverlap", "w:bidiVisual", "w:tblStyleRowBandSize", "w:tblStyleColBandSize",
+         "w:tblW", "w:jc", "w:tblCellSpacing", "w:tblInd", "w:tblBorders", "w:shd", "w:tblLayout", "w:tblCellMar",
+         "w:tblLook")
+TRPR = ("w:cnfStyle", "w:divId", "w:gridBefore", "w:gridAfter", "w:wBefore", "w:wAfter", "w:cantSplit",
+        "w:trHeight", "w:tblHeader", "w:tblCellSpacing", "w:jc", "w:hidden")
+
+
+def _child(parent, tag: str, order: tuple[str, ...], **attrs):
+    """The `tag` child of `parent` (created where the schema `order` puts it), with `attrs` set."""
+    el = parent.find(qn(tag))
+    if el is None:
+        el = OxmlElement(tag)
+        later = [c for c in parent if c.tag in {qn(t) for t in order[order.index(tag) + 1:]}]
+        if later:
+            later[0].addprevious(el)
+        else:
+            parent.append(el)
+    for k, v in attrs.items():
+        el.set(qn(k), v)
+    return el
+
+
+def _cant_split(row) -> None:
+    _child(row._tr.get_or_add_trPr(), "w:cantSplit", TRPR)
+
+
+def fill_cells(doc) -> None:
+    """Every table cell holds at least one paragraph (a cell without one is an invalid .docx)."""
+    for tc in doc.element.body.iter(qn("w:tc")):
+        if tc.find(qn("w:p")) is None:
+            tc.append(OxmlElement("w:p"))
+
+
+def phrased(var: str, width: int | None = None) -> str:
+    """`var` cut at a phrase boundary by dondoc's `phrase_lines` filter; as it is under an
+    environment without that filter (a bench, a clerk's own tooling)."""
+    f = f"phrase_lines({width})" if width else "phrase_lines"
+    return f'{{% if "phrase_lines" is filter %}}{{{{ {var}|{f} }}}}{{% else %}}{{{{ {var} }}}}{{% endif %}}'
+
+
 def header_block(doc, number_line: str, subject_line: str | None) -> None:
     """Parent and issuing body, Quốc hiệu and Tiêu ngữ, number, V/v and the date line."""
-    t = two_columns(doc, 68, rows=2)
+    # 78 mm holds "SỞ THÔNG TIN VÀ TRUYỀN THÔNG" (74 mm in 12 pt bold) on one line, 94 mm the
+    # Quốc hiệu (88 mm); a longer name is cut at a phrase boundary by the `phrase_lines` filter.
+    t = two_columns(doc, 78, rows=2, right_mm=94, outdent_mm=5)
     left, right = t.cell(0, 0), t.cell(0, 1)
-    para(left, "{{ issuer.parent }}", size=13, align="center", after=0)
-    rule_under(para(left, "{{ issuer.name }}", size=13, bold=True, align="center", after=4), 16)
+    para(left, phrased("issuer.parent"), size=12, align="center", after=0)
+    rule_under(para(left, phrased("issuer.name"), size=12, bold=True, align="center", after=4), 20)
     para(right, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", size=12, bold=True, align="center", after=0)
     rule_under(para(right, "Độc lập - Tự do - Hạnh phúc", size=13, bold=True, align="center", after=4), 18)
     left, right = t.cell(1, 0), t.cell(1, 1)
@@ -172,6 +225,9 @@ def header_block(doc, number_line: str, subject_line: str | None) -> None:
 
 
 def signature_block(doc, recipients: bool = True) -> None:
+    """Nơi nhận (left) and the signing authority, title, space for the signature and the name
+    (right), in one row that cannot split; every paragraph keeps with the next, so the block
+    never breaks across pages. The body's closing paragraph keeps with it (see `closing`)."""
     t = two_columns(doc, 80)
     left, right = t.cell(0, 0), t.cell(0, 1)
     if recipients:
@@ -180,10 +236,20 @@ def signature_block(doc, recipients: bool = True) -> None:
         para(left, "{{ r }}", size=11, align="left", after=0)
         para(left, "{%p endfor %}", size=11, align="left", after=0)
     para(right, "{{ signature.authority }}", size=14, bold=True, align="center", after=0, before=6)
-    para(right, "{{ signature.title }}", size=14, bold=True, align="center", after=0)
+    para(right, phrased("signature.title", 26), size=14, bold=True, align="center", after=0)
     for _ in range(4):
         para(right, "", align="center", after=0)
     para(right, "{{ signature.name }}", size=14, bold=True, align="center", after=0)
+    for p in t.cell(0, 0).paragraphs[:-1] + t.cell(0, 1).paragraphs[:-1]:
+        p.paragraph_format.keep_with_next = True
+
+
+def closing(doc, text: str):
+    """The body's last paragraph: it keeps with the signature block, so the page that holds
+    the signature also holds the end of the body; with no widow or orphan line."""
+    p = para(doc, text, keep=True)
+    p.paragraph_format.widow_control = True
+    return p
 
 
 def body(doc, paragraphs: list[str]) -> None:
@@ -246,11 +312,13 @@ def letter(stage: str) -> Document:
     doc = new_document()
     header_block(doc, NUMBER, "V/v {{ subject }}")
     para(doc, "Kính gửi: {{ unit.name }}.", align="center", after=12, before=12)
-    for text in LETTERS[stage]:
+    *texts, last = LETTERS[stage]
+    for text in texts:
         if text is None:
             task_paragraphs(doc)
         else:
             para(doc, text)
+    closing(doc, last)
     signature_block(doc)
     return doc
 
@@ -262,10 +330,10 @@ def escalation() -> Document:
     para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã đề nghị "
               "{{ units_asked }} đơn vị {{ task.title }}, hạn gửi trước ngày {{ deadline }}. "
               "Đến ngày {{ letter_date }}, còn {{ missing|length }} đơn vị chưa gửi báo cáo, cụ thể:")
-    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [12, 58, 45, 50],
+    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [14, 56, 45, 50],
           ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in missing", size=13)
     para(doc, "", after=0)
-    para(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
+    closing(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
     signature_block(doc, recipients=False)
     return doc
 
@@ -294,9 +362,7 @@ def _tag_row(table, text):
 
 
 def _repeat_header(row) -> None:
-    trpr = row._tr.get_or_add_trPr()
-    el = OxmlElement("w:tblHeader")
-    trpr.append(el)
+    _child(row._tr.get_or_add_trPr(), "w:tblHeader", TRPR)
 
 
 def reply_form() -> Document:
@@ -308,7 +374,7 @@ def reply_form() -> Document:
     para(doc, "Đơn vị báo cáo: {{ unit.name }}", align="left", after=0)
     para(doc, "Người lập: ............................................  Điện thoại: ...........................",
          align="left", after=12)
-    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [12, 98, 30, 25],
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [14, 96, 30, 25],
           ["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""], "for i in indicators", size=13)
     para(doc, "", after=6)
     para(doc, "Tóm tắt kết quả nổi bật (không quá 10 dòng):", align="left", after=0)
@@ -316,8 +382,10 @@ def reply_form() -> Document:
     return doc
 
 
-def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loop: str, size: int = 12):
-    """A bordered table: a header row repeated on every page, one templated row repeated by `loop`."""
+def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loop: str, size: int = 12,
+          nowrap: tuple[int, ...] = ()):
+    """A bordered table: a header row repeated on every page, one templated row repeated by `loop`,
+    rows that never split across pages; the columns in `nowrap` never wrap (dates)."""
     t = doc.add_table(rows=2, cols=len(headers))
     t.style = doc.styles["Table Grid"]
     for i, w in enumerate(widths_mm):
@@ -330,10 +398,15 @@ def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loo
         r.font.bold, r.font.size = True, Pt(size)
         p.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _repeat_header(t.rows[0])
+    _cant_split(t.rows[0])
     row = t.rows[1]
+    _cant_split(row)
     for i, text in enumerate(cells):
         r = row.cells[i].paragraphs[0].add_run(text)
         r.font.size = Pt(size)
+        if i in nowrap:
+            row.cells[i]._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))
+            row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     # docxtpl's row loop: the opening and closing tags sit in rows of their own
     row._tr.addprevious(_tag_row(t, f"{{%tr {loop} %}}"))
     row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
@@ -349,11 +422,11 @@ def report() -> Document:
     doc = new_document()
     header_block(doc, "Số: {{ number }}/BC-{{ issuer.code }}", None)
     para(doc, "BÁO CÁO", size=14, bold=True, align="center", before=18, after=0)
-    rule_under(para(doc, "Kết quả thực hiện {{ plan.type|lower }} {{ plan.title }} năm {{ year }}", size=14,
+    rule_under(para(doc, "Kết quả thực hiện {{ plan.type|lower }} {{ title }}", size=14,
                     bold=True, align="center", after=12), 55)
     para(doc, "Căn cứ {{ plan.implements }};")
     para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}, "
-              "{{ issuer.short_name }} báo cáo kết quả thực hiện năm {{ year }} như sau:")
+              "{{ issuer.short_name }} báo cáo kết quả thực hiện {{ period_text }} như sau:")
     heading(doc, "I. KẾT QUẢ THỰC HIỆN")
     para(doc, "{%p for item in items %}")
     para(doc, "{{ loop.index }}. {{ item.text }}", italic=True)
@@ -365,8 +438,15 @@ def report() -> Document:
     para(doc, "{%p endif %}")
     para(doc, "{%p endfor %}")
     para(doc, "Tổng hợp số liệu từ báo cáo của các đơn vị:", keep=True)
-    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Tổng số", "Số báo cáo"], [12, 78, 30, 25, 20],
-          ["{{ loop.index }}", "{{ t.name }}", "{{ t.unit }}", "{{ t.total }}", "{{ t.reports }}"], "for t in totals")
+    table(doc, ["STT", "Nhiệm vụ", "Chỉ tiêu", "Đơn vị tính", "Tổng số", "Số báo cáo"], [12, 44, 44, 22, 28, 15],
+          ["{{ loop.index }}", "{{ t.task }}", "{{ t.name }}", "{{ t.unit }}", "{{ t.total }}", "{{ t.reports }}"],
+          "for t in totals")
+    para(doc, "{%p if parts %}")
+    para(doc, "Các kỳ báo cáo trong {{ period_text }} (tính riêng, không cộng vào số liệu trên):", keep=True, before=6)
+    table(doc, ["Kỳ", "Nhiệm vụ", "Được đề nghị", "Đúng hạn", "Trễ hạn", "Chưa báo cáo"], [30, 63, 20, 18, 18, 16],
+          ["{{ p.period }}", "{{ p.task }}", "{{ p.asked }}", "{{ p.on_time }}", "{{ p.late }}", "{{ p.missing }}"],
+          "for p in parts")
+    para(doc, "{%p endif %}")
     heading(doc, "II. ĐÁNH GIÁ")
     para(doc, "{{ issuer.short_name }} đã đề nghị {{ asked }} lượt báo cáo của {{ units }} đơn vị. Kết quả: "
               "{{ on_time }} báo cáo đúng hạn ({{ pct.on_time }}); {{ late }} báo cáo trễ hạn ({{ pct.late }}); "
@@ -376,9 +456,10 @@ def report() -> Document:
           [55, 22, 20, 20, 24, 24],
           ["{{ g.name }}", "{{ g.asked }}", "{{ g.on_time }}", "{{ g.late }}", "{{ g.missing }}", "{{ g.pct }}"],
           "for g in groups")
+    para(doc, "{%p if chart is defined and chart %}")
     para(doc, "Biểu đồ tỷ lệ báo cáo theo nhóm đơn vị:", keep=True, before=6)
-    table(doc, ["Nhóm đơn vị", "█ đúng hạn   ▓ trễ hạn   ░ chưa báo cáo"], [55, 110],
-          ["{{ g.name }}", "{{ g.bar }}"], "for g in groups", size=11)
+    para(doc, "{{ chart }}", align="center", after=6)
+    para(doc, "{%p endif %}")
     para(doc, "{%p if late_names %}", before=6)
     para(doc, "Các đơn vị báo cáo trễ hạn: {{ late_names|join(', ') }}.")
     para(doc, "{%p endif %}")
@@ -389,18 +470,37 @@ def report() -> Document:
     para(doc, "{%p for p in proposals %}")
     para(doc, "{{ p }}")
     para(doc, "{%p endfor %}")
-    para(doc, "Trên đây là báo cáo kết quả thực hiện năm {{ year }} của {{ issuer.short_name }}./.")
+    closing(doc, "Trên đây là báo cáo kết quả thực hiện {{ period_text }} của {{ issuer.short_name }}./.")
     signature_block(doc)
-    p = para(doc, "PHỤ LỤC", bold=True, align="center", before=0, after=0)
-    p.paragraph_format.page_break_before = True
-    para(doc, "Tình hình báo cáo của các đơn vị năm {{ year }}", bold=True, align="center", after=0)
-    para(doc, "(Kèm theo Báo cáo số {{ number }}/BC-{{ issuer.code }} của {{ issuer.short_name }})", italic=True,
-         align="center", after=6)
+    appendix_section(doc)
+    para(doc, "PHỤ LỤC", bold=True, align="center", before=0, after=0, keep=True)
+    para(doc, "Tình hình báo cáo của các đơn vị {{ period_text }}", bold=True, align="center", after=0, keep=True)
+    para(doc, "(Kèm theo Báo cáo số {{ number }}/BC-{{ issuer.code }} {{ date_line }} của {{ issuer.short_name }})",
+         italic=True, align="center", after=6, keep=True)
+    # landscape text width: 297 - 30 - 15 = 252 mm
     table(doc, ["STT", "Đơn vị", "Nhiệm vụ", "Ngày nhận", "Tình trạng", "Chỉ tiêu", "Tệp đính kèm"],
-          [12, 36, 28, 19, 22, 26, 22],
+          [12, 56, 50, 24, 28, 52, 30],
           ["{{ loop.index }}", "{{ r.unit_name }}", "{{ r.task_title }}", "{{ r.received }}", "{{ r.word }}",
-           "{{ r.indicators }}", "{{ r.files }}"], "for r in rows", size=11)
+           "{{ r.indicators }}", "{{ r.files }}"], "for r in rows", size=11, nowrap=(3,))
+    para(doc, "", size=2, after=0, indent=False).paragraph_format.line_spacing = Pt(2)
     return doc
+
+
+def appendix_section(doc) -> None:
+    """A landscape section of its own, on a new page, for the wide appendix table; same margins,
+    its pages numbered in the same header (no different first page)."""
+    sec = doc.add_section(WD_SECTION.NEW_PAGE)
+    brk = doc.paragraphs[-1]   # the paragraph that ends the portrait section: 1 pt, so it never takes a page
+    brk.paragraph_format.space_before = brk.paragraph_format.space_after = Pt(0)
+    brk.paragraph_format.line_spacing = Pt(1)
+    rpr = OxmlElement("w:rPr")
+    sz = OxmlElement("w:sz")
+    sz.set(qn("w:val"), "2")
+    rpr.append(sz)
+    brk._p.pPr.find(qn("w:sectPr")).addprevious(rpr)   # the paragraph mark's run properties
+    sec.orientation = WD_ORIENT.LANDSCAPE
+    sec.page_width, sec.page_height = Mm(297), Mm(210)
+    sec.different_first_page_header_footer = False
 
 
 def main() -> None:
@@ -408,6 +508,7 @@ def main() -> None:
     docs |= {"escalation": escalation(), "reply-form": reply_form(), "report": report()}
     for name, doc in docs.items():
         slim(doc)
+        fill_cells(doc)
         doc.save(HERE / f"{name}.docx")
 
 
