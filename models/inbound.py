@@ -28,6 +28,11 @@ class Limits:
     max_bytes: int = 25 * 1024 * 1024          # one attachment
     max_unzipped: int = 200 * 1024 * 1024      # a .docx/.xlsx/.zip, once unpacked
     max_ratio: int = 150                       # unpacked / packed: a zip bomb is far above
+    max_members: int = 2000                    # files inside one .docx/.xlsx/.odt
+    max_xml: int = 20 * 1024 * 1024            # one XML part, unpacked
+    max_text: int = 1_000_000                  # characters of text read from one attachment
+    seconds: float = 5.0                       # time to read the text of one attachment
+    soffice_seconds: float = 60.0              # converting one .doc with LibreOffice
 
 
 @dataclass(frozen=True)
