@@ -8,7 +8,7 @@ Before any parse a zip is checked: how many members, each XML member's and all m
 unpacked size, the packing ratio. Reading stops at `limits.max_text` characters and gives up
 after `limits.seconds` (checked between chunks, pages or rows). Side effects: .doc only (a
 temporary folder and a LibreOffice process, both removed/ended before returning).
-`docx_tables` reads the reply form's tables the same way.
+A .docx's tables (the reply form) come in the same pass (`ExtractResult.tables`).
 """
 from __future__ import annotations
 
@@ -33,10 +33,16 @@ T = "urn:oasis:names:tc:opendocument:xmlns:text:1.0 "
 CHUNK = 64 * 1024
 
 
+_KINDS = {W + "p": "p", T + "p": "p", T + "h": "p", W + "t": "t", W + "tab": "tab", T + "tab": "tab",
+          W + "br": "br", W + "cr": "br", T + "line-break": "br", T + "s": "s", W + "tbl": "tbl", W + "tr": "tr",
+          W + "tc": "tc", W + "gridSpan": "span", W + "vMerge": "vmerge"}
+
+
 @dataclass(frozen=True)
 class ExtractResult:
     text: str = ""
     error: str | None = None     # why there is no (complete) text, in Vietnamese; None when read
+    tables: list[list[list[str]]] = field(default_factory=list)   # .docx: see `docx_tables`
 
 
 class Refused(Exception):
@@ -59,31 +65,39 @@ class _Walk:
     merged: bool = False
 
     def start(self, name, attrs):
-        if name in (W + "p", T + "p", T + "h"):
+        kind = _KINDS.get(name)
+        if kind is None:
+            return
+        if kind == "p":
             self.para = []
-        elif name == W + "t":
+        elif kind == "t":
             self.in_text = 1
-        if name in (W + "tab", T + "tab"):
+        elif kind == "tab":
             self._add("\t")
-        elif name in (W + "br", W + "cr", T + "line-break"):
+        elif kind == "br":
             self._add("\n")
-        elif name == T + "s":
+        elif kind == "s":
             self._add(" " * min(int(attrs.get(T + "c", "1") or 1), 100))
-        elif name == W + "tbl":
+        elif kind == "tbl":
             self.stack.append([])
-        elif name == W + "tr" and self.stack:
+        elif kind == "tr" and self.stack:
             self.stack[-1].append([])
-        elif name == W + "tc" and len(self.stack) == 1:
+        elif len(self.stack) != 1:
+            return
+        elif kind == "tc":
             self.cell, self.span, self.merged = [], 1, False
-        elif name == W + "gridSpan" and self.cell is not None and len(self.stack) == 1:
+        elif kind == "span" and self.cell is not None:
             self.span = max(1, min(int(attrs.get(W + "val", "1") or 1), 64))
-        elif name == W + "vMerge" and self.cell is not None and len(self.stack) == 1:
+        elif kind == "vmerge" and self.cell is not None:
             self.merged = attrs.get(W + "val", "continue") != "restart"
 
     def end(self, name):
-        if name == W + "t":
+        kind = _KINDS.get(name)
+        if kind is None:
+            return
+        if kind == "t":
             self.in_text = 0
-        elif name in (W + "p", T + "p", T + "h") and self.para is not None:
+        elif kind == "p" and self.para is not None:
             line = "".join(self.para)
             self.lines.append(line)
             self.size += len(line) + 1
@@ -92,13 +106,13 @@ class _Walk:
             self.para = None
             if self.size > self.limits.max_text:
                 raise _Enough
-        elif name == W + "tc" and self.cell is not None and len(self.stack) == 1 and self.stack[0]:
+        elif kind == "tc" and self.cell is not None and len(self.stack) == 1 and self.stack[0]:
             row, text = self.stack[0][-1], "\n".join(self.cell).strip()
             if self.merged and len(self.stack[0]) > 1 and len(self.stack[0][-2]) > len(row):
                 text = self.stack[0][-2][len(row)]   # a vertically merged cell reads as the one above
             row.extend([text] * self.span)
             self.cell = None
-        elif name == W + "tbl" and self.stack:
+        elif kind == "tbl" and self.stack:
             table = self.stack.pop()
             if not self.stack:
                 self.tables.append(table)
@@ -180,15 +194,13 @@ def docx_tables(data: bytes, limits: Limits = Limits()) -> list[list[list[str]]]
     """The top-level tables of a .docx as rows of cell texts (a cell's paragraphs joined by
     line breaks, stripped; a cell spanning n grid columns repeated n times, a vertically
     merged cell read as the one above, as python-docx does). [] when the file cannot be
-    read within `limits`."""
-    try:
-        return _walk_zip_xml(data, "word/document.xml", limits).tables
-    except Exception:   # noqa: BLE001 — whatever a crafted file does, no table is read
-        return []
+    read within `limits`. `attachment_text` gives them too, in the same single pass."""
+    return attachment_text("x.docx", data, limits).tables
 
 
-def _docx(data: bytes, limits: Limits) -> str:
-    return "\n".join(_walk_zip_xml(data, "word/document.xml", limits).lines)
+def _docx(data: bytes, limits: Limits) -> tuple[str, list]:
+    walk = _walk_zip_xml(data, "word/document.xml", limits)
+    return "\n".join(walk.lines), walk.tables
 
 
 def _odt(data: bytes, limits: Limits) -> str:
@@ -270,7 +282,7 @@ READERS = {".docx": _docx, ".odt": _odt, ".xlsx": _xlsx, ".pdf": _pdf, ".doc": _
 
 def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> ExtractResult:
     """The text of one attachment, NFC, at most `limits.max_text` characters, by its
-    extension (.docx .odt .xlsx .pdf .doc). Never raises: a file refused by the limits, broken,
+    extension (.docx .odt .xlsx .pdf .doc); for a .docx also its tables (`docx_tables`). Never raises: a file refused by the limits, broken,
     encrypted, of another type, or without any text gives `error` (Vietnamese) and the text
     read, if any."""
     ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
@@ -280,9 +292,11 @@ def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> Ex
     if len(data) > limits.max_bytes:
         return ExtractResult("", f"tệp quá lớn ({len(data) >> 20} MB)")
     try:
-        text = nfc(reader(data, limits))[: limits.max_text].strip()
+        text, tables = reader(data, limits) if ext == ".docx" else (reader(data, limits), [])
     except Refused as e:
         return ExtractResult("", str(e))
     except Exception as e:   # noqa: BLE001 — a broken file is a reason, never a crash
         return ExtractResult("", f"không đọc được tệp: {type(e).__name__}")
-    return ExtractResult(text, None if text else "tệp không có chữ đọc được (có thể là bản quét)")
+    text = nfc(text)[: limits.max_text].strip()
+    tables = [[[nfc(c) for c in row] for row in t] for t in tables]
+    return ExtractResult(text, None if text else "tệp không có chữ đọc được (có thể là bản quét)", tables)
