@@ -219,7 +219,8 @@ def indicators_from(reply: Reply, plan: Plan, task_id: str, forms: list[list[lis
 def _fold(text: str) -> str:
     """Lower case without diacritics, đ as d: "Đã đăng" → "da dang" (many type without marks)."""
     text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    return " ".join("".join(ch for ch in text if unicodedata.category(ch) != "Mn").split())
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 
 _REPORT_WORDS = re.compile(r"\b(?:bao cao|ket qua|da dang|dang tai|tin bai|tin, bai|bai viet|chuong trinh|to chuc|"

@@ -339,7 +339,7 @@ def _sender(from_header: str) -> tuple[str, str, str | None]:
     says why, in Vietnamese."""
     pairs = [(n, a) for n, a in getaddresses([from_header]) if n or a]
     named = {a.lower().strip(".") for a in _ADDRESS.findall(from_header)}
-    if not pairs or not pairs[0][1]:
+    if not pairs or "@" not in pairs[0][1]:
         return (pairs[0][0] if pairs else ""), "", "thư không có địa chỉ người gửi"
     name, addr = pairs[0][0], pairs[0][1].lower()
     local, at, domain = addr.partition("@")
