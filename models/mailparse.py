@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from models.rules import STAGES
 
 _OOO_SUBJECT = re.compile(r"^(?:automatic reply|auto(?:matic)?[- ]?reply|out of (?:the )?office|vắng mặt|"
-                          r"trả lời tự động|thư trả lời tự động|tự động trả lời|auto:)", re.I)
+                          r"trả lời tự động|thư trả lời tự động|tự động trả lời|auto:)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -141,23 +141,23 @@ def html_to_text(html: str) -> str:
 # Where a reply's own words end. Each rule is a whole line (after stripping spaces and a leading
 # "*" from bold HTML), checked top down; the text is cut at the first line that starts a
 # quote, a forwarded message, a phone footer, a sign-off or a disclaimer. Linear in the text.
-_WROTE_START = re.compile(r"^(?:Vào|On|Ngày|Le|Am)\b|<[^<>\s]+@[^<>\s]+>?", re.I)
-_WROTE_END = re.compile(r"(?:đã viết|viết|wrote|a écrit|schrieb)\s*:\s*$", re.I)
-_HEADER_FROM = re.compile(r"^\*?(?:Từ|From|Người gửi)\s*\*?:", re.I)
+_WROTE_START = re.compile(r"^(?:Vào|On|Ngày|Le|Am)\b|<[^<>\s]+@[^<>\s]+>?", re.IGNORECASE)
+_WROTE_END = re.compile(r"(?:đã viết|viết|wrote|a écrit|schrieb)\s*:\s*$", re.IGNORECASE)
+_HEADER_FROM = re.compile(r"^\*?(?:Từ|From|Người gửi)\s*\*?:", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^\*?(?:Đã gửi|Gửi lúc|Sent|Date|Ngày|Thời gian|Đến|Tới|To|Chủ đề|Tiêu đề|Subject|Cc|"
-                          r"Người nhận)\s*\*?:", re.I)
+                          r"Người nhận)\s*\*?:", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^(?:[-=_]{2,}\s*[^-=_]{0,40}?(?:original|forwarded|gốc|chuyển tiếp)[^-=_]{0,40}?\s*[-=_]{2,}"
-                        r"|_{10,}|--)$", re.I)
-_SENT_FROM = re.compile(r"^(?:Được gửi từ|Gửi từ|Sent from|Get Outlook for|Tải Outlook cho)\b", re.I)
+                        r"|_{10,}|--)$", re.IGNORECASE)
+_SENT_FROM = re.compile(r"^(?:Được gửi từ|Gửi từ|Sent from|Get Outlook for|Tải Outlook cho)\b", re.IGNORECASE)
 _SIGN_OFF = re.compile(r"^(?:Trân trọng(?: cảm ơn)?|Thân ái|Thân mến|Kính thư|(?:Xin |Chân thành |Trân trọng )?c[ảá]m ơn|"
                        r"Kính chúc|Best regards|Kind regards|Regards|Best|Thanks|Thank you|Sincerely|Cheers)"
-                       r"(?P<rest>.*)$", re.I)
+                       r"(?P<rest>.*)$", re.IGNORECASE)
 _DISCLAIMER = re.compile(r"^(?:Lưu ý|Chú ý|Thông báo bảo mật|Tuyên bố miễn trừ|Miễn trừ trách nhiệm|Disclaimer|"
                          r"Confidentiality|CONFIDENTIAL|Notice|This (?:e-?mail|message)|Thư (?:điện tử )?này|"
-                         r"Email này|Nội dung thư này)\b", re.I)
-_DISCLAIMER_WORDS = re.compile(r"bảo mật|người nhận|confidential|intended|recipient|privileged|miễn trừ", re.I)
+                         r"Email này|Nội dung thư này)\b", re.IGNORECASE)
+_DISCLAIMER_WORDS = re.compile(r"bảo mật|người nhận|confidential|intended|recipient|privileged|miễn trừ", re.IGNORECASE)
 _SALUTATION = re.compile(r"^(?:(?P<strong>Kính gửi|Kính gởi|Kính thưa|Thưa|Kính chào|Xin chào|Dear)|Gửi|Gởi|Chào|Hi|Hello)"
-                         r"\b.*?(?P<end>[,:!])?$", re.I)
+                         r"\b.*?(?P<end>[,:!])?$", re.IGNORECASE)
 
 
 def _salutation(line: str) -> bool:
@@ -185,9 +185,7 @@ def _cut_at(lines: list[str], i: int) -> bool:
     m = _SIGN_OFF.match(line)
     if m and len(m["rest"].split()) <= 3 and i > 0:
         return True
-    if _DISCLAIMER.match(line) and _DISCLAIMER_WORDS.search(" ".join(lines[i:i + 4])):
-        return True
-    return False
+    return bool(_DISCLAIMER.match(line) and _DISCLAIMER_WORDS.search(" ".join(lines[i:i + 4])))
 
 
 def own_text(text: str) -> str:
@@ -218,16 +216,17 @@ strip_quotes = own_text   # the former name
 
 _BOUNCE_SUBJECT = re.compile(r"^(?:undeliver|delivery status notification|mail delivery fail|delivery failure|"
                              r"failure notice|returned mail|non-?delivery|"
-                             r"không (?:thể )?(?:gửi|chuyển|phát) (?:được )?thư|thư bị trả lại)", re.I)
+                             r"không (?:thể )?(?:gửi|chuyển|phát) (?:được )?thư|thư bị trả lại)", re.IGNORECASE)
 _BOUNCE_BODY = re.compile(r"This is the qmail-send program|I'm afraid I wasn't able to deliver|"
                           r"could not be delivered to one or more|Delivery has failed to these recipients|"
-                          r"wasn't delivered to|following address(?:\(es\))? failed|permanent fatal errors", re.I)
-_DELAYED = re.compile(r"\bdelay(?:ed)?\b|will (?:continue to )?retry|warning:", re.I)
+                          r"wasn't delivered to|following address(?:\(es\))? failed|permanent fatal errors", re.IGNORECASE)
+_DELAYED = re.compile(r"\bdelay(?:ed)?\b|will (?:continue to )?retry|warning:", re.IGNORECASE)
 # Where a text bounce starts quoting the original message (qmail, exim, Exchange, sendmail).
-_ORIGINAL_AT = re.compile(r"^.*(?:Below this line is a copy of the message|This is a copy of the message|"
+_ORIGINAL_AT = re.compile(r"Below this line is a copy of the message|This is a copy of the message|"
                           r"Original message headers:|-{3,} ?Original message|-{3,} ?The header of the original|"
-                          r"Returned message|----- Transcript of session).*$", re.I | re.M)
-_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+                          r"Returned message|----- Transcript of session", re.IGNORECASE)
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+_BOUNCE_TEXT = 200_000   # what a bounce's text is read for addresses and the original's headers
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -275,15 +274,17 @@ def _bounces(msg, text: str) -> tuple[tuple[Bounce, ...], str | None]:
         elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
             payload = part.get_payload()
             original = payload[0] if ctype == "message/rfc822" and payload else email.message_from_string(_decode(part))
+    text = text[:_BOUNCE_TEXT]
     notice = text
     quoted = _ORIGINAL_AT.search(text)
-    if quoted:
-        notice = text[:quoted.start()]
+    if quoted:   # the notice ends on the line before; the original's headers start on the next line
+        notice = text[:text.rfind("\n", 0, quoted.start()) + 1]
         if original is None:
-            original = email.message_from_string(text[quoted.end():].lstrip("\n"))
+            after = text.find("\n", quoted.end())
+            original = email.message_from_string(text[after + 1:].lstrip("\r\n") if after >= 0 else "")
     ids = _ids(str(original.get("Message-ID", ""))) if original is not None else []
     if not ids:   # a Message-ID line anywhere in what the bounce quotes
-        ids = _ids(m[1]) if (m := re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.I | re.M)) else []
+        ids = _ids(m[1]) if (m := re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)) else []
     if not found:
         skip = {a.lower() for _, a in getaddresses(msg.get_all("From", []) + msg.get_all("To", []))}
         if original is not None:
@@ -342,7 +343,7 @@ def _sender(from_header: str) -> tuple[str, str, str | None]:
     if not pairs or "@" not in pairs[0][1]:
         return (pairs[0][0] if pairs else ""), "", "thư không có địa chỉ người gửi"
     name, addr = pairs[0][0], pairs[0][1].lower()
-    local, at, domain = addr.partition("@")
+    local, _, domain = addr.partition("@")
     if len(pairs) > 1 or len(named - {addr}) > 0:
         return name, "", f"ô người gửi có nhiều hơn một địa chỉ: {from_header[:200]}"
     if not local or "@" in domain or "." not in domain.strip(".") or not re.fullmatch(r"[a-z0-9.-]+", domain) \
@@ -360,7 +361,7 @@ def auth_failed(reply: Reply, authserv_id: str | None = None) -> str | None:
                if authserv_id is None or r.split(";", 1)[0].strip().lower() == authserv_id.lower()]
     failed = []
     for result in results[:1] if authserv_id is None else results:
-        failed += [f"{m[1].lower()}=fail" for m in re.finditer(r"\b(spf|dkim|dmarc)\s*=\s*fail\b", result, re.I)]
+        failed += [f"{m[1].lower()}=fail" for m in re.finditer(r"\b(spf|dkim|dmarc)\s*=\s*fail\b", result, re.IGNORECASE)]
     return "xác thực người gửi không đạt: " + ", ".join(dict.fromkeys(failed)) if failed else None
 
 
@@ -377,7 +378,7 @@ def parse_reply(raw: bytes, own_domain: str | None = None, ours=()) -> Reply:
     try:
         date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
         if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=dt.timezone.utc)
+            date = date.replace(tzinfo=dt.UTC)
     except (TypeError, ValueError):
         date, defects = None, defects + ["bad Date"]
     plain, html, attachments = [], [], []

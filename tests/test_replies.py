@@ -272,8 +272,8 @@ REPORTS = [
     "Số liệu: 12 văn bản, 1.250 tin bài, 7 ấn phẩm.",
     "Tỷ lệ hoàn thành đạt 87,5%.",
     "Báo cáo nhanh: đã phát hành 2.000 tờ rơi.",
-    "Trong năm, đơn vị đã phối hợp với các cơ quan báo chí tuyên truyền sâu rộng về xây dựng xã hội học tập, lồng ghép "
-    "nội dung học tập suốt đời vào các chương trình phát thanh, truyền hình hằng tuần và các buổi sinh hoạt chi bộ.",
+    ("Trong năm, đơn vị đã phối hợp với các cơ quan báo chí tuyên truyền sâu rộng về xây dựng xã hội học tập, lồng ghép "
+     "nội dung học tập suốt đời vào các chương trình phát thanh, truyền hình hằng tuần và các buổi sinh hoạt chi bộ."),
     "Kính gửi Sở,\nĐơn vị báo cáo: đã đăng 40 tin bài, tổ chức 2 hội thảo.\nTrân trọng.",
     "Chuyên mục học tập suốt đời: 52 kỳ phát sóng.",
     "Thực hiện được 9 lớp bồi dưỡng cho 420 học viên.",
@@ -289,8 +289,8 @@ COVER_NOTES = [
     "Báo cáo kết quả năm 2026 (đính kèm).",
     "Em gửi lại báo cáo đã bổ sung ạ.",
     "Dạ em đã nhận được thư, sẽ gửi báo cáo trước ngày 05/12.",
-    "Kính gửi Sở Thông tin và Truyền thông, Ban Dân tộc tỉnh xin gửi báo cáo kết quả thực hiện nhiệm vụ năm 2026 theo "
-    "yêu cầu tại Công văn số 123/STTTT-VP, đề nghị Sở xem xét tổng hợp. Trân trọng.",
+    ("Kính gửi Sở Thông tin và Truyền thông, Ban Dân tộc tỉnh xin gửi báo cáo kết quả thực hiện nhiệm vụ năm 2026 theo "
+     "yêu cầu tại Công văn số 123/STTTT-VP, đề nghị Sở xem xét tổng hợp. Trân trọng."),
     "Gửi kèm file báo cáo 6 tháng.",
     "Trung tâm gửi ảnh báo cáo.",
     "Cảm ơn Sở.",
