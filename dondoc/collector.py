@@ -12,22 +12,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from docx import Document
 
 from dondoc.archive import save_attachment, store_raw
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
-from models.inbound import Limits, indicators_from, match_reply, vet
-from models.mailparse import Reply, parse_reply
-from models.plan import Plan
+from dondoc.extract import attachment_text
+from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
+from models.mailparse import Reply, auth_failed, parse_reply
+from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
+
+
+TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
 
 @dataclass
@@ -93,14 +94,6 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
     return received.astimezone(tz)
 
 
-def _docx_tables(data: bytes) -> list[list[list[str]]]:
-    try:
-        doc = Document(io.BytesIO(data))
-    except Exception:
-        return []
-    return [[[c.text.strip() for c in row.cells] for row in t.rows] for t in doc.tables]
-
-
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
             limits: Limits, summary: CollectSummary) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
@@ -111,7 +104,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     sent = ledger.sent_index()
     for row in ledger.inbound("new"):
         try:
-            reply = parse_reply(Path(row["raw_path"]).read_bytes(), own)
+            reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
         except Exception as e:   # never lose it: a person looks at what we could not read
             ledger.update_inbound(row["id"], status="triage", kind="unreadable", reason=f"không đọc được thư: {e}")
             summary.triage += 1
@@ -120,6 +113,14 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
         base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
                 "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
                 "summary": reply.reply_text[:2000]}
+        if reply.kind == "bounce" and (not reply.bounces or reply.bounced_message_id not in sent):
+            # A bounce must prove itself (our Message-ID in the returned headers): anyone can write
+            # from postmaster@, and a believed bounce silences a unit. A person reads the rest.
+            ledger.update_inbound(row["id"], **base, status="triage", reason=(
+                "thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc" if not reply.bounces else
+                "thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc"))
+            summary.triage += 1
+            continue
         if reply.kind == "bounce":
             failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
             keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
@@ -138,8 +139,9 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
                                   reason="trả lời vắng mặt" if status == "ooo" else "thư tự động")
             setattr(summary, status, getattr(summary, status) + 1)
             continue
-        if m.status != "matched" or m.plan_id is None or m.period is None or m.task_id is None or m.unit_id is None:
-            ledger.update_inbound(row["id"], **base, **where, status="triage", reason=m.reason)
+        distrust = reply.sender_problem or auth_failed(reply)
+        if distrust or m.status != "matched" or None in (m.plan_id, m.period, m.task_id, m.unit_id):
+            ledger.update_inbound(row["id"], **base, **where, status="triage", reason=distrust or m.reason)
             summary.triage += 1
             continue
         plan = plans[m.plan_id]
@@ -161,7 +163,8 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     pid = plan.plan.id
     where = {"plan_id": pid, "period": period, "year": int(period[:4]), "task_id": task_id, "unit_id": unit_id}
     folder = data_dir / "attachments" / pid / period / task_id / unit_id
-    files, tables = [], []
+    files: list[dict] = []
+    tables: list = []
     for att in reply.attachments:
         refusal = vet(att.filename, att.data, limits)
         if refusal:
@@ -169,20 +172,27 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
             summary.refused_attachments += 1
             continue
         path = save_attachment(folder, att.filename, att.data)
-        files.append({"name": att.filename, "path": str(path)})
-        if path.suffix.lower() == ".docx":
-            tables += _docx_tables(att.data)
-    values = indicators_from(reply, plan, task_id, tables)
+        read = attachment_text(att.filename, att.data, limits)
+        files.append({"name": att.filename, "path": str(path), "text": read.text[:TEXT_KEPT],
+                      **({"error": read.error} if read.error else {})})
+        tables += read.tables
+    numbers = read_indicators(reply, plan, task_id, tables)
     kept = [f["path"] for f in files if "path" in f]
-    if not kept and not values:
-        ledger.update_inbound(inbound_id, **base, **where, status="triage", attachments=files,
-                              reason="thư trả lời không kèm báo cáo hay số liệu")
+    if not kept and not numbers.values and not reads_as_report(reply.reply_text):
+        refused = "; ".join(f"{f['name']}: {f['refused']}" for f in files if "refused" in f)
+        reason = (f"thư trả lời nói có đính kèm nhưng không có tệp nhận được ({refused or 'không có tệp'})"
+                  if mentions_attachment(reply.reply_text) or refused else
+                  "thư trả lời chỉ là lời gửi kèm, không có nội dung báo cáo, tệp hay số liệu")
+        ledger.update_inbound(inbound_id, **base, **where, status="triage", attachments=files, reason=reason)
         summary.triage += 1
         return None
     new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
-                               files=kept, indicators=values, note=reply.reply_text[:2000])
-    ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files, indicators=values,
-                          reason=why)
+                               files=kept, indicators=numbers.values, note=reply.reply_text[:2000])
+    unread = "; ".join(f"{k}: “{raw}”" for k, raw in numbers.unreadable)
+    ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files,
+                          indicators=numbers.values | {"_estimates": list(numbers.estimates),
+                                                       "_unreadable": [list(u) for u in numbers.unreadable]},
+                          reason=why + (f"; số liệu không đọc được: {unread}" if unread else ""))
     summary.matched += 1
     return new
 

@@ -295,13 +295,12 @@ class Ledger:
         return {r["message_id"]: Key(r["plan_id"], r["period"], r["task_id"], r["unit_id"]) for r in self.db.query(
             "select message_id, plan_id, period, task_id, unit_id from outbound where unit_id is not null")}
 
-    def bounced(self, message_id: str | None, address: str, why: str) -> list[str]:
-        """Mark as bounced the sent letters the bounce is about: the one with that Message-ID,
-        else the last one sent to that address. Returns their keys."""
-        rows = list(self.db.query("select key from outbound where message_id = ?", [message_id])) if message_id else []
-        if not rows:
-            rows = list(self.db.query("select key from outbound where status = 'sent' and to_addrs like ?"
-                                      " order by sent_at desc limit 1", [f'%"{address}"%']))
+    def bounced(self, message_id: str, address: str, why: str) -> list[str]:
+        """Mark as bounced the letter with that Message-ID, when `address` is one it was sent
+        to (a bounce proves itself by our Message-ID). Returns its key, or nothing."""
+        rows = [r for r in self.db.query("select key, to_addrs, cc_addrs from outbound where message_id = ?",
+                                         [message_id])
+                if address.lower() in {a.lower() for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self.db.conn:
             for r in rows:
                 self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])

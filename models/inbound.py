@@ -30,6 +30,11 @@ class Limits:
     max_bytes: int = 25 * 1024 * 1024          # one attachment
     max_unzipped: int = 200 * 1024 * 1024      # a .docx/.xlsx/.zip, once unpacked
     max_ratio: int = 150                       # unpacked / packed: a zip bomb is far above
+    max_members: int = 2000                    # files inside one .docx/.xlsx/.odt
+    max_xml: int = 20 * 1024 * 1024            # one XML part, unpacked
+    max_text: int = 1_000_000                  # characters of text read from one attachment
+    seconds: float = 5.0                       # time to read the text of one attachment
+    soffice_seconds: float = 60.0              # converting one .doc with LibreOffice
 
 
 @dataclass(frozen=True)
@@ -43,16 +48,25 @@ class Match:
     reason: str = ""
 
 
+_BIDI_AND_CONTROL = ("Cc", "Cf", "Cs")   # controls, format (bidi marks and overrides, zero-width), lone surrogates
+MAX_NAME_BYTES = 200
+
+
 def safe_filename(name: str) -> str:
-    """A file name that cannot leave its folder: no path parts, no control characters,
-    no leading dots, at most 120 characters (the extension kept)."""
+    """A file name that cannot leave its folder and can be written on any Linux file system:
+    no path parts, no control, format (bidi overrides U+202A–U+202E, isolates U+2066–U+2069,
+    marks U+200E/U+200F, zero-width) or unpaired surrogate characters, none of `<>:"|?*`, no
+    leading dots, at most MAX_NAME_BYTES bytes in UTF-8 with the extension (up to ten letters
+    or digits) kept and never a character cut in half. An empty stem becomes `tep-dinh-kem`
+    (so `.pdf` is saved as `tep-dinh-kem.pdf`)."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "", name).strip().lstrip(".")
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
+    stem, dot, ext = name.strip().rpartition(".")
+    if not dot or not re.fullmatch(r"[^\W_]{1,10}", ext):
         stem, ext = name, ""
-    ext = ext[:10]
-    stem = stem[: 120 - len(ext) - 1] or "tep-dinh-kem"
+    stem = stem.strip().lstrip(".").strip().rstrip(". ")
+    room = MAX_NAME_BYTES - (len(ext.encode()) + 1 if ext else 0)
+    stem = stem.encode()[:room].decode("utf-8", "ignore").rstrip(". ") or "tep-dinh-kem"
     return f"{stem}.{ext}" if ext else stem
 
 
@@ -114,34 +128,144 @@ def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]
     return Match("matched", *where, via)
 
 
-def _number(text: str) -> int | None:
-    digits = re.sub(r"[.,\s]", "", text)
-    return int(digits) if digits.isdigit() else None
+@dataclass(frozen=True)
+class Number:
+    value: int | float
+    estimate: bool = False      # "khoảng 20", "~20", "20+", "hơn 20", "trên 20", "gần 20"
+    kind: str = "count"         # count | decimal | percent
 
 
-def indicators_from(reply: Reply, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> dict[str, int]:
-    """The indicator values a report gives: from the reply form's table (`forms`: the
-    tables of the .docx attachments, as rows of cell texts), else from lines
-    `Tên chỉ tiêu: số` in the body."""
+_ESTIMATE_BEFORE = re.compile(r"^(?:khoảng|khoang|chừng|tầm|xấp xỉ|ước tính|ước|hơn|trên|gần|gần như|"
+                              r"ít nhất|tối thiểu|~|≈|>|≥|about|approx\.?|over|nearly|around)\s*", re.IGNORECASE)
+_ESTIMATE_AFTER = re.compile(r"\s*(?:\+|trở lên|hơn|có lẻ|\.\.\.|…)$", re.IGNORECASE)
+_NUMBER = re.compile(r"\d[\d.,\s\u00a0\u202f]*\d|\d")
+
+
+def read_number(text: str) -> Number | None:
+    """The one number a value cell or line gives, or None when it gives none or more than
+    one (a range "15 - 20", "15/20") or one that cannot be read for sure. Rules: an
+    estimate word before (khoảng, hơn, trên, gần, ~ …) or after (+, trở lên) flags it;
+    "." and spaces group thousands ("1.234", "1 234", "1.234.567" → 1234…); "," is the
+    decimal mark ("87,5" → 87.5, "1.234,5" → 1234.5); "." followed by other than groups
+    of three digits is a decimal mark too ("87.5"); one "," followed by exactly three
+    digits ("1,250") is ambiguous and not read; a "%" after it makes it a percent; words
+    around it (units: "15 tin bài") are ignored."""
+    t = " ".join(unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u202f", " ").split())
+    estimate = False
+    while (m := _ESTIMATE_BEFORE.match(t)) and m.end():
+        t, estimate = t[m.end():], True
+    numbers = list(_NUMBER.finditer(t))
+    if len(numbers) != 1:
+        return None
+    raw = numbers[0][0].strip()
+    rest = t[numbers[0].end():].strip()
+    percent = rest.startswith("%")
+    rest = rest[1:].strip() if percent else rest
+    if _ESTIMATE_AFTER.match(rest) or re.match(r"(?:\+|trở lên)", rest):
+        estimate = True
+    if re.search(r"\d\s+\d", raw) and not re.fullmatch(r"\d{1,3}(?: \d{3})+", raw):
+        return None   # "15 20": two numbers
+    raw = raw.replace(" ", "")
+    whole, comma, frac = raw.rpartition(",") if "," in raw else (raw, "", "")
+    if comma and (whole.count(",") or "." in frac):
+        return None   # "1,234,567" or "1,234.5": English grouping, not ours
+    if comma and len(frac) == 3 and "." not in whole:
+        return None   # "1,250": 1250 or 1.25?
+    if "." in whole and not re.fullmatch(r"\d{1,3}(?:\.\d{3})+", whole):
+        if comma or whole.count(".") > 1:
+            return None
+        whole, frac, comma = whole.split(".")[0], whole.split(".")[1], "."
+    digits = whole.replace(".", "")
+    if not digits.isdigit() or comma and not frac.isdigit():
+        return None
+    value: int | float = float(f"{digits}.{frac}") if comma else int(digits)
+    return Number(value, estimate, "percent" if percent else "decimal" if comma else "count")
+
+
+@dataclass(frozen=True)
+class Indicators:
+    values: dict[str, int | float]
+    estimates: tuple[str, ...] = ()            # ids whose value was given as an estimate
+    unreadable: tuple[tuple[str, str], ...] = ()   # (indicator id, the text as written)
+
+
+def read_indicators(reply: Reply, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> Indicators:
+    """The indicator values a report gives: from the reply form's tables (`forms`: the
+    tables of the .docx attachments, as rows of cell texts; a row names its indicator as
+    `[id]` in its second cell and gives the value in its fourth), else from lines
+    `Tên chỉ tiêu: số` in the reply's own text. A value `read_number` cannot read is listed
+    in `unreadable` with its text, for a person; an empty cell is not a value."""
     wanted = [i for i in plan.indicators if i.id in plan.task(task_id).indicators]
-    values: dict[str, int] = {}
+    ids = {i.id for i in wanted}
+    found: dict[str, tuple[Number | None, str]] = {}
     for table in forms:
         for row in table[1:]:
-            if len(row) < 4:
+            m = re.search(r"\[([a-z0-9-]+)\]", row[1]) if len(row) >= 4 else None
+            if m and m[1] in ids and row[3].strip():
+                found[m[1]] = (read_number(row[3]), row[3].strip())
+    if not any(n for n, _ in found.values()):
+        for line in reply.reply_text.splitlines():
+            name, sep, value = line.rpartition(":")
+            key = nfc(name).strip(" -*•\t").lower()
+            if not sep or not key or not value.strip():
                 continue
-            m = re.search(r"\[([a-z0-9-]+)\]", row[1])
-            number = _number(row[3])
-            if m and number is not None and m[1] in {i.id for i in wanted}:
-                values[m[1]] = number
-    if values:
-        return values
-    for line in reply.reply_text.splitlines():
-        name, sep, value = line.rpartition(":")
-        number = _number(value)
-        if not sep or number is None:
+            for i in wanted:
+                if key in (i.name.lower(), i.id) or i.name.lower().startswith(key) and len(key) > 4:
+                    found.setdefault(i.id, (read_number(value), value.strip()))
+    return Indicators({k: n.value for k, (n, _) in found.items() if n},
+                      tuple(k for k, (n, _) in found.items() if n and n.estimate),
+                      tuple((k, raw) for k, (n, raw) in found.items() if n is None))
+
+
+def indicators_from(reply: Reply, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> dict[str, int | float]:
+    """The values `read_indicators` could read (the former interface)."""
+    return read_indicators(reply, plan, task_id, forms).values
+
+
+def _fold(text: str) -> str:
+    """Lower case without diacritics, đ as d: "Đã đăng" → "da dang" (many type without marks)."""
+    text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+_REPORT_WORDS = re.compile(r"\b(?:bao cao|ket qua|da dang|dang tai|tin bai|tin, bai|bai viet|chuong trinh|to chuc|"
+                           r"tuyen truyen|phat song|phat hanh|hoi nghi|hoi thao|lop hoc|luot|buoi|hoc vien|tham gia|"
+                           r"trien khai|van ban|an pham|to roi|pano|pa no|phong su|chuyen muc|so lieu|chi tieu|dat|"
+                           r"ty le|hoan thanh|thuc hien duoc)\b")
+_COVER = re.compile(r"\b(?:gui (?:kem|lai|bo sung|den|toi|so|qua)?\s*(?:bao cao|file|tep|van ban|so lieu|phieu)|"
+                    r"xin gui|em gui|gui so|gui kem|dinh kem|kem theo|da nhan|xin loi|gui muon|cham tre|"
+                    r"theo yeu cau|cong van so|kinh gui|tran trong|de nghi so|kinh de nghi|xin cam on|cam on)\b")
+_NOT_A_COUNT = re.compile(r"\b(?:19|20)\d\d\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d+/[a-z]|\bso \d+|"
+                          r"\b\d{1,2}[:h]\d{2}\b|\b(?:nam|thang|ngay|quy|dot) \d+")
+_SENTENCES = re.compile(r"(?<!\d)[.!?;](?!\d)|\n")
+
+
+def reads_as_report(text: str) -> bool:
+    """Whether a reply's own text is itself a report, not a cover note. Rule: split the
+    text into sentences and leave out the cover sentences (those that send, attach, thank,
+    greet or apologise: "gửi báo cáo", "đính kèm", "kèm theo", "đã nhận", "xin lỗi",
+    "gửi muộn", "theo yêu cầu", "công văn số", "Kính gửi", "Trân trọng"…). What is left reads as
+    a report when it has a report word ("báo cáo", "kết quả", "đã đăng", "tin bài",
+    "chương trình", "tổ chức", "tuyên truyền", "lượt", "buổi"…) and either at least 25 words
+    or a number that is not a year, a date, a time or a document number (an amount, within
+    the same sentence as a report word). Diacritics are ignored (many type without them)."""
+    words, numbers, report = 0, 0, False
+    for sentence in _SENTENCES.split(_fold(text)):
+        if not sentence.strip() or _COVER.search(sentence):
             continue
-        key = nfc(name).strip(" -*•\t").lower()
-        for i in wanted:
-            if key in (i.name.lower(), i.id) or i.name.lower().startswith(key) and len(key) > 4:
-                values.setdefault(i.id, number)
-    return values
+        has_word = bool(_REPORT_WORDS.search(sentence))
+        report |= has_word
+        words += len(re.findall(r"\w+", sentence))
+        numbers += has_word and len(re.findall(r"\d+", _NOT_A_COUNT.sub(" ", sentence))) > 0
+    return report and (words >= 25 or numbers > 0)
+
+
+_ATTACHMENT_WORDS = re.compile(r"\b(?:dinh kem|gui kem|kem theo|kem file|kem tep|file kem|tep kem|attached|attachment|"
+                               r"enclosed|xem file|xem tep)\b")
+
+
+def mentions_attachment(text: str) -> bool:
+    """Whether the text says something is attached ("đính kèm", "gửi kèm", "kèm theo",
+    "file đính kèm", "attached"…), with or without diacritics."""
+    return bool(_ATTACHMENT_WORDS.search(_fold(text)))

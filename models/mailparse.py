@@ -19,25 +19,10 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html import unescape
 from html.parser import HTMLParser
 
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES, QUOTED_MATCH_INCLUDE
+from models.rules import STAGES
 
-# Vietnamese for mail-parser-reply (it ships none): Gmail's "Vào …, … <a@b> đã viết:" (the
-# address may wrap), Outlook's header block, the usual sign-offs and "sent from" lines.
-MAIL_LANGUAGES.setdefault("vi", {
-    "wrote_header": r"^(" + QUOTED_MATCH_INCLUDE + r"Vào\s(?:.+?\s?.+?)\s?đã viết:)$",
-    "from_header": r"((?:(?:^|\n|\n" + QUOTED_MATCH_INCLUDE
-                   + r")[* ]*(?:Từ|Đã gửi|Gửi|Đến|Tới|Chủ đề|Tiêu đề|Ngày|Cc|From|Sent|To|Subject|Date):[ *]*"
-                   r"(?:\s{,2}).*){2,}(?:\n.*){,1})",
-    "disclaimers": [r"Lưu ý:", r"Thông báo bảo mật:"],
-    "signatures": ["Trân trọng", "Thân ái", "Kính thư", "Trân trọng cảm ơn"],
-    "sent_from": r"Được gửi từ|Gửi từ iPhone|Gửi từ điện thoại|Sent from my",
-})
-_REPLY_PARSER = EmailReplyParser(languages=["vi", "en"])
-_FORWARD = re.compile(r"^-{5,}\s*(?:Forwarded message|Thư được chuyển tiếp|Tin nhắn gốc|Original Message)\s*-{5,}",
-                      re.I | re.M)
 _OOO_SUBJECT = re.compile(r"^(?:automatic reply|auto(?:matic)?[- ]?reply|out of (?:the )?office|vắng mặt|"
-                          r"trả lời tự động|thư trả lời tự động|tự động trả lời|auto:)", re.I)
+                          r"trả lời tự động|thư trả lời tự động|tự động trả lời|auto:)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -67,9 +52,12 @@ class Reply:
     reply_text: str        # without quoted text and signature
     attachments: tuple[Attachment, ...]
     kind: str              # reply | auto | ooo | bounce
-    bounces: tuple[Bounce, ...] = ()
-    bounced_message_id: str | None = None
+    bounces: tuple[Bounce, ...] = ()       # a bounce tied to no address has none: triage
+    bounced_message_id: str | None = None  # our message a bounce is about
     defects: tuple[str, ...] = field(default=())
+    own: bool = False                      # dondoc sent it: a loop, never a reply
+    auth_results: tuple[str, ...] = ()     # Authentication-Results headers, newest first
+    sender_problem: str | None = None      # why From gave no usable address (from_addr is then "")
 
 
 def nfc(text: str) -> str:
@@ -150,19 +138,128 @@ def html_to_text(html: str) -> str:
     return nfc(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())
 
 
-def strip_quotes(text: str) -> str:
-    """The sender's own words: quoted replies, forwarded chains and signatures removed."""
-    text = _FORWARD.split(text, 1)[0]
-    try:
-        replies = _REPLY_PARSER.read(text).replies
-        latest = replies[0].body if replies else text
-    except Exception:   # a pathological body: keep it whole rather than lose it
-        latest = text
-    lines = [line for line in latest.splitlines() if not line.lstrip().startswith(">")]
-    return "\n".join(lines).strip()
+# Where a reply's own words end. Each rule is a whole line (after stripping spaces and a leading
+# "*" from bold HTML), checked top down; the text is cut at the first line that starts a
+# quote, a forwarded message, a phone footer, a sign-off or a disclaimer. Linear in the text.
+_WROTE_START = re.compile(r"^(?:Vào|On|Ngày|Le|Am)\b|<[^<>\s]+@[^<>\s]+>?", re.IGNORECASE)
+_WROTE_END = re.compile(r"(?:đã viết|viết|wrote|a écrit|schrieb)\s*:\s*$", re.IGNORECASE)
+_HEADER_FROM = re.compile(r"^\*?(?:Từ|From|Người gửi)\s*\*?:", re.IGNORECASE)
+_HEADER_NEXT = re.compile(r"^\*?(?:Đã gửi|Gửi lúc|Sent|Date|Ngày|Thời gian|Đến|Tới|To|Chủ đề|Tiêu đề|Subject|Cc|"
+                          r"Người nhận)\s*\*?:", re.IGNORECASE)
+_SEPARATOR = re.compile(r"^(?:[-=_]{2,}\s*[^-=_]{0,40}?(?:original|forwarded|gốc|chuyển tiếp)[^-=_]{0,40}?\s*[-=_]{2,}"
+                        r"|_{10,}|--)$", re.IGNORECASE)
+_SENT_FROM = re.compile(r"^(?:Được gửi từ|Gửi từ|Sent from|Get Outlook for|Tải Outlook cho)\b", re.IGNORECASE)
+_SIGN_OFF = re.compile(r"^(?:Trân trọng(?: cảm ơn)?|Thân ái|Thân mến|Kính thư|(?:Xin |Chân thành |Trân trọng )?c[ảá]m ơn|"
+                       r"Kính chúc|Best regards|Kind regards|Regards|Best|Thanks|Thank you|Sincerely|Cheers)"
+                       r"(?P<rest>.*)$", re.IGNORECASE)
+_DISCLAIMER = re.compile(r"^(?:Lưu ý|Chú ý|Thông báo bảo mật|Tuyên bố miễn trừ|Miễn trừ trách nhiệm|Disclaimer|"
+                         r"Confidentiality|CONFIDENTIAL|Notice|This (?:e-?mail|message)|Thư (?:điện tử )?này|"
+                         r"Email này|Nội dung thư này)\b", re.IGNORECASE)
+_DISCLAIMER_WORDS = re.compile(r"bảo mật|người nhận|confidential|intended|recipient|privileged|miễn trừ", re.IGNORECASE)
+_SALUTATION = re.compile(r"^(?:(?P<strong>Kính gửi|Kính gởi|Kính thưa|Thưa|Kính chào|Xin chào|Dear)|Gửi|Gởi|Chào|Hi|Hello)"
+                         r"\b.*?(?P<end>[,:!])?$", re.IGNORECASE)
 
 
-def _bounces(msg) -> tuple[tuple[Bounce, ...], str | None]:
+def _salutation(line: str) -> bool:
+    """`Kính gửi Sở TT&TT,` / `Dear all` (a strong opening, no full stop) or `Gửi anh Nam,` (a
+    weak one, ending in `,` `:` `!`), at most twelve words."""
+    m = _SALUTATION.match(line)
+    return bool(m and len(line.split()) <= 12 and (m["end"] or m["strong"] and not line.endswith(".")))
+
+
+def _cut_at(lines: list[str], i: int) -> bool:
+    """Whether line `i` starts what is not the sender's own words (see the rules above)."""
+    line = lines[i]
+    if _SEPARATOR.match(line) or _SENT_FROM.match(line) and len(line.split()) <= 8:
+        return True
+    if _WROTE_START.search(line):   # "Vào …, X <a@b> đã viết:" over up to three lines (the address wraps)
+        joined = line
+        for nxt in lines[i + 1:i + 3]:
+            if _WROTE_END.search(joined):
+                break
+            joined += " " + nxt
+        if _WROTE_END.search(joined) and len(joined) < 400:
+            return True
+    if _HEADER_FROM.match(line) and any(_HEADER_NEXT.match(x) for x in lines[i + 1:i + 5]):
+        return True
+    m = _SIGN_OFF.match(line)
+    if m and len(m["rest"].split()) <= 3 and i > 0:
+        return True
+    return bool(_DISCLAIMER.match(line) and _DISCLAIMER_WORDS.search(" ".join(lines[i:i + 4])))
+
+
+def own_text(text: str) -> str:
+    """The sender's own words in a reply's text, NFC: the text is cut at the first line that
+    starts a quote header (Gmail's `Vào …, X <a@b> đã viết:` or `On … wrote:`, the address
+    may wrap onto the next lines; an Outlook header block `Từ:/From:` followed by
+    `Đã gửi:/Sent:/Đến:/To:/Chủ đề:/Subject:`), a separator (`-----Original Message-----`,
+    `-------- Tin nhắn gốc --------`, forwarded-message lines, `____`, `--`), a phone footer
+    (`Được gửi từ iPhone của tôi`, `Sent from my iPhone`), a sign-off line (`Trân trọng`,
+    `Thân ái`, `Trân trọng cảm ơn`, `Best regards`… followed by at most three words, not
+    the first line) or a disclaimer (`Lưu ý:`/`Disclaimer`… within four lines of words such
+    as `bảo mật`, `người nhận`, `confidential`); `>` quoted lines and leading salutation
+    lines (`Kính gửi …,`, `Dear …,`: at most twelve words, not ending in a full stop) are
+    left out. Never raises; linear in the length of the text."""
+    lines = [line.strip().strip("\u200b\xa0").strip() for line in nfc(text).replace("\r\n", "\n").split("\n")]
+    lines = [line for line in lines if not line.startswith(">")]
+    for i in range(len(lines)):
+        if lines[i] and _cut_at(lines, i):
+            lines = lines[:i]
+            break
+    while lines and (not lines[0] or _salutation(lines[0])):
+        lines.pop(0)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+strip_quotes = own_text   # the former name
+
+
+_BOUNCE_SUBJECT = re.compile(r"^(?:undeliver|delivery status notification|mail delivery fail|delivery failure|"
+                             r"failure notice|returned mail|non-?delivery|"
+                             r"không (?:thể )?(?:gửi|chuyển|phát) (?:được )?thư|thư bị trả lại)", re.IGNORECASE)
+_BOUNCE_BODY = re.compile(r"This is the qmail-send program|I'm afraid I wasn't able to deliver|"
+                          r"could not be delivered to one or more|Delivery has failed to these recipients|"
+                          r"wasn't delivered to|following address(?:\(es\))? failed|permanent fatal errors", re.IGNORECASE)
+_DELAYED = re.compile(r"\bdelay(?:ed)?\b|will (?:continue to )?retry|warning:", re.IGNORECASE)
+# Where a text bounce starts quoting the original message (qmail, exim, Exchange, sendmail).
+_ORIGINAL_AT = re.compile(r"Below this line is a copy of the message|This is a copy of the message|"
+                          r"Original message headers:|-{3,} ?Original message|-{3,} ?The header of the original|"
+                          r"Returned message|----- Transcript of session", re.IGNORECASE)
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+_BOUNCE_TEXT = 200_000   # what a bounce's text is read for addresses and the original's headers
+_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def _recipients(headers) -> set[str]:
+    return {a.lower() for _, a in getaddresses([str(v) for k in ("To", "Cc") for v in headers.get_all(k, [])]) if a}
+
+
+def _text_bounces(notice: str, original, skip: set[str]) -> tuple[Bounce, ...]:
+    """Addresses a human-readable bounce names as failed: those of the notice (the text before
+    the quoted original), not the bounce's own sender and recipient; when the original's
+    recipients are known, only those. Status: the first x.y.z code after the address, else
+    4.0.0 for a delay notice and 5.0.0 otherwise."""
+    wanted = _recipients(original) if original is not None else set()
+    delayed = bool(_DELAYED.search(notice))
+    out: dict[str, Bounce] = {}
+    for m in _ADDRESS.finditer(notice):
+        address = m[0].strip(".").lower()
+        if address in skip or address in out or wanted and address not in wanted \
+                or address.split("@")[0] in ("mailer-daemon", "postmaster"):
+            continue
+        after = notice[m.end():m.end() + 300]
+        code = _STATUS.search(after)
+        status = code[1] if code else ("4.0.0" if delayed else "5.0.0")
+        line = next((x.strip() for x in after.splitlines() if x.strip(" :<>")), "")
+        out[address] = Bounce(address, status, "delayed" if delayed else "failed", " ".join(line.split())[:300])
+    return tuple(out.values())
+
+
+def _bounces(msg, text: str) -> tuple[tuple[Bounce, ...], str | None]:
+    """The failed addresses and our original Message-ID: from a standard DSN
+    (message/delivery-status) when there is one, else from the notice's text; the original
+    from an attached message/rfc822 or text/rfc822-headers part, else from the headers a text
+    bounce (qmail, exim) quotes after its notice. No address: ()."""
     found, original = [], None
     for part in msg.walk():
         ctype = part.get_content_type()
@@ -175,42 +272,113 @@ def _bounces(msg) -> tuple[tuple[Bounce, ...], str | None]:
                 found.append(Bounce(address, str(block.get("Status", "")).strip(), str(block.get("Action", "")).strip(),
                                     " ".join(str(block.get("Diagnostic-Code", "")).split())))
         elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
-            inner = part.get_payload()[0] if ctype == "message/rfc822" else email.message_from_string(_decode(part))
-            ids = _ids(str(inner.get("Message-ID", "")))
-            original = ids[0] if ids else None
-    return tuple(found), original
+            payload = part.get_payload()
+            original = payload[0] if ctype == "message/rfc822" and payload else email.message_from_string(_decode(part))
+    text = text[:_BOUNCE_TEXT]
+    notice = text
+    quoted = _ORIGINAL_AT.search(text)
+    if quoted:   # the notice ends on the line before; the original's headers start on the next line
+        notice = text[:text.rfind("\n", 0, quoted.start()) + 1]
+        if original is None:
+            after = text.find("\n", quoted.end())
+            original = email.message_from_string(text[after + 1:].lstrip("\r\n") if after >= 0 else "")
+    ids = _ids(str(original.get("Message-ID", ""))) if original is not None else []
+    if not ids:   # a Message-ID line anywhere in what the bounce quotes
+        ids = _ids(m[1]) if (m := re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)) else []
+    if not found:
+        skip = {a.lower() for _, a in getaddresses(msg.get_all("From", []) + msg.get_all("To", []))}
+        if original is not None:
+            skip |= {a.lower() for _, a in getaddresses(original.get_all("From", []))}
+        found = list(_text_bounces(notice, original, skip))
+    return tuple(found), ids[0] if ids else None
 
 
-def _kind(msg, subject: str, sender: str, own_domain: str | None) -> str:
+def _looks_like_bounce(msg, h: dict, subject: str, sender: str, text: str) -> bool:
+    return msg.get_content_type() == "multipart/report" and "delivery-status" in h.get("content-type", "") \
+        or sender.split("@")[0] in ("mailer-daemon", "postmaster") \
+        or bool(_BOUNCE_SUBJECT.match(subject)) \
+        or bool(_BOUNCE_BODY.search(text[:4000]))
+
+
+_OUR_ID = re.compile(r"<[0-9a-z]+\.(?:" + "|".join(STAGES) + r")@([^<>\s]+)>")
+
+
+def is_own(msg, own_domain: str | None, ours=()) -> bool:
+    """Whether dondoc itself sent this message (a loop): it carries our `X-Dondoc-Key`
+    header, or its Message-ID is one we sent (`ours`), or has the shape of ours
+    (`<token.stage@own_domain>`). A From address in our domain alone is not ours: the
+    Sở's own units (its IT centre) write from that domain."""
+    if msg.get("X-Dondoc-Key") is not None:
+        return True
+    ids = _ids(str(msg.get("Message-ID", "")))
+    if not ids:
+        return False
+    m = _OUR_ID.fullmatch(ids[0].lower())
+    return ids[0] in ours or bool(own_domain and m and m[1] == own_domain.lower())
+
+
+def _kind(msg, subject: str, sender: str, text: str, own: bool) -> str:
     h = {k.lower(): str(v).strip().lower() for k, v in msg.raw_items()}
-    if msg.get_content_type() == "multipart/report" and "delivery-status" in h.get("content-type", "") \
-            or sender.split("@")[0] in ("mailer-daemon", "postmaster"):
+    if own:
+        return "auto"
+    if _looks_like_bounce(msg, h, subject, sender, text):
         return "bounce"
     auto = h.get("auto-submitted", "no")
     if "x-ms-exchange-inbox-rules-loop" in h or "x-autoreply" in h or "x-autorespond" in h \
             or auto.startswith("auto-replied") or _OOO_SUBJECT.match(subject):
         return "ooo"
-    message_id = _ids(h.get("message-id", ""))
     if auto != "no" or h.get("precedence") in ("bulk", "junk", "list", "auto_reply") \
-            or h.get("return-path", "x") == "<>" or "list-unsubscribe" in h or "x-loop" in h \
-            or (own_domain and message_id and message_id[0].rstrip(">").endswith("@" + own_domain)):
+            or h.get("return-path", "x") == "<>" or "list-unsubscribe" in h or "x-loop" in h:
         return "auto"
     return "reply"
 
 
-def parse_reply(raw: bytes, own_domain: str | None = None) -> Reply:
-    """Everything dondoc needs from one message. `own_domain`: mail whose Message-ID is in
-    our domain is our own coming back (a loop), hence automatic."""
+def _sender(from_header: str) -> tuple[str, str, str | None]:
+    """(name, address, problem) of a From header. The address must be the only one in the
+    header (display names included: `"unit@x" <attacker@evil>` names two), have one `@`, a
+    non-empty local part and a dotted domain; otherwise the address is "" and `problem`
+    says why, in Vietnamese."""
+    pairs = [(n, a) for n, a in getaddresses([from_header]) if n or a]
+    named = {a.lower().strip(".") for a in _ADDRESS.findall(from_header)}
+    if not pairs or "@" not in pairs[0][1]:
+        return (pairs[0][0] if pairs else ""), "", "thư không có địa chỉ người gửi"
+    name, addr = pairs[0][0], pairs[0][1].lower()
+    local, _, domain = addr.partition("@")
+    if len(pairs) > 1 or len(named - {addr}) > 0:
+        return name, "", f"ô người gửi có nhiều hơn một địa chỉ: {from_header[:200]}"
+    if not local or "@" in domain or "." not in domain.strip(".") or not re.fullmatch(r"[a-z0-9.-]+", domain) \
+            or re.search(r"[\s<>()\[\]\\,;:\"]", local):
+        return name, "", f"địa chỉ người gửi không hợp lệ: {addr[:200]}"
+    return name, addr, None
+
+
+def auth_failed(reply: Reply, authserv_id: str | None = None) -> str | None:
+    """Why the receiving server's checks of the sender failed (`spf=fail`, `dkim=fail`,
+    `dmarc=fail`), or None. Reads the `Authentication-Results` headers of `reply`, newest
+    first: those of `authserv_id` (our server's name) when given, else only the newest one,
+    since any header below it may have been written by the sender."""
+    results = [r for r in reply.auth_results
+               if authserv_id is None or r.split(";", 1)[0].strip().lower() == authserv_id.lower()]
+    failed = []
+    for result in results[:1] if authserv_id is None else results:
+        failed += [f"{m[1].lower()}=fail" for m in re.finditer(r"\b(spf|dkim|dmarc)\s*=\s*fail\b", result, re.IGNORECASE)]
+    return "xác thực người gửi không đạt: " + ", ".join(dict.fromkeys(failed)) if failed else None
+
+
+def parse_reply(raw: bytes, own_domain: str | None = None, ours=()) -> Reply:
+    """Everything dondoc needs from one message. Mail dondoc sent itself coming back (see
+    `is_own`: our header, one of `ours` Message-IDs, or our Message-ID shape in
+    `own_domain`) is `own` and automatic."""
     # compat32 parsing: policy.default builds a header object for every header it is asked
     # about, which was most of the time spent here; _header() decodes what we read.
     msg = email.message_from_bytes(raw)
     defects = [type(d).__name__ for d in msg.defects]
     subject = _header(msg, "Subject")
-    name, addr = next(iter(getaddresses([_header(msg, "From")])), ("", ""))
+    name, addr, problem = _sender(_header(msg, "From"))
     try:
         date = parsedate_to_datetime(_header(msg, "Date")) if _header(msg, "Date") else None
         if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=dt.timezone.utc)
+            date = date.replace(tzinfo=dt.UTC)
     except (TypeError, ValueError):
         date, defects = None, defects + ["bad Date"]
     plain, html, attachments = [], [], []
@@ -236,10 +404,12 @@ def parse_reply(raw: bytes, own_domain: str | None = None) -> Reply:
         elif ctype == "text/html":
             html.append(_decode(part))
     text = "\n".join(plain) if any(p.strip() for p in plain) else "\n".join(map(html_to_text, html))
-    kind = _kind(msg, subject, addr.lower(), own_domain)
-    bounces, original = _bounces(msg) if kind == "bounce" else ((), None)
+    own = is_own(msg, own_domain, ours)
+    kind = _kind(msg, subject, addr, text, own)
+    bounces, original = _bounces(msg, text) if kind == "bounce" else ((), None)
     message_ids = _ids(_header(msg, "Message-ID"))
     refs = _ids(_header(msg, "References")) + _ids(_header(msg, "In-Reply-To"))
-    return Reply(message_ids[0] if message_ids else None, tuple(dict.fromkeys(refs)), subject, addr.lower(),
-                 nfc(name), date, text, strip_quotes(text), tuple(attachments), kind, bounces, original,
-                 tuple(defects))
+    auth = tuple(" ".join(str(v).split()) for v in msg.get_all("Authentication-Results", []))
+    return Reply(message_ids[0] if message_ids else None, tuple(dict.fromkeys(refs)), subject, addr,
+                 nfc(name), date, text, own_text(text), tuple(attachments), kind, bounces, original,
+                 tuple(defects), own, auth, problem)
