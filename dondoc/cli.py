@@ -276,7 +276,7 @@ def cmd_run(args, settings) -> int:
     try:
         summary = asyncio.run(flow(today=args.today, **extra))
     except DeliveryError as e:
-        print(f"{args.stage}: {e}. Nothing unsent is lost: the next run sends it.", file=sys.stderr)
+        print(f"{args.stage}: {e}", file=sys.stderr)   # the error says what to do
         return 1
     print(json.dumps(summary, ensure_ascii=False))
     return 0
@@ -327,6 +327,19 @@ def cmd_serve(args, settings) -> int:
     from dondoc.serve import serve
     import os
     serve(plan, Path(os.environ["PREFECT_HOME"]))
+    return 0
+
+
+def cmd_resend(args, settings) -> int:
+    """Put the letters a server refused for good back in the queue; the next run sends them."""
+    plan_id = args.plan or _load(settings.config).plan.id
+    keys = _ledger(settings).resend_failed(plan_id, args.unit)
+    who = f" của {args.unit}" if args.unit else ""
+    if not keys:
+        print(f"Không có thư bị từ chối nào{who} trong {plan_id}.")
+        return 0
+    print(f"Đã đưa {len(keys)} thư bị từ chối{who} trở lại hàng chờ; lần chạy tới (dondoc run dispatch / "
+          "escalate) sẽ gửi lại, cùng Message-ID.")
     return 0
 
 
@@ -383,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--year", type=int, help="report: the cycle to report (default: the last one compiled)")
     s.add_argument("--resend", action="store_true", help="report: email the rebuilt report again")
     s.set_defaults(func=cmd_run)
+    s = sub.add_parser("resend", help="put letters the mail server refused back in the queue for the next run")
+    s.add_argument("--failed", action="store_true", required=True, help="the letters refused for good (failed)")
+    s.add_argument("--unit", help="only this unit's letters")
+    s.add_argument("--plan", help="the plan id (default: the plan of DONDOC_CONFIG)")
+    s.set_defaults(func=cmd_resend)
     return p
 
 

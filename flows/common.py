@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from dondoc.outbox import Summary, decide, deliver
 from dondoc.runtime import Runtime
-from dondoc.smtp import DeliveryError
+from dondoc.smtp import DeliveryError, RunIncomplete
 
 
 @task(name="record", cache_policy=NO_CACHE)
@@ -28,7 +28,8 @@ async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
 
 async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     """Record, then send stage by stage; raise DeliveryError (the flow fails) when the
-    server could not be reached, after logging what was done."""
+    server could not be reached or refused the session, and RunIncomplete when some letter
+    of this run was refused or left for later, after logging what was done."""
     log = get_run_logger()
     summary = Summary(decided=record(rt, stages))
     error = None
@@ -41,8 +42,14 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     log.info("%s: %s", rt.today.isoformat(), summary.as_dict())
     for key, why in summary.failures:
         log.warning("gửi thất bại %s: %s", key, why)
+    for key, why in summary.deferred:
+        log.warning("tạm chưa gửi được %s: %s", key, why)
+    for key, why in summary.partial:
+        log.warning("đã gửi %s nhưng có người nhận bị từ chối: %s", key, why)
     if error:
         raise error
+    if summary.problem():
+        raise RunIncomplete(summary.problem(), summary.as_dict())
     return summary.as_dict()
 
 
