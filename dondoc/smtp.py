@@ -112,10 +112,10 @@ def address_problem(address: str, smtputf8: bool = False) -> str | None:
 
 
 _SESSION_HINTS = {
-    530: "máy chủ đòi đăng nhập: đặt DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
-    535: "sai tên đăng nhập hoặc mật khẩu: kiểm tra DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
-    534: "máy chủ không nhận cách đăng nhập này: kiểm tra DONDOC_SMTP_SECURITY",
-    538: "máy chủ chỉ cho đăng nhập qua kết nối mã hóa: đặt DONDOC_SMTP_SECURITY=starttls hoặc tls",
+    530: "máy chủ đòi đăng nhập, hãy đặt DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
+    535: "sai tên đăng nhập hoặc mật khẩu, kiểm tra DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
+    534: "máy chủ không nhận cách đăng nhập này, kiểm tra DONDOC_SMTP_SECURITY",
+    538: "máy chủ chỉ cho đăng nhập qua kết nối mã hóa, hãy đặt DONDOC_SMTP_SECURITY=starttls hoặc tls",
 }
 
 
@@ -127,7 +127,7 @@ def _session(exc: Exception, cfg: SmtpConfig, sender: str | None = None) -> Deli
         if exc.code < 500:
             return DeliveryError(f"{where} tạm từ chối: {said}", permanent=False, session=True)
         hint = _SESSION_HINTS.get(exc.code) or (
-            f"máy chủ không nhận địa chỉ gửi {sender}: kiểm tra DONDOC_MAIL_FROM và quyền gửi của tài khoản"
+            f"máy chủ không nhận địa chỉ gửi {sender}, kiểm tra DONDOC_MAIL_FROM và quyền gửi của tài khoản"
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "kiểm tra cấu hình DONDOC_SMTP_*")
         return SessionRefused(f"{where} từ chối phiên gửi ({said}): {hint}; thư chưa gửi vẫn chờ, "
                               "sửa xong thì chạy lại")
