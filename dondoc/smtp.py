@@ -167,7 +167,7 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig)
             await _reset(client)
             raise DeliveryError(f"{exc.code} {exc.message}", permanent=True) from None
         raise _session(exc, cfg, item.sender) from None
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise _session(exc, cfg, item.sender) from None
     refused: list[aiosmtplib.SMTPRecipientRefused] = []
     try:
@@ -178,7 +178,7 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig)
                 if exc.code == 421:      # the server is closing the connection
                     raise _session(exc, cfg) from None
                 refused.append(exc)
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise _session(exc, cfg) from None
     if len(refused) == len(item.recipients):
         await _reset(client)
@@ -190,7 +190,7 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig)
             raise _session(exc, cfg) from None
         await _reset(client)
         raise _classify(exc) from None
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         why = (f"hết {cfg.timeout:g} giây chờ máy chủ nhận thư (DONDOC_SMTP_TIMEOUT)"
                if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)) else f"{type(exc).__name__}: {exc}")
         raise DeliveryError(why, permanent=False, sent_maybe=True) from None
@@ -201,7 +201,7 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
     """RSET after a refused transaction, so the connection can carry the next one."""
     try:
         await client.rset()
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
         client.close()
 
 
@@ -225,13 +225,15 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
     async def connect() -> aiosmtplib.SMTP:
         tls = cfg.security == "tls"
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=tls, timeout=cfg.timeout,
-                                 start_tls=True if cfg.security == "starttls" else False,
+                                 start_tls=cfg.security == "starttls",
                                  tls_context=ssl.create_default_context() if cfg.security != "none" else None)
         try:
             await client.connect(timeout=min(cfg.timeout, 60))
+            if client.is_ehlo_or_helo_needed:    # the extensions (SIZE, SMTPUTF8) are known from here on
+                await client.ehlo()
             if cfg.username:
                 await client.login(cfg.username, cfg.password or "")
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise _session(exc, cfg) from None
         return client
@@ -273,7 +275,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
             if client is not None and client.is_connected:
                 try:
                     await client.quit()
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                except (TimeoutError, aiosmtplib.SMTPException, OSError):
                     client.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.connections)]
@@ -282,7 +284,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
         while True:   # a worker that died on a bug must not leave the producer waiting forever
             try:
                 return await asyncio.wait_for(queue.put(item), 1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if all(w.done() for w in workers):
                     await asyncio.gather(*workers)
                     raise RuntimeError("every SMTP worker stopped") from None

@@ -9,10 +9,10 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 from aiosmtpd.controller import Controller
-import warnings
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from dondoc.ledger import Ledger
@@ -85,7 +85,7 @@ def login(env, monkeypatch):
 def run_cli(prefect_api, *args) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PREFECT_API_URL": prefect_api}
     return subprocess.run([sys.executable, "-m", "dondoc.cli", *args], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def dispatch_cli(prefect_api) -> subprocess.CompletedProcess:
