@@ -384,7 +384,6 @@ def cmd_run(args, settings) -> int:
     _prefect_env(settings)
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
     from dondoc.smtp import DeliveryError
-    from flows.common import RenamePending
     from flows.report import NoSuchReport
     extra: dict = {"plans": args.plan} if args.stage != "collect" else {}
     if args.stage == "report":
@@ -392,9 +391,9 @@ def cmd_run(args, settings) -> int:
     try:
         summary = asyncio.run(flow(today=args.today, **extra))
     except DeliveryError as e:
-        print(f"{args.stage}: {e}. Thư chưa gửi không mất: lần chạy sau sẽ gửi.", file=sys.stderr)
+        print(f"{args.stage}: {e}", file=sys.stderr)   # the error says what to do
         return 1
-    except (RenamePending, NoSuchReport) as e:
+    except NoSuchReport as e:
         print(f"{args.stage}: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary, ensure_ascii=False))
@@ -446,6 +445,21 @@ def cmd_serve(args, settings) -> int:
     from dondoc.serve import serve
     import os
     serve(plans, Path(os.environ["PREFECT_HOME"]))
+    return 0
+
+
+def cmd_resend(args, settings) -> int:
+    """Put the letters a server refused for good back in the queue; the next run sends them."""
+    ledger, n = _ledger(settings), 0
+    for plan in _plans(args, settings):
+        keys = ledger.resend_failed(plan.plan.id, args.unit)
+        n += len(keys)
+    who = f" của {args.unit}" if args.unit else ""
+    if not n:
+        print(f"Không có thư bị từ chối nào{who}.")
+        return 0
+    print(f"Đã đưa {n} thư bị từ chối{who} trở lại hàng chờ; lần chạy tới (dondoc run dispatch / "
+          "escalate) sẽ gửi lại, cùng Message-ID.")
     return 0
 
 
@@ -521,6 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resend", action="store_true", help="report: gửi lại báo cáo đã lập")
     _plan_option(s)
     s.set_defaults(func=cmd_run)
+    s = sub.add_parser("resend", help="đưa thư máy chủ thư đã từ chối trở lại hàng chờ cho lần chạy tới")
+    s.add_argument("--failed", action="store_true", required=True, help="các thư bị từ chối hẳn (gửi thất bại)")
+    s.add_argument("--unit", help="chỉ thư của đơn vị này")
+    _plan_option(s)
+    s.set_defaults(func=cmd_resend)
     return p
 
 

@@ -369,3 +369,26 @@ class Ledger:
         """A task the plans no longer define, on purpose: its history stays, and it is no longer
         taken for a rename."""
         self.log("retired", f"{plan_id}/{task_id}")
+    # -- delivery repair ---------------------------------------------------------------
+    def release(self, key: str, error: str) -> None:
+        """Put a claimed row back to `pending` without counting the attempt: the session
+        failed (login, sender, connection) before the letter itself was tried."""
+        with self.db.conn:
+            self.db.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
+                            " where key = ? and status = 'sending'", [error or None, key])
+            self.log("released", key, error=error)
+
+    def resend_failed(self, plan_id: str, unit_id: str | None = None) -> list[str]:
+        """Put the `failed` letters of a plan (of one unit) back to `pending` with their
+        attempts reset, so the next run sends them under the same Message-ID; each is
+        logged as a `resend` event with the error it had. Returns their keys."""
+        sql, args = "select key, last_error from outbound where plan_id = ? and status = 'failed'", [plan_id]
+        if unit_id:
+            sql, args = sql + " and unit_id = ?", args + [unit_id]
+        with self.db.conn:
+            rows = list(self.db.query(sql + " order by rowid", args))
+            for r in rows:
+                self.db.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
+                                " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
+                self.log("resend", r["key"], previous_error=r["last_error"])
+        return [r["key"] for r in rows]

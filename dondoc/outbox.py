@@ -9,6 +9,7 @@ A rerun sends only what is not marked sent, under the same Message-ID.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from dondoc.ledger import Ledger
 from dondoc.letters import Letter, build_letter, notice
 from dondoc.render import Templates
-from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, send_all
+from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, address_problem, send_all
 from models.calendar import BusinessCalendar
 from models.plan import Plan
 from models.rules import due_actions
@@ -26,16 +27,39 @@ LEASE = dt.timedelta(minutes=10)   # a claim older than this belongs to a run th
 
 @dataclass
 class Summary:
+    """What one run did, letter by letter. `failures`: refused for good (5xx) in this run;
+    `deferred`: refused for now (4xx, lost connection), back to pending; `stuck`: deferred
+    letters that have now been tried `attempts` times or more (runs, not in-run retries);
+    `partial`: sent, but some recipients were refused."""
     decided: int = 0
     sent: int = 0
     failed: int = 0
     retry: int = 0
     skipped: int = 0      # claimed by another run meanwhile
     failures: list[tuple[str, str]] = field(default_factory=list)
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    partial: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"decided": self.decided, "sent": self.sent, "failed": self.failed, "retry": self.retry,
-                "skipped": self.skipped, "failures": [list(f) for f in self.failures]}
+                "skipped": self.skipped, "failures": [list(f) for f in self.failures],
+                "deferred": [list(f) for f in self.deferred], "stuck": list(self.stuck),
+                "partial": [list(f) for f in self.partial]}
+
+    def problem(self) -> str | None:
+        """One line for the clerk when this run left letters it should have sent, saying
+        what to do; None when everything that was tried went out."""
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} thư bị máy chủ từ chối hẳn (xem `dondoc status`): sửa địa chỉ nếu sai, "
+                         "rồi chạy `dondoc resend --failed`")
+        if self.retry:
+            parts.append(f"{self.retry} thư bị tạm từ chối, còn chờ: lần chạy sau sẽ gửi lại")
+        if self.stuck:
+            parts.append(f"{len(self.stuck)} thư đã thử nhiều lần vẫn chưa gửi được ({', '.join(self.stuck[:3])}"
+                         f"{', …' if len(self.stuck) > 3 else ''}): hỏi lại địa chỉ với đơn vị")
+        return "; ".join(parts) or None
 
 
 def mail_domain(plan: Plan) -> str:
@@ -73,16 +97,15 @@ def keep(letter: Letter, out: Path) -> Path | None:
 
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None) -> Summary:
-    """Send every unsent letter of `stages`. Raises DeliveryError when the server could not
-    be reached; what was not sent stays pending for the next run."""
+    """Send every unsent letter of `stages`, marking each in the ledger as soon as the server
+    answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
+    again next run; a session failure does not count as an attempt). A letter to an address
+    no SMTP server can take is failed without being sent. Raises SessionRefused when the
+    server refuses the session, DeliveryError when it could not be reached; what was not
+    sent stays pending for the next run."""
     summary = summary or Summary()
     rows = ledger.sendable(plan.plan.id, stages, now, LEASE)
     by_key = {r["key"]: r for r in rows}
-
-    async def produce() -> AsyncIterator[Outgoing]:
-        for letter in letters(plan, ledger, rows, templates, cal, mail_from, now):
-            keep(letter, out)
-            yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
 
     def claim(item: Outgoing) -> bool:
         ok = ledger.claim(by_key[item.key], now)
@@ -93,6 +116,10 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         if error is None:
             ledger.finish(item.key, "sent", detail)
             summary.sent += 1
+            if detail:
+                summary.partial.append((item.key, detail))
+        elif error.session:
+            ledger.release(item.key, str(error))
         elif error.permanent:
             ledger.finish(item.key, "failed", str(error))
             summary.failed += 1
@@ -100,6 +127,23 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         else:
             ledger.finish(item.key, "pending", str(error))
             summary.retry += 1
+            summary.deferred.append((item.key, str(error)))
+            if (by_key[item.key]["attempts"] or 0) + 1 >= smtp.attempts:
+                summary.stuck.append(item.key)
+
+    sendable = []
+    for row in rows:   # an address the letter cannot carry: that letter fails, the run goes on
+        addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
+        problems = [p for a in addresses if (p := address_problem(a))]
+        if not problems:
+            sendable.append(row)
+        elif claim(Outgoing(row["key"], mail_from, tuple(addresses), b"")):
+            done(Outgoing(row["key"], mail_from, tuple(addresses), b""), DeliveryError("; ".join(problems), True), "")
+
+    async def produce() -> AsyncIterator[Outgoing]:
+        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now):
+            keep(letter, out)
+            yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
 
     await send_all(produce(), smtp, claim, done)
     return summary

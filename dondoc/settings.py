@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     smtp_rate_per_minute: int = Field(0, ge=0, description="at most this many messages a minute (0: no limit)")
     smtp_attempts: int = Field(4, ge=1, description="tries per message on 4xx answers and connection errors")
     smtp_backoff: float = Field(2.0, ge=0, description="seconds before the second try, doubling after")
+    smtp_timeout: float = Field(600.0, gt=0, description="seconds to wait for each SMTP answer; RFC 5321 allows "
+                                "10 minutes for the end of DATA (connecting waits at most 60)")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
 
     def inbox_source(self):
@@ -54,4 +56,4 @@ class Settings(BaseSettings):
                           password=self.smtp_password.get_secret_value() if self.smtp_password else None,
                           security=self.smtp_security, connections=self.smtp_connections,
                           rate_per_minute=self.smtp_rate_per_minute, attempts=self.smtp_attempts,
-                          backoff=self.smtp_backoff)
+                          backoff=self.smtp_backoff, timeout=self.smtp_timeout)

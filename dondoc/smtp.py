@@ -3,6 +3,11 @@ rate limit, retries with backoff on 4xx answers and connection errors.
 
 Side effect: the network. What was accepted or refused is reported through callbacks; the
 caller records it. No message is built here and nothing here reads the plan or the ledger.
+
+Every failure has a scope. A refusal of the session (login, the sender address, a 5xx
+before any recipient) is no letter's fault: the run stops at once (SessionRefused) and
+the letters stay as they were. A refusal of a recipient or of one message's DATA belongs to
+that letter only: 5xx fails it, 4xx leaves it for a later try, and the run goes on.
 """
 from __future__ import annotations
 
@@ -12,15 +17,37 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.email import parse_address
 
 
 class DeliveryError(Exception):
     """A message that was not delivered. `permanent`: the server refused it for good (5xx);
-    otherwise it may go through later (4xx, connection trouble) and is retried."""
+    otherwise it may go through later (4xx, connection trouble). `session`: the refusal
+    concerns the connection, the login or the sender, not this letter; `sent_maybe`: the
+    connection was lost after the whole message was handed over, so it may have arrived."""
 
-    def __init__(self, message: str, permanent: bool):
+    def __init__(self, message: str, permanent: bool = False, session: bool = False, sent_maybe: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.session = session
+        self.sent_maybe = sent_maybe
+
+
+class SessionRefused(DeliveryError):
+    """The server refused the session for good (wrong password, login required, sender
+    refused): nothing can go out until a person fixes the settings. Nothing was marked."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True, session=True)
+
+
+class RunIncomplete(DeliveryError):
+    """A run that went through but left letters it should have sent: refused for good, or
+    refused for now. The message says what to do; `summary` is what the run did."""
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message, permanent=False)
+        self.summary = summary or {}
 
 
 @dataclass(frozen=True)
@@ -34,7 +61,7 @@ class SmtpConfig:
     rate_per_minute: int = 0        # 0: no limit
     attempts: int = 4
     backoff: float = 2.0            # seconds before the 2nd attempt, doubling after
-    timeout: float = 60.0
+    timeout: float = 600.0          # per command; RFC 5321 allows 10 min for the end of DATA
 
     def __repr__(self) -> str:       # keep the password out of logs and tracebacks
         return f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r})"
@@ -71,7 +98,48 @@ class _RateLimit:
             await asyncio.sleep((1 - self.tokens) * 60 / self.per_minute)
 
 
+def address_problem(address: str, smtputf8: bool = False) -> str | None:
+    """Why `address` cannot be put on an SMTP command line, in Vietnamese; None when it can.
+    A non-ASCII address needs the server's SMTPUTF8 extension (RFC 6531)."""
+    try:
+        parse_address(address)
+    except ValueError:
+        return f"địa chỉ {address!r} không hợp lệ cho thư điện tử"
+    if not address.isascii() and not smtputf8:
+        return (f"địa chỉ {address} có chữ có dấu (ký tự ngoài ASCII): thư không gửi tới được địa chỉ này "
+                "(máy chủ không hỗ trợ SMTPUTF8); hãy dùng địa chỉ không dấu của đơn vị")
+    return None
+
+
+_SESSION_HINTS = {
+    530: "máy chủ đòi đăng nhập, hãy đặt DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
+    535: "sai tên đăng nhập hoặc mật khẩu, kiểm tra DONDOC_SMTP_USERNAME và DONDOC_SMTP_PASSWORD",
+    534: "máy chủ không nhận cách đăng nhập này, kiểm tra DONDOC_SMTP_SECURITY",
+    538: "máy chủ chỉ cho đăng nhập qua kết nối mã hóa, hãy đặt DONDOC_SMTP_SECURITY=starttls hoặc tls",
+}
+
+
+def _session(exc: Exception, cfg: SmtpConfig, sender: str | None = None) -> DeliveryError:
+    """Classify a failure of the connection, the login or MAIL FROM."""
+    where = f"máy chủ thư {cfg.host}:{cfg.port}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        said = f"{exc.code} {exc.message}"
+        if exc.code < 500:
+            return DeliveryError(f"{where} tạm từ chối: {said}", permanent=False, session=True)
+        hint = _SESSION_HINTS.get(exc.code) or (
+            f"máy chủ không nhận địa chỉ gửi {sender}, kiểm tra DONDOC_MAIL_FROM và quyền gửi của tài khoản"
+            if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "kiểm tra cấu hình DONDOC_SMTP_*")
+        return SessionRefused(f"{where} từ chối phiên gửi ({said}): {hint}; thư chưa gửi vẫn chờ, "
+                              "sửa xong thì chạy lại")
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):   # SMTPServerDisconnected, timeouts are OSErrors too
+        return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False, session=True)
+    # e.g. no AUTH or STARTTLS offered: a configuration that no retry will fix
+    return SessionRefused(f"{where}: {exc}; kiểm tra DONDOC_SMTP_SECURITY, DONDOC_SMTP_USERNAME; "
+                          "thư chưa gửi vẫn chờ, sửa xong thì chạy lại")
+
+
 def _classify(exc: Exception) -> DeliveryError:
+    """Classify a refusal of one letter (its recipients, its DATA)."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         words = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
@@ -81,26 +149,93 @@ def _classify(exc: Exception) -> DeliveryError:
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
+async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig) -> str:
+    """MAIL, RCPT and DATA for one item. Returns the refusals of some recipients (the rest
+    got it); raises DeliveryError scoped to the session or to the letter."""
+    utf8 = client.supports_extension("smtputf8")
+    problems = [p for a in (item.sender, *item.recipients) if (p := address_problem(a, utf8))]
+    if problems:
+        raise DeliveryError("; ".join(problems), permanent=True)
+    options = ["SMTPUTF8"] if not all(a.isascii() for a in (item.sender, *item.recipients)) else []
+    encoding = "utf-8" if options else "ascii"
+    if client.supports_extension("size"):
+        options.insert(0, f"SIZE={len(item.data)}")
+    try:
+        await client.mail(item.sender, options=options, encoding=encoding)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        if exc.code == 552:   # RFC 1870: this message is too big; the session is fine
+            await _reset(client)
+            raise DeliveryError(f"{exc.code} {exc.message}", permanent=True) from None
+        raise _session(exc, cfg, item.sender) from None
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        raise _session(exc, cfg, item.sender) from None
+    refused: list[aiosmtplib.SMTPRecipientRefused] = []
+    try:
+        for address in item.recipients:
+            try:
+                await client.rcpt(address, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                if exc.code == 421:      # the server is closing the connection
+                    raise _session(exc, cfg) from None
+                refused.append(exc)
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        raise _session(exc, cfg) from None
+    if len(refused) == len(item.recipients):
+        await _reset(client)
+        raise _classify(aiosmtplib.SMTPRecipientsRefused(refused))
+    try:
+        await client.data(item.data)
+    except aiosmtplib.SMTPResponseException as exc:
+        if exc.code == 421:
+            raise _session(exc, cfg) from None
+        await _reset(client)
+        raise _classify(exc) from None
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        why = (f"hết {cfg.timeout:g} giây chờ máy chủ nhận thư (DONDOC_SMTP_TIMEOUT)"
+               if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)) else f"{type(exc).__name__}: {exc}")
+        raise DeliveryError(why, permanent=False, sent_maybe=True) from None
+    return "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refused)
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET after a refused transaction, so the connection can carry the next one."""
+    try:
+        await client.rset()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
 async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpConfig,
                    claim: Callable[[Outgoing], bool],
                    done: Callable[[Outgoing, DeliveryError | None, str], None]) -> None:
     """Send every item. Before each send `claim(item)` must return True (the ledger's
-    conditional update); after, `done(item, error, detail)` reports the outcome.
+    conditional update); after, `done(item, error, detail)` reports the outcome, at once,
+    message by message. A letter's 4xx is retried up to `cfg.attempts` times with backoff;
+    a loss of the connection after the whole message was handed over is not retried in the
+    run (the message may have arrived). `done` gets an error with `session=True` for an item
+    the session failed on: it was not the letter's fault.
 
-    When the server cannot be reached after every attempt, the remaining items are left
-    untouched and DeliveryError(permanent=False) is raised once the workers have stopped."""
+    Raises SessionRefused as soon as the server refuses the session for good, and
+    DeliveryError(permanent=False) when it could not be reached after every attempt; in
+    both cases the remaining items are left untouched, once the workers have stopped."""
     queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.connections * 4)
     limit = _RateLimit(cfg.rate_per_minute)
-    unreachable: list[DeliveryError] = []
+    stop: list[DeliveryError] = []
 
     async def connect() -> aiosmtplib.SMTP:
         tls = cfg.security == "tls"
         client = aiosmtplib.SMTP(hostname=cfg.host, port=cfg.port, use_tls=tls, timeout=cfg.timeout,
-                                 start_tls=True if cfg.security == "starttls" else False,
+                                 start_tls=cfg.security == "starttls",
                                  tls_context=ssl.create_default_context() if cfg.security != "none" else None)
-        await client.connect()
-        if cfg.username:
-            await client.login(cfg.username, cfg.password or "")
+        try:
+            await client.connect(timeout=min(cfg.timeout, 60))
+            if client.is_ehlo_or_helo_needed:    # the extensions (SIZE, SMTPUTF8) are known from here on
+                await client.ehlo()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password or "")
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise _session(exc, cfg) from None
         return client
 
     async def worker() -> None:
@@ -110,7 +245,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                 item = await queue.get()
                 if item is None:
                     return
-                if unreachable or not claim(item):
+                if stop or not claim(item):
                     continue
                 error: DeliveryError | None = None
                 for attempt in range(cfg.attempts):
@@ -120,28 +255,27 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                         if client is None or not client.is_connected:
                             client = await connect()
                         await limit.wait()
-                        refused, _ = await client.sendmail(item.sender, list(item.recipients), item.data)
-                        detail = "; ".join(f"{a}: {r.code} {r.message}" for a, r in refused.items())
-                        done(item, None, detail)
-                        error = None
-                        break
-                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                        error = _classify(exc)
-                        connection_lost = not isinstance(exc, aiosmtplib.SMTPResponseException)
-                        if client is not None and connection_lost:
+                        detail = await _transaction(client, item, cfg)
+                    except DeliveryError as exc:
+                        error = exc
+                        if client is not None and (exc.session or exc.sent_maybe):
                             client.close()
                             client = None
-                        if error.permanent:
+                        if exc.permanent or exc.sent_maybe or stop:
                             break
+                        continue
+                    done(item, None, detail)   # recorded now, before the next message
+                    error = None
+                    break
                 if error is not None:
                     done(item, error, "")
-                    if not error.permanent and client is None:
-                        unreachable.append(error)   # stop: the next run sends the rest
+                    if error.session:
+                        stop.append(error)     # stop: the next run sends the rest
         finally:
             if client is not None and client.is_connected:
                 try:
                     await client.quit()
-                except aiosmtplib.SMTPException:
+                except (TimeoutError, aiosmtplib.SMTPException, OSError):
                     client.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.connections)]
@@ -150,21 +284,31 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
         while True:   # a worker that died on a bug must not leave the producer waiting forever
             try:
                 return await asyncio.wait_for(queue.put(item), 1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if all(w.done() for w in workers):
                     await asyncio.gather(*workers)
                     raise RuntimeError("every SMTP worker stopped") from None
 
-    try:
+    async def each():
         if isinstance(items, list):
             for item in items:
-                await put(item)
+                yield item
         else:
             async for item in items:
-                await put(item)
+                yield item
+
+    try:
+        async for item in each():
+            if stop:
+                break              # build no more letters for a run that cannot send them
+            await put(item)
     finally:
         for _ in workers:
             await put(None)   # one stop mark per worker, whichever takes it
         await asyncio.gather(*workers)
-    if unreachable:
-        raise DeliveryError(f"SMTP server {cfg.host}:{cfg.port} unreachable: {unreachable[0]}", permanent=False)
+    refused = next((e for e in stop if isinstance(e, SessionRefused)), None)
+    if refused:
+        raise refused
+    if stop:
+        raise DeliveryError(f"SMTP server {cfg.host}:{cfg.port} unreachable: {stop[0]} "
+                            "(không gửi được; thư chưa gửi vẫn chờ, lần chạy sau sẽ gửi)", permanent=False)

@@ -13,7 +13,7 @@ from prefect.context import FlowRunContext
 
 from dondoc.outbox import Summary, decide, deliver
 from dondoc.runtime import Runtime
-from dondoc.smtp import DeliveryError
+from dondoc.smtp import DeliveryError, RunIncomplete
 from models.renames import held_back, orphans
 
 
@@ -27,7 +27,7 @@ def logger() -> logging.Logger | logging.LoggerAdapter:
     return get_run_logger() if FlowRunContext.get() else logging.getLogger("dondoc")
 
 
-class RenamePending(Exception):
+class RenamePending(RunIncomplete):
     """Tasks held back because the ledger holds history under a name no plan defines."""
 
 
@@ -48,7 +48,8 @@ async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
 
 async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     """Record, then send stage by stage; raise DeliveryError (the flow fails) when the
-    server could not be reached, after logging what was done."""
+    server could not be reached or refused the session, and RunIncomplete when some letter
+    of this run was refused or left for later, after logging what was done."""
     log = logger()
     decided, held = step(record, rt, stages)
     summary = Summary(decided=decided)
@@ -62,8 +63,14 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     log.info("%s %s: %s", rt.plan.plan.id, rt.today.isoformat(), summary.as_dict())
     for key, why in summary.failures:
         log.warning("gửi thất bại %s: %s", key, why)
+    for key, why in summary.deferred:
+        log.warning("tạm chưa gửi được %s: %s", key, why)
+    for key, why in summary.partial:
+        log.warning("đã gửi %s nhưng có người nhận bị từ chối: %s", key, why)
     if error:
         raise error
+    if summary.problem():
+        raise RunIncomplete(summary.problem(), summary.as_dict())
     if held:
         raise RenamePending(f"{rt.plan.plan.id}: chưa gửi đề nghị báo cáo cho nhiệm vụ {', '.join(sorted(held))}: "
                             "sổ cái còn lịch sử dưới mã không kế hoạch nào định nghĩa (xem `dondoc validate`)")
@@ -71,15 +78,19 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
 
 
 async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...]) -> dict:
-    """run_stages for every plan; a plan held back by a pending rename does not stop the
-    others. Returns the totals, and each plan's own under "plans"."""
-    results, held = {}, []
+    """run_stages for every plan; a plan whose run is incomplete (a letter refused or left for
+    later, a rename not declared) does not stop the others, and the flow still fails at the
+    end, with every plan's reason. Returns the totals, and each plan's own under "plans"."""
+    results, problems = {}, []
     for rt in runtimes:
         try:
             results[rt.plan.plan.id] = await run_stages(rt, stages)
-        except RenamePending as e:
-            held.append(str(e))
-    if held:
-        raise RenamePending("; ".join(held))
-    totals: dict = {k: sum(r[k] for r in results.values()) for k in ("decided", "sent", "failed", "retry", "skipped")}
-    return totals | {"failures": [f for r in results.values() for f in r["failures"]], "plans": results}
+        except RunIncomplete as e:
+            problems.append(str(e))
+            results[rt.plan.plan.id] = e.summary or {}
+    keys = ("decided", "sent", "failed", "retry", "skipped")
+    totals: dict = {k: sum(r.get(k, 0) for r in results.values()) for k in keys}
+    totals |= {"failures": [f for r in results.values() for f in r.get("failures", [])], "plans": results}
+    if problems:
+        raise RunIncomplete("; ".join(problems), totals)
+    return totals

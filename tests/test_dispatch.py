@@ -16,7 +16,7 @@ from docx import Document
 
 from dondoc.ledger import Ledger
 from dondoc.ndformat import check
-from dondoc.smtp import DeliveryError
+from dondoc.smtp import DeliveryError, RunIncomplete
 from flows.dispatch import dispatch
 from tests.conftest import ROOT, free_port
 
@@ -106,7 +106,9 @@ def test_a_451_is_retried_and_sent_once(prefect_api, env, smtp_server):
 
 def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smtp_server):
     smtp_server.refuse = {"vanthu@ptth.daknong.example": "550 5.1.1 <vanthu@ptth.daknong.example>: no such user"}
-    summary = asyncio.run(dispatch(today=DAY1))
+    with pytest.raises(RunIncomplete, match="resend --failed") as run:    # the run fails, visibly
+        asyncio.run(dispatch(today=DAY1))
+    summary = run.value.summary
     assert (summary["sent"], summary["failed"]) == (24, 1)          # Đài PT-TH's one letter that day
     rows = outbound(env)
     failed = {k: r for k, r in rows.items() if r["status"] == "failed"}

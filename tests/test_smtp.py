@@ -6,7 +6,15 @@ import asyncio
 import aiosmtplib
 import pytest
 
-from dondoc.smtp import SmtpConfig, _classify, _RateLimit
+from dondoc.smtp import (
+    Outgoing,
+    SessionRefused,
+    SmtpConfig,
+    _classify,
+    _RateLimit,
+    _session,
+    send_all,
+)
 
 
 def test_the_rate_limit_lets_a_minutes_worth_through_then_holds():
@@ -34,3 +42,47 @@ def test_only_transient_answers_are_retried(exc, permanent):
 def test_the_password_never_shows_in_a_repr():
     cfg = SmtpConfig("mail.example", 587, "vanthu", "bi-mat-123")
     assert "bi-mat-123" not in repr(cfg) and "bi-mat-123" not in str(cfg)
+
+
+@pytest.mark.parametrize("exc,refused", [
+    (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 bad credentials"), True),
+    (aiosmtplib.SMTPSenderRefused(530, "5.7.0 authentication required", "a@b.example"), True),
+    (aiosmtplib.SMTPSenderRefused(550, "5.7.1 not allowed", "a@b.example"), True),
+    (aiosmtplib.SMTPSenderRefused(451, "4.3.0 later", "a@b.example"), False),
+    (aiosmtplib.SMTPException("No suitable authentication method found"), True),
+    (aiosmtplib.SMTPServerDisconnected("gone"), False),
+])
+def test_a_session_refused_for_good_stops_and_a_temporary_one_is_retried(exc, refused):
+    error = _session(exc, SmtpConfig("mail.example", 25), "a@b.example")
+    assert error.session and isinstance(error, SessionRefused) is refused
+    assert ("thư chưa gửi vẫn chờ" in str(error)) is refused
+
+
+def _send(items, enable_utf8: bool):
+    """send_all against a real aiosmtpd, with or without SMTPUTF8; returns (outcomes, accepted)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import Mailbox
+    from tests.servers import free_port
+    box = Mailbox()
+    ctl = Controller(box, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=enable_utf8)
+    ctl.start()
+    outcomes = {}
+    try:
+        asyncio.run(send_all(items, SmtpConfig("127.0.0.1", ctl.port, security="none", connections=1, backoff=0),
+                             lambda item: True, lambda item, error, detail: outcomes.setdefault(item.key, error)))
+    finally:
+        ctl.stop()
+    return outcomes, box
+
+
+def test_an_address_with_diacritics_fails_that_message_unless_the_server_takes_smtputf8():
+    data = b"From: a@b.example\r\nTo: x@y.example\r\nSubject: t\r\n\r\nxin chao\r\n"
+    items = [Outgoing("one", "dondoc@b.example", ("vănthư@ubnd.example",), data),
+             Outgoing("two", "dondoc@b.example", ("vanthu@ubnd.example",), data)]
+    outcomes, box = _send(items, enable_utf8=False)
+    assert outcomes["two"] is None and len(box.accepted) == 1          # the next one still goes
+    assert outcomes["one"].permanent and not outcomes["one"].session
+    assert "vănthư@ubnd.example có chữ có dấu" in str(outcomes["one"]) and "SMTPUTF8" in str(outcomes["one"])
+    outcomes, box = _send(items, enable_utf8=True)
+    assert outcomes == {"one": None, "two": None} and len(box.accepted) == 2
