@@ -316,7 +316,8 @@ def cmd_triage(args, settings) -> int:
     new = assign(plan, ledger, settings.data, Limits(max_bytes=settings.max_attachment_mb << 20), row, period,
                  args.task, args.unit, args.reason)
     print(f"#{args.number}: ghi nhận là báo cáo của {plan.unit(args.unit).name} ({args.task}, kỳ {period})"
-          + ("" if new else "; đơn vị đã có báo cáo trước đó, thư được lưu kèm") + ".")
+          + {"new": "", "updated": "; thay cho báo cáo gửi trước (vẫn được lưu)",
+             "exists": "; thư này đã được ghi nhận trước đó"}[new] + ".")
     return 0
 
 
@@ -358,11 +359,13 @@ def cmd_record(args, settings) -> int:
         files.append(str(save_attachment(folder, args.file.name, args.file.read_bytes())))
     ledger = _ledger(settings)
     new = ledger.record_report(plan.plan.id, period, args.task, args.unit, day, source="paper", files=files,
-                               note=args.note or "")
-    if not new:
-        print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} kỳ {period}; không ghi thêm.")
+                               note=args.note or "", replace=args.replace)
+    if new == "exists":
+        print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} kỳ {period}; không ghi thêm "
+              "(dùng --replace để thay bằng báo cáo này).", file=sys.stderr)
         return 1
-    print(f"Đã ghi nhận báo cáo của {plan.unit(args.unit).name} ({args.task}, kỳ {period}) nhận ngày {day:%d/%m/%Y}"
+    print(f"Đã ghi nhận {'báo cáo thay thế' if new == 'updated' else 'báo cáo'} của {plan.unit(args.unit).name} "
+          f"({args.task}, kỳ {period}) nhận ngày {day:%d/%m/%Y}"
           + (f", tệp {files[0]}" if files else "") + ".")
     return 0
 
@@ -514,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
     s.add_argument("--file", type=Path, help="bản chụp hoặc tệp báo cáo, lưu kèm")
     s.add_argument("--note", help="ghi chú lưu kèm")
+    s.add_argument("--replace", action="store_true", help="thay báo cáo đã ghi nhận trước (bản cũ vẫn được lưu)")
     s.add_argument("--today", **today)
     _plan_option(s)
     s.set_defaults(func=cmd_record)

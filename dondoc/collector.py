@@ -41,11 +41,10 @@ class CollectSummary:
     bounce: int = 0
     ignored: int = 0
     refused_attachments: int = 0
-    acks: list[Action] = field(default_factory=list)
+    acks: int = 0          # acknowledgements recorded (with their report), sent by the flow
 
     def as_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "acks"}
-        return d | {"acks": len(self.acks)}
+        return dict(self.__dict__)
 
 
 def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, batch: int = 500) -> None:
@@ -144,22 +143,18 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
             ledger.update_inbound(row["id"], **base, **where, status="triage", reason=distrust or m.reason)
             summary.triage += 1
             continue
-        plan = plans[m.plan_id]
-        new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
-                     at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
-        if new:   # threaded to the unit's message when it has a Message-ID
-            summary.acks.append(Action(
-                action_key(plan.plan.id, m.period, m.task_id, m.unit_id, "ack"), "ack", plan.plan.id, m.period,
-                m.task_id, m.unit_id, 0, at.date(), deadline_for(plan.task(m.task_id), m.period),
-                (reply.from_addr,), plan_hash=plan.digest, thread=reply.message_id))
+        accept(plans[m.plan_id], ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
+               at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
 
 
 def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_id: str, reply: Reply, base: dict,
            period: str, task_id: str, unit_id: str, received_on: dt.date, why: str,
-           summary: CollectSummary) -> bool | None:
-    """Record a reply as the unit's report: keep the allowed attachments (the others are
-    listed with the reason), read its numbers. A reply with neither goes to triage (None).
-    Returns whether this is the cycle's first report."""
+           summary: CollectSummary) -> str | None:
+    """Record a reply as the unit's report (a later one replaces the earlier, both kept), with
+    its acknowledgement to the sender, threaded to its message: keep the allowed attachments
+    (the others are listed with the reason) and their text, read its numbers. A reply with no
+    attachment, no numbers and no text that reads as a report goes to triage (None).
+    Returns the ledger's outcome: new, updated or exists."""
     pid = plan.plan.id
     where = {"plan_id": pid, "period": period, "year": int(period[:4]), "task_id": task_id, "unit_id": unit_id}
     folder = data_dir / "attachments" / pid / period / task_id / unit_id
@@ -186,8 +181,13 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         ledger.update_inbound(inbound_id, **base, **where, status="triage", attachments=files, reason=reason)
         summary.triage += 1
         return None
+    ack = Action(action_key(pid, period, task_id, unit_id, "ack"), "ack", pid, period, task_id, unit_id, 0,
+                 received_on, deadline_for(plan.task(task_id), period), (reply.from_addr,), plan_hash=plan.digest,
+                 thread=reply.message_id) if reply.from_addr else None
     new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
-                               files=kept, indicators=numbers.values, note=reply.reply_text[:2000])
+                               files=kept, indicators=numbers.values, note=reply.reply_text[:2000], replace=True,
+                               ack=ack, mail_domain=plan.issuer.email.rsplit("@", 1)[1])
+    summary.acks += new != "exists" and ack is not None
     unread = "; ".join(f"{k}: “{raw}”" for k, raw in numbers.unreadable)
     ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files,
                           indicators=numbers.values | {"_estimates": list(numbers.estimates),
@@ -198,8 +198,9 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
 
 
 def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict, period: str, task_id: str,
-           unit_id: str, why: str) -> bool:
-    """A person's decision on a triaged reply: it is that unit's report for that task."""
+           unit_id: str, why: str) -> str:
+    """A person's decision on a triaged reply: it is that unit's report for that task (and its
+    sender is acknowledged, as for any report). Returns new, updated or exists."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes())
     received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
@@ -208,7 +209,7 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
                  f"phân loại thủ công: {why}", CollectSummary())
     if new is None:   # nothing to count: still the person's decision, with their reason
         new = ledger.record_report(plan.plan.id, period, task_id, unit_id, received_on, source="email",
-                                   inbound_id=row["id"], note=why)
+                                   inbound_id=row["id"], note=why, replace=True)
         ledger.update_inbound(row["id"], status="matched", plan_id=plan.plan.id, period=period,
                               year=int(period[:4]), task_id=task_id,
                               unit_id=unit_id, reason=f"phân loại thủ công: {why}")

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from dataclasses import replace as dc_replace
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -92,8 +93,18 @@ def _m5(db: sqlite_utils.Database) -> None:
     db["reports"].create_index(["plan_id", "period"])
 
 
+def _m6(db: sqlite_utils.Database) -> None:
+    # A later report replaces the earlier one (the report quotes the latest); every earlier
+    # version is kept here, and `updated_on` says when the latest came.
+    db["reports"].add_column("updated_on", str)
+    db["reports"].add_column("version", int, not_null_default=1)
+    db["report_versions"].create({"key": str, "version": int, "received_on": str, "source": str, "inbound_id": str,
+                                  "files": str, "indicators": str, "note": str, "created_at": str},
+                                 pk=("key", "version"))
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
-              ("reporting periods", _m5)]
+              ("reporting periods", _m5), ("report versions", _m6)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -173,41 +184,47 @@ class Ledger:
     def state(self, plan_id: str) -> LedgerState:
         decided = {r["key"]: dt.date.fromisoformat(r["decided_on"])
                    for r in self.db.query("select key, decided_on from outbound where plan_id = ?", [plan_id])}
-        reported = {(r["task_id"], r["unit_id"], r["period"]): dt.date.fromisoformat(r["received_on"])
-                    for r in self.db.query("select task_id, unit_id, period, received_on from reports"
-                                           " where plan_id = ?", [plan_id])}
+        reported, updated = {}, {}
+        for r in self.db.query("select task_id, unit_id, period, received_on, updated_on from reports"
+                               " where plan_id = ?", [plan_id]):
+            reported[(r["task_id"], r["unit_id"], r["period"])] = dt.date.fromisoformat(r["received_on"])
+            if r["updated_on"]:
+                updated[(r["task_id"], r["unit_id"], r["period"])] = dt.date.fromisoformat(r["updated_on"])
         away = {r["unit_id"] for r in self.db.query(
             "select unit_id from inbound where plan_id = ? and kind = 'ooo' and unit_id is not null", [plan_id])}
         bounced = {r["a"] for r in self.db.query(
             "select json_extract(detail, '$.address') as a from events where kind = 'bounced' and key like ?",
             [f"{plan_id}/%"])}
-        return LedgerState(decided, reported, frozenset(away), frozenset(bounced))
+        return LedgerState(decided, reported, frozenset(away), frozenset(bounced), updated)
 
     def record_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
         """Insert each action as `pending` unless its key is already there; returns the keys
         inserted. Each gets a Message-ID now, once; follow-ups of a unit's cycle carry the
         first request's Message-ID as `thread_id`, so mail clients thread them."""
+        with self.db.conn:
+            return self._insert_actions(actions, decided_on, mail_domain)
+
+    def _insert_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
+        """record_actions without its transaction: the caller holds one."""
         inserted = []
         now = _now()
-        with self.db.conn:
-            for a in actions:
-                thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack")
-                                      else None)
-                row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>", thread)
-                cols = ", ".join(row)
-                cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
-                                      f"({', '.join('?' * len(row))}, ?)", [*row.values(), now])
-                if not cur.rowcount:
-                    continue
-                inserted.append(a.key)
-                if a.unit_id and a.task_id and a.deadline:
-                    self.db.execute(
-                        "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
-                        " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
-                        [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
-                         a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
-                self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
-                    {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
+        for a in actions:
+            thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack") else None)
+            row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>", thread)
+            cols = ", ".join(row)
+            cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
+                                  f"({', '.join('?' * len(row))}, ?)", [*row.values(), now])
+            if not cur.rowcount:
+                continue
+            inserted.append(a.key)
+            if a.unit_id and a.task_id and a.deadline and a.stage != "ack":
+                self.db.execute(
+                    "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
+                    " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
+                    [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
+                     a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
+            self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
+                {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
         return inserted
 
     def thread_of(self, key: str) -> str | None:
@@ -310,18 +327,42 @@ class Ledger:
     # -- reports ---------------------------------------------------------------------
     def record_report(self, plan_id: str, period: str, task_id: str, unit_id: str, received_on: dt.date,
                       source: str, inbound_id: str | None = None, files: Iterable[str] = (),
-                      indicators: dict | None = None, note: str = "") -> bool:
-        """Record a unit's report for a cycle; the first one counts. Returns whether it was new."""
+                      indicators: dict | None = None, note: str = "", replace: bool = False,
+                      ack: Action | None = None, mail_domain: str = "") -> str:
+        """Record a unit's report for a cycle: `new`, or with `replace` a later version that
+        becomes the one counted and quoted (`updated`; the earlier one is kept in
+        report_versions, the cycle keeps its first arrival day), else `exists` and nothing
+        changes. The same message recorded twice is `exists`. `ack`: its acknowledgement,
+        recorded in the same transaction (as version N, `ack-N`), so no report is ever left
+        without one, whatever moment a run dies at."""
         key = str(Key(plan_id, period, task_id, unit_id))
+        values = [received_on.isoformat(), source, inbound_id, json.dumps(list(files), ensure_ascii=False),
+                  json.dumps(indicators or {}, ensure_ascii=False), note]
         with self.db.conn:
-            cur = self.db.execute(
-                "insert or ignore into reports (key, plan_id, period, year, task_id, unit_id, received_on, source,"
-                " inbound_id, files, indicators, note, created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [key, plan_id, period, int(period[:4]), task_id, unit_id, received_on.isoformat(), source,
-                 inbound_id, json.dumps(list(files), ensure_ascii=False), json.dumps(indicators or {}), note, _now()])
-            if cur.rowcount:
-                self.log("report", key, source=source, received_on=received_on, files=list(files))
-        return bool(cur.rowcount)
+            old = next(self.db.query("select * from reports where key = ?", [key]), None)
+            if old is None:
+                self.db.execute(
+                    "insert into reports (key, plan_id, period, year, task_id, unit_id, received_on, source,"
+                    " inbound_id, files, indicators, note, created_at, version) values (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    [key, plan_id, period, int(period[:4]), task_id, unit_id, *values, _now()])
+                outcome, version = "new", 1
+            elif not replace or (inbound_id and old["inbound_id"] == inbound_id):
+                return "exists"
+            else:
+                version = old["version"] + 1
+                self.db.execute(
+                    "insert into report_versions select key, version, coalesce(updated_on, received_on), source,"
+                    " inbound_id, files, indicators, note, created_at from reports where key = ?", [key])
+                self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
+                                " indicators = ?, note = ?, created_at = ?, version = ? where key = ?",
+                                [*values, _now(), version, key])
+                outcome = "updated"
+            self.log("report" if outcome == "new" else "report-updated", key, source=source, received_on=received_on,
+                     files=list(files), version=version)
+            if ack is not None:
+                self._insert_actions([dc_replace(ack, key=str(Key.parse(ack.key).cycle.at("ack", version - 1)),
+                                                 seq=version - 1)], received_on, mail_domain)
+        return outcome
 
     def reports(self, plan_id: str) -> list[dict]:
         return list(self.db.query("select * from reports where plan_id = ?", [plan_id]))

@@ -12,7 +12,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from dondoc.collector import CollectSummary, keep_new, process
-from dondoc.outbox import deliver, mail_domain
+from dondoc.outbox import deliver
 from flows.common import logger, step
 from dondoc.runtime import Runtime, open_runtimes
 from models.inbound import Limits
@@ -40,11 +40,9 @@ def read(runtimes: list[Runtime], summary: CollectSummary) -> None:
 
 @task(name="acknowledge", cache_policy=NO_CACHE)
 async def acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
-    """Record one acknowledgement per new report, then send every one not yet sent, per plan."""
+    """Send every acknowledgement not yet sent (each was recorded with its report), per plan."""
     n = 0
     for rt in runtimes:
-        rt.ledger.record_actions([a for a in summary.acks if a.plan_id == rt.plan.plan.id], rt.today,
-                                 mail_domain(rt.plan))
         sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                              rt.settings.out, ("ack",), rt.now)
         n += sent.sent

@@ -62,6 +62,7 @@ class LedgerState:
     reported: Mapping[tuple[str, str, str], dt.date] = field(default_factory=dict)  # (task, unit, period)
     away: frozenset[str] = frozenset()   # units whose contact answered out of office
     bounced: frozenset[str] = frozenset()   # addresses a server said do not exist (5.x.x)
+    updated: Mapping[tuple[str, str, str], dt.date] = field(default_factory=dict)  # a later report came then
 
     @cached_property
     def asked(self) -> frozenset[tuple[str, str]]:

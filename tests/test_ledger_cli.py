@@ -52,8 +52,8 @@ def test_recording_is_idempotent_and_threads_follow_ups(tmp_path, mini):
 def test_a_report_stops_the_follow_ups(tmp_path, mini):
     led = Ledger(tmp_path / "l.db")
     led.record_actions(due_actions(mini, led.state("kh-test"), D(2026, 11, 5)), D(2026, 11, 5), "x.example")
-    assert led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 18), source="paper")
-    assert not led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 19), source="paper")
+    assert led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 18), source="paper") == "new"
+    assert led.record_report("kh-test", "2026", "bao-cao-nam", "muon", D(2026, 11, 19), source="paper") == "exists"
     units = [a.unit_id for a in due_actions(mini, led.state("kh-test"), D(2026, 11, 20))]
     assert units == ["som", "khong"]
 
