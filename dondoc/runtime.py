@@ -6,18 +6,22 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dondoc.ledger import Ledger
-from dondoc.render import Templates
 from dondoc.settings import Settings
 from models.calendar import BusinessCalendar
-from models.loader import parse_plan
 from models.plan import Plan
+
+if TYPE_CHECKING:   # imported where used, so read-only commands load neither docxtpl nor the ledger
+    from dondoc.ledger import Ledger
+    from dondoc.render import Templates
 
 
 def read_plan(path: Path) -> Plan:
-    """Load and validate the plan file (raises models.loader.PlanInvalid, OSError)."""
-    return parse_plan(path.read_text(encoding="utf-8"), str(path))
+    """Load and validate the plan file, from the cache under var/cache when the file and the
+    code are unchanged (raises models.loader.PlanInvalid, OSError)."""
+    from dondoc.plancache import read_plan as cached
+    return cached(path)
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Runtime:
 
     @cached_property
     def templates(self) -> Templates:
+        from dondoc.render import Templates
         override = self.plan.templates and (self.settings.config.parent / self.plan.templates)
         return Templates(Path(override) if override else None)
 
@@ -42,6 +47,7 @@ class Runtime:
 def open_runtime(today: dt.date | None = None, settings: Settings | None = None) -> Runtime:
     """Read the settings, the plan and the clock. With `today` other than the real day, the
     day is replayed as seen at the opening of working hours (letters are dated `today`)."""
+    from dondoc.ledger import Ledger
     settings = settings or Settings()
     plan = read_plan(settings.config)
     cal = BusinessCalendar(plan.calendar)
