@@ -67,6 +67,7 @@ _YAML_PROBLEMS = [
     (r"did not find expected '-' indicator|expected <block end>, but found '-'",
      "mục danh sách '-' không đúng thụt lề"),
     (r"block sequence entries are not allowed", "không được bắt đầu mục danh sách '-' ở đây"),
+    (r"nesting depth", f"lồng nhau quá sâu (tối đa {MAX_DEPTH} tầng)"),
     (r"tab", "dùng tab để thụt lề; hãy dùng dấu cách"),
     (r"found character that cannot start any token|found unexpected ':'",
      "ký tự này không thể mở đầu một giá trị (hãy đặt giá trị trong ngoặc kép)"),
@@ -125,6 +126,7 @@ def _build(text: str, source: str):
                                               "nào đã viết xong ở phía trên")
                 value, size = anchors[event.anchor]
                 count["aliased"] += size
+                count["nodes"] += size     # an anchor holding this alias holds all it expands to
                 if count["aliased"] > MAX_ALIASED:
                     raise refuse(event, path, f"các bí danh (*) làm kế hoạch phình ra quá {MAX_ALIASED} giá trị; "
                                               "hãy viết thẳng giá trị")
@@ -146,7 +148,7 @@ def _build(text: str, source: str):
             if event.tag not in _COLLECTION_TAGS:
                 raise refuse(event, path, f"không dùng thẻ YAML {event.tag!r}")
             if depth >= MAX_DEPTH:
-                raise refuse(event, path, f"lồng nhau quá {MAX_DEPTH} tầng")
+                raise refuse(event, path, f"lồng nhau quá sâu (tối đa {MAX_DEPTH} tầng)")
             if isinstance(event, yaml.SequenceStartEvent):
                 items = []
                 while not loader.check_event(yaml.SequenceEndEvent):
@@ -178,8 +180,9 @@ def _build(text: str, source: str):
         return data, positions, dupes
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        raise _fail(source, mark.line + 1, mark.column + 1, "(yaml)", _yaml_message(e.problem or e.context or "")) \
-            from None
+        # At the end of a file without a final newline libyaml points one line past it.
+        line, col = min((mark.line + 1, mark.column + 1), _line_col(text, len(text)))
+        raise _fail(source, line, col, "(yaml)", _yaml_message(e.problem or e.context or "")) from None
     except yaml.YAMLError as e:   # a reader error: the character scan below makes this unreachable in practice
         raise _fail(source, 1, 1, "(yaml)", _yaml_message(str(e))) from None
     finally:
