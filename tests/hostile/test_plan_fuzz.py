@@ -35,6 +35,26 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(9))
 
 
+# MINI with every optional section written out key by key, so each of their fields gets emptied too.
+FULL = MINI.replace("  id: kh-test\n", "  id: kh-test\n  number: 45/KH-STTTT\n  signed_on: 02/01/2026\n").replace(
+    "    emails: [vanthu@som.example]\n", "    emails: [vanthu@som.example]\n    domains: [som.example]\n") + """\
+calendar:
+  timezone: Asia/Ho_Chi_Minh
+  working_hours:
+    start: "07:30"
+    end: "17:00"
+  days_off:
+    - 02/09/2026
+  working_days:
+    - 10/01/2026
+schedules:
+  dispatch: 0 8 * * 1-5
+  collect: "*/15 7-16 * * 1-5"
+  escalate: 30 8 * * 1-5
+  report: 0 9 * * 1-5
+"""
+
+
 def deep(n: int, block: bool) -> str:
     if block:
         return "".join(f"{' ' * i}k{i}:\n" for i in range(n)) + " " * n + "v\n"
@@ -103,7 +123,8 @@ def mutations(name: str, text: str, rng: random.Random, every_empty: bool):
 
 def cases():
     rng = random.Random(SEED)
-    return [*mutations("mini", MINI, rng, True), *mutations("shipped", SHIPPED.read_text(encoding="utf-8"), rng, False)]
+    return [*mutations("mini", MINI, rng, True), *mutations("full", FULL, rng, True),
+            *mutations("shipped", SHIPPED.read_text(encoding="utf-8"), rng, False)]
 
 
 # pydantic's own English, which must never reach a clerk, and the loader's fallback for a kind it
@@ -131,6 +152,11 @@ def check(case: str, data: bytes) -> list[str]:
         if ENGLISH.search(e.message):
             problems.append(f"{case}: not Vietnamese: {str(e)[:200]}")
     return problems
+
+
+def test_the_bases_load():
+    for text in (MINI, FULL):
+        assert parse_plan_bytes(text.encode(), "plan.yaml").plan.id == "kh-test"
 
 
 def test_every_broken_plan_is_refused_with_located_errors_or_loads():
