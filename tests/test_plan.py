@@ -247,9 +247,8 @@ def test_a_broken_cache_is_ignored_and_a_bad_plan_never_cached(tmp_path, mini_te
 
 def test_validate_loads_neither_docxtpl_nor_prefect():
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dondoc.cli", "validate"], check=False, cwd=root,
-                         
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dondoc.cli", "validate"], check=False,
+                          cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "models.plan" in imported
