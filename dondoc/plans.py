@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from models.loader import PlanError, PlanInvalid, parse_plan
+from models.loader import PlanError, PlanInvalid
 from models.plan import Plan
 from models.renames import Orphan
 
@@ -20,8 +20,10 @@ def plan_paths(config: Path) -> list[Path]:
 
 
 def read_plan(path: Path) -> Plan:
-    """Load and validate one plan file (raises PlanInvalid, OSError)."""
-    return parse_plan(path.read_text(encoding="utf-8"), str(path))
+    """Load and validate one plan file, from the cache when neither the file nor the code
+    changed (raises PlanInvalid, OSError)."""
+    from dondoc.plancache import read_plan as cached
+    return cached(path)
 
 
 def _id_position(path: Path, value: str, after: str | None = None) -> tuple[int, int]:
@@ -50,7 +52,7 @@ def plan_files(config: Path, only: list[str] | None = None) -> list[tuple[Path, 
         except PlanInvalid as e:
             errors += e.errors
             continue
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             errors.append(PlanError(str(path), 1, 1, "(tệp)", f"không đọc được tệp: {getattr(e, 'strerror', e)}"))
             continue
         if plan.plan.id in seen:

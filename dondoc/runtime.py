@@ -6,15 +6,18 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dondoc.ledger import Ledger
 from dondoc.plans import read_plan, read_plans
-from dondoc.render import Templates
 from dondoc.settings import Settings
 from models.calendar import BusinessCalendar
 from models.plan import Plan
 
 __all__ = ["Runtime", "open_runtime", "open_runtimes", "read_plan"]
+
+if TYPE_CHECKING:   # imported where used, so read-only commands load neither docxtpl nor the ledger
+    from dondoc.ledger import Ledger
+    from dondoc.render import Templates
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Runtime:
 
     @cached_property
     def templates(self) -> Templates:
+        from dondoc.render import Templates
         override = self.plan.templates and (self.settings.config.parent / self.plan.templates)
         return Templates(Path(override) if override else None)
 
@@ -43,6 +47,7 @@ def open_runtimes(today: dt.date | None = None, settings: Settings | None = None
     """Read the settings, every plan (or those named) and the clock, once. With `today` other
     than the real day, the day is replayed as seen at the opening of working hours (letters
     are dated `today`)."""
+    from dondoc.ledger import Ledger
     settings = settings or Settings()
     loaded = read_plans(settings.config)
     first = BusinessCalendar(loaded[0].calendar)

@@ -13,7 +13,9 @@ import unicodedata
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.networks import validate_email
+from pydantic_core import PydanticCustomError
 
 from models.period import Schedule, parse_due
 
@@ -24,15 +26,25 @@ def _one_line(value: str) -> str:
     # These values end up in mail headers (subject, display names, tags): a line break
     # there would let the YAML inject headers, so refuse it outright.
     if _CONTROL.search(value):
-        raise ValueError("line breaks and control characters are not allowed in this field "
-                         "(it is used in mail headers)")
+        raise ValueError("không được có dấu xuống dòng hay ký tự điều khiển "
+                         "(giá trị này được dùng trong tiêu đề thư)")
     return unicodedata.normalize("NFC", value)
 
 
 def _text(value: str) -> str:
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
-        raise ValueError("control characters are not allowed")
+        raise ValueError("không được có ký tự điều khiển")
     return unicodedata.normalize("NFC", value.strip())
+
+
+def _email(value: str) -> str:
+    # The address goes into To:/Cc: headers, which RFC 5321 caps at 254 characters.
+    if len(value) > 254:
+        raise ValueError(f"địa chỉ email dài {len(value)} ký tự, quá 254 ký tự cho phép")
+    try:
+        return _one_line(validate_email(value)[1])
+    except PydanticCustomError:
+        raise ValueError(f"{value[:80]!r} không phải là địa chỉ email hợp lệ") from None
 
 
 def _day_month(value: str) -> str:
@@ -50,7 +62,7 @@ def _day_month(value: str) -> str:
 def _full_date(value: str | dt.date) -> dt.date:
     if isinstance(value, dt.date):
         return value
-    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value)
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value) if isinstance(value, str) else None
     if not m:
         raise ValueError("expected a date as DD/MM/YYYY, e.g. 02/01/2026")
     try:
@@ -62,17 +74,17 @@ def _full_date(value: str | dt.date) -> dt.date:
 def _clock(value: str | dt.time) -> dt.time:
     if isinstance(value, dt.time):
         return value
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", value) if isinstance(value, str) else None
     if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ValueError("expected a time as HH:MM, e.g. 07:30")
+        raise ValueError("cần một giờ dạng HH:MM, ví dụ 07:30")
     return dt.time(int(m[1]), int(m[2]))
 
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
                           description="lower-case letters, digits and dashes")]
-Line = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+Line = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
 Text = Annotated[str, Field(min_length=1), AfterValidator(_text)]
-Email = Annotated[EmailStr, AfterValidator(_one_line)]
+Email = Annotated[str, AfterValidator(_email), Field(json_schema_extra={"format": "email"})]
 DayMonth = Annotated[str, AfterValidator(_day_month)]
 FullDate = Annotated[dt.date, BeforeValidator(_full_date)]
 Clock = Annotated[dt.time, BeforeValidator(_clock)]
@@ -87,6 +99,26 @@ def _before(value: int) -> int:
 
 BeforeDays = Annotated[int, AfterValidator(_before)]
 PositiveDays = Annotated[int, Field(ge=1, le=366)]
+
+
+# Mailbox providers anyone can sign up to: a unit that claimed one would take every sender there.
+_PUBLIC_MAIL = {"gmail.com", "googlemail.com", "yahoo.com", "yahoo.com.vn", "ymail.com", "outlook.com",
+                "outlook.com.vn", "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com", "mac.com",
+                "mail.ru", "zoho.com", "proton.me", "protonmail.com", "pm.me", "aol.com", "qq.com", "163.com",
+                "126.com", "tutanota.com", "fastmail.com", "mail.com"}
+# The same providers under country endings: yandex.ru, gmx.de, yahoo.co.uk, hotmail.fr …
+_PUBLIC_MAIL_FAMILIES = ("yandex", "gmx", "hotmail", "outlook", "yahoo", "live", "gmail", "aol")
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower().removeprefix("@").rstrip(".")
+    if not re.fullmatch(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain):
+        raise ValueError(f"{value[:80]!r} không phải tên miền thư hợp lệ (ví dụ: baodaknong.vn)")
+    name, *suffix = domain.split(".")
+    if domain in _PUBLIC_MAIL or (name in _PUBLIC_MAIL_FAMILIES and all(len(s) <= 3 for s in suffix)):
+        raise ValueError(f"{domain} là dịch vụ thư công cộng: một đơn vị không thể nhận mọi người gửi từ đó; "
+                         "hãy ghi địa chỉ cụ thể trong emails")
+    return domain
 
 
 class Strict(BaseModel):
@@ -150,6 +182,11 @@ class Unit(Strict):
     contact: Line | None = None
     phone: Line | None = None
     head_email: Email | None = Field(None, description="the unit's head, copied on urging letters")
+
+    @field_validator("domains")
+    @classmethod
+    def _own_domains(cls, domains: list[str]) -> list[str]:
+        return [_domain(d) for d in domains]
 
 
 class Indicator(Strict):
@@ -240,6 +277,12 @@ class WorkingHours(Strict):
     start: Clock = "07:30"
     end: Clock = "17:00"
 
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError(f"giờ kết thúc {self.end:%H:%M} phải sau giờ bắt đầu {self.start:%H:%M}")
+        return self
+
 
 class CalendarConfig(Strict):
     timezone: Literal["Asia/Ho_Chi_Minh"] = "Asia/Ho_Chi_Minh"
@@ -248,14 +291,36 @@ class CalendarConfig(Strict):
     working_days: list[FullDate] = Field(default_factory=list, description="make-up working days")
 
 
+# (name, lowest, highest) of the five cron fields; weekday 7 is Sunday again, as in cron.
+_CRON_FIELDS = (("phút", 0, 59), ("giờ", 0, 23), ("ngày", 1, 31), ("tháng", 1, 12), ("thứ", 0, 7))
+_CRON_ITEM = re.compile(r"(?:\*|(\d+)(?:-(\d+))?)(?:/(\d+))?")
+
+
+def _cron_field(text: str, name: str, low: int, high: int) -> None:
+    for item in text.split(","):
+        m = _CRON_ITEM.fullmatch(item)
+        if not m:
+            raise ValueError(f"trường {name} {text!r}: {item!r} không phải *, số, khoảng a-b hay bước /n")
+        first, last, step = (int(g) if g is not None else None for g in m.groups())
+        for v in (first, last):
+            if v is not None and not low <= v <= high:
+                raise ValueError(f"trường {name} {text!r}: {v} nằm ngoài khoảng {low}–{high}")
+        if last is not None and last < first:
+            raise ValueError(f"trường {name} {text!r}: khoảng {first}-{last} bị ngược")
+        if step is not None and not 1 <= step <= high:
+            raise ValueError(f"trường {name} {text!r}: bước /{step} phải từ 1 đến {high}")
+
+
 def _cron(value: str) -> str:
     fields = value.split()
-    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,\-]+", f) for f in fields):
-        raise ValueError(f"{value!r} is not a cron line of five fields (minute hour day month weekday)")
+    if len(fields) != 5:
+        raise ValueError(f"{value[:80]!r} không phải dòng cron gồm năm trường (phút giờ ngày tháng thứ)")
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS):
+        _cron_field(text, name, low, high)
     return " ".join(fields)
 
 
-Cron = Annotated[str, AfterValidator(_cron)]
+Cron = Annotated[str, Field(max_length=200), AfterValidator(_cron)]
 
 
 class Schedules(Strict):
