@@ -283,41 +283,81 @@ def cmd_check_format(args, settings) -> int:
 
 
 def cmd_triage(args, settings) -> int:
-    from dondoc.collector import assign
-    from models.inbound import Limits
     ledger = _ledger(settings)
     waiting = {r["rowid"]: r for r in ledger.inbound("triage")}
     if args.action is None:
-        if not waiting:
-            print("Không có thư nào chờ phân loại.")
-        for n, r in waiting.items():
-            if args.plan and r["plan_id"] not in args.plan:
-                continue
-            guess = " / ".join(filter(None, [r["plan_id"], r["unit_id"], r["task_id"], r["period"]]))
-            print(f"#{n}  {r['received_on'] or '?'}  {r['from_addr'] or '?'}  {r['subject'] or ''}\n"
-                  f"     lý do: {r['reason']}" + (f"\n     gợi ý: {guess}" if guess else ""))
+        return _triage_list(args, ledger, waiting)
+    if args.number is None:
+        sys.exit("cách dùng: dondoc triage [show|assign|dismiss|undo] N …")
+    if args.action == "show":
+        return _triage_show(ledger, args.number)
+    if args.action == "undo":
+        print(ledger.undo_triage(args.number, args.reason or ""))
         return 0
-    if args.number is None or (args.action == "assign" and not (args.unit and args.task)) or not args.reason:
-        sys.exit("cách dùng: dondoc triage assign N --unit ĐƠN-VỊ --task NHIỆM-VỤ [--plan KẾ-HOẠCH] [--period KỲ] "
-                 "--reason LÝ-DO | dismiss N --reason LÝ-DO")
     row = waiting.get(args.number)
     if row is None:
         sys.exit(f"#{args.number} không có trong danh sách chờ phân loại (xem `dondoc triage`)")
+    if not args.reason:
+        sys.exit("ghi lý do bằng --reason: lý do được lưu vào nhật ký")
     if args.action == "dismiss":
         ledger.update_inbound(row["id"], status="dismissed", reason=f"bỏ qua: {args.reason}")
-        ledger.log("triage-dismiss", row["id"], reason=args.reason)
+        ledger.log("triage-dismiss", row["id"], reason=args.reason, previous_reason=row["reason"])
         print(f"#{args.number}: đã bỏ qua ({args.reason}).")
         return 0
+    if args.yes:   # the guess shown in the list, as it is
+        args.unit, args.task = args.unit or row["unit_id"], args.task or row["task_id"]
+        args.period = args.period or row["period"]
+    if not (args.unit and args.task):
+        sys.exit("cách dùng: dondoc triage assign N --unit ĐƠN-VỊ --task NHIỆM-VỤ [--period KỲ] --reason LÝ-DO "
+                 "(hoặc --yes để nhận gợi ý)")
     if not args.plan and row["plan_id"]:
         args.plan = [row["plan_id"]]
     plan = _one_plan(args, settings, args.task)
     received = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else _today(args)
     period = _period(plan, args, received)
+    from dondoc.collector import assign
+    from models.inbound import Limits
     new = assign(plan, ledger, settings.data, Limits(max_bytes=settings.max_attachment_mb << 20), row, period,
                  args.task, args.unit, args.reason)
     print(f"#{args.number}: ghi nhận là báo cáo của {plan.unit(args.unit).name} ({args.task}, kỳ {period})"
           + {"new": "", "updated": "; thay cho báo cáo gửi trước (vẫn được lưu)",
              "exists": "; thư này đã được ghi nhận trước đó"}[new] + ".")
+    return 0
+
+
+def _triage_list(args, ledger, waiting) -> int:
+    shown = {n: r for n, r in waiting.items() if not args.plan or r["plan_id"] in args.plan}
+    if not shown:
+        print("Không có thư nào chờ phân loại.")
+    for n, r in shown.items():
+        guess = " / ".join(filter(None, [r["plan_id"], r["unit_id"], r["task_id"], r["period"]]))
+        print(f"#{n}  {r['received_on'] or '?'}  {r['from_addr'] or '?'}  {r['subject'] or ''}\n"
+              f"     lý do: {r['reason']}" + (f"\n     gợi ý: {guess} (nhận: dondoc triage assign {n} --yes "
+                                              "--reason …)" if r["unit_id"] and r["task_id"] else ""))
+    unread = [r for r in ledger.inbound("matched") if "_unreadable" in (r["indicators"] or "")
+              and json.loads(r["indicators"]).get("_unreadable")]
+    for r in unread:   # counted, but a number could not be read: a person looks
+        values = "; ".join(f"{k}: “{raw}”" for k, raw in json.loads(r["indicators"])["_unreadable"])
+        print(f"#{r['rowid']}  {r['from_addr']}  báo cáo đã ghi nhận, số liệu không đọc được: {values}")
+    return 0
+
+
+def _triage_show(ledger, number: int) -> int:
+    """The message as a clerk needs it to decide: sender, date, subject, its own text, the
+    attachments (saved path, or why refused), the reason it waits."""
+    from models.mailparse import parse_reply
+    row = ledger.inbound_row(number)
+    if row is None:
+        sys.exit(f"không có thư #{number}")
+    reply = parse_reply(Path(row["raw_path"]).read_bytes())
+    saved = {a["name"]: a for a in json.loads(row["attachments"] or "[]") if isinstance(a, dict)}
+    print(f"#{number}  [{row['status']}] {row['reason'] or ''}\nNgười gửi: {reply.from_name} <{reply.from_addr}>\n"
+          f"Ngày: {row['received_on'] or '?'}\nTiêu đề: {reply.subject}\nThư gốc: {row['raw_path']}\n")
+    print((reply.reply_text or reply.text).strip() or "(thư không có nội dung chữ)")
+    for att in reply.attachments:
+        kept = saved.get(att.filename, {})
+        where = kept.get("path") or (f"không nhận: {kept['refused']}" if "refused" in kept else "chưa lưu")
+        print(f"Tệp đính kèm: {att.filename} ({len(att.data) // 1024} KB) — {where}")
     return 0
 
 
@@ -498,9 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     _plan_option(s)
     s.set_defaults(func=cmd_preview)
-    s = sub.add_parser("triage", help="thư chờ phân loại; ghi nhận (assign) hoặc bỏ qua (dismiss)")
-    s.add_argument("action", nargs="?", choices=["assign", "dismiss"])
+    s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), hoàn tác (undo)")
+    s.add_argument("action", nargs="?", choices=["show", "assign", "dismiss", "undo"])
     s.add_argument("number", nargs="?", type=int, help="số # mà `dondoc triage` hiện")
+    s.add_argument("--yes", action="store_true", help="assign: nhận đúng gợi ý đang hiện")
     s.add_argument("--unit")
     s.add_argument("--task")
     s.add_argument("--period", help="kỳ báo cáo: 2026, 2026-H1, 2026-Q3, 2026-10 (mặc định: theo ngày nhận)")

@@ -213,5 +213,6 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
         ledger.update_inbound(row["id"], status="matched", plan_id=plan.plan.id, period=period,
                               year=int(period[:4]), task_id=task_id,
                               unit_id=unit_id, reason=f"phân loại thủ công: {why}")
-    ledger.log("triage-assign", row["id"], plan=plan.plan.id, unit=unit_id, task=task_id, period=period, reason=why)
+    ledger.log("triage-assign", row["id"], plan=plan.plan.id, unit=unit_id, task=task_id, period=period, reason=why,
+               previous_reason=row["reason"])
     return new

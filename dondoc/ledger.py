@@ -172,9 +172,15 @@ class Ledger:
 
     # -- events ----------------------------------------------------------------------
     def log(self, kind: str, key: str = "", **detail) -> None:
-        """Append to the event log (never updated, never deleted)."""
-        self.db["events"].insert({"at": _now(), "kind": kind, "key": key,
-                                  "detail": json.dumps(detail, ensure_ascii=False, default=str)})
+        """Append to the event log (never updated, never deleted), in a transaction of its own."""
+        with self.db.conn:
+            self._event(kind, key, **detail)
+
+    def _event(self, kind: str, key: str = "", **detail) -> None:
+        """`log` inside the caller's transaction. (sqlite-utils' insert commits on its own, which
+        would split a decision in two: plain SQL here.)"""
+        self.db.execute("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
+                        [_now(), kind, key, json.dumps(detail, ensure_ascii=False, default=str)])
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
@@ -223,8 +229,7 @@ class Ledger:
                     " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
                     [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
                      a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
-            self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
-                {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
+            self._event("decided", a.key, stage=a.stage, to=a.to, cc=a.cc, plan_hash=a.plan_hash)
         return inserted
 
     def thread_of(self, key: str) -> str | None:
@@ -264,8 +269,7 @@ class Ledger:
         with self.db.conn:
             self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ?",
                             [status, error or None, _now() if status == "sent" else None, key])
-            self.db["events"].insert({"at": _now(), "kind": status, "key": key,
-                                      "detail": json.dumps({"error": error} if error else {}, ensure_ascii=False)})
+            self._event(status, key, **({"error": error} if error else {}))
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
         """(task, unit, period) -> what was decided for that cycle: (stage, day, delivery status)."""
@@ -301,6 +305,49 @@ class Ledger:
         where, args = ("status = ?", [status]) if status else (None, None)
         return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
 
+    def inbound_row(self, number: int) -> dict | None:
+        """The kept message a person knows as #number."""
+        return next(self.db.query("select rowid, * from inbound where rowid = ?", [number]), None)
+
+    def undo_triage(self, number: int, why: str) -> str:
+        """Take back the last assign or dismiss of message #number: it waits in triage again,
+        and a report recorded from it is withdrawn (the version before it counts again).
+        Logged. Returns what was done, in words."""
+        row = self.inbound_row(number)
+        last = row and next(self.db.query(
+            "select * from events where key = ? and kind in ('triage-assign', 'triage-dismiss', 'triage-undo')"
+            " order by id desc limit 1", [row["id"]]), None)
+        if not row or not last or last["kind"] == "triage-undo":
+            return f"#{number}: không có việc phân loại nào để hoàn tác."
+        detail = json.loads(last["detail"])
+        with self.db.conn:
+            if last["kind"] == "triage-assign":
+                key = str(Key(detail["plan"], detail["period"], detail["task"], detail["unit"]))
+                self._withdraw(key, row["id"])
+            self.db.execute("update inbound set status = 'triage', reason = ? where id = ?",
+                            [detail.get("previous_reason") or row["reason"], row["id"]])
+            self._event("triage-undo", row["id"], undid=last["kind"], reason=why)
+        return f"#{number}: đã hoàn tác ({'ghi nhận' if last['kind'] == 'triage-assign' else 'bỏ qua'}); thư chờ phân loại lại."
+
+    def _withdraw(self, key: str, inbound_id: str) -> None:
+        """Remove the report version that came from `inbound_id`: the previous version (if
+        any) becomes the report again; its unsent acknowledgement is cancelled."""
+        cur = next(self.db.query("select * from reports where key = ?", [key]), None)
+        if not cur or cur["inbound_id"] != inbound_id:
+            return
+        prev = next(self.db.query("select * from report_versions where key = ? order by version desc limit 1",
+                                  [key]), None)
+        if prev is None:
+            self.db.execute("delete from reports where key = ?", [key])
+        else:
+            self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?, indicators = ?,"
+                            " note = ?, version = ? where key = ?",
+                            [prev["received_on"] if prev["version"] > 1 else None, prev["source"], prev["inbound_id"],
+                             prev["files"], prev["indicators"], prev["note"], prev["version"], key])
+            self.db.execute("delete from report_versions where key = ? and version = ?", [key, prev["version"]])
+        ack = str(Key.parse(key).at("ack", cur["version"] - 1))
+        self.db.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
+
     def update_inbound(self, inbound_id: str, **fields) -> None:
         fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
                   for k, v in fields.items()}
@@ -321,7 +368,7 @@ class Ledger:
         with self.db.conn:
             for r in rows:
                 self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])
-                self.log("bounced", r["key"], address=address, why=why)
+                self._event("bounced", r["key"], address=address, why=why)
         return [r["key"] for r in rows]
 
     # -- reports ---------------------------------------------------------------------
@@ -357,7 +404,7 @@ class Ledger:
                                 " indicators = ?, note = ?, created_at = ?, version = ? where key = ?",
                                 [*values, _now(), version, key])
                 outcome = "updated"
-            self.log("report" if outcome == "new" else "report-updated", key, source=source, received_on=received_on,
+            self._event("report" if outcome == "new" else "report-updated", key, source=source, received_on=received_on,
                      files=list(files), version=version)
             if ack is not None:
                 self._insert_actions([dc_replace(ack, key=str(Key.parse(ack.key).cycle.at("ack", version - 1)),
@@ -402,8 +449,7 @@ class Ledger:
                     n += 1
             self.db.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
                             [new_plan or plan_id, new_task if task_id else None, *args])
-            self.db["events"].insert({"at": _now(), "kind": "renamed", "key": f"{plan_id}/{task_id or '-'}",
-                                      "detail": json.dumps({"plan": new_plan or plan_id, "task": new_task, "rows": n})})
+            self._event("renamed", f"{plan_id}/{task_id or '-'}", plan=new_plan or plan_id, task=new_task, rows=n)
         return n
 
     def retire(self, plan_id: str, task_id: str) -> None:
@@ -417,7 +463,7 @@ class Ledger:
         with self.db.conn:
             self.db.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
                             " where key = ? and status = 'sending'", [error or None, key])
-            self.log("released", key, error=error)
+            self._event("released", key, error=error)
 
     def resend_failed(self, plan_id: str, unit_id: str | None = None) -> list[str]:
         """Put the `failed` letters of a plan (of one unit) back to `pending` with their
@@ -431,5 +477,5 @@ class Ledger:
             for r in rows:
                 self.db.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
                                 " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
-                self.log("resend", r["key"], previous_error=r["last_error"])
+                self._event("resend", r["key"], previous_error=r["last_error"])
         return [r["key"] for r in rows]

@@ -15,15 +15,20 @@ from tests.conftest import ROOT
 
 
 def test_deployments_follow_the_plan(shipped):
-    deps = {d.name: d for d in deployments(shipped)}
-    assert set(deps) == {f"hoc-tap-suot-doi-{n}" for n in ("dispatch", "collect", "escalate", "report")}
+    from dondoc.plans import read_plan
+    second = read_plan(ROOT / "config" / "plans" / "binh-dan-hoc-vu-so.yaml")
+    deps = {d.name: d for d in deployments([shipped, second])}
+    # per plan its own schedules; one collect for all (the mailbox is read once)
+    assert set(deps) == {f"hoc-tap-suot-doi-{n}" for n in ("dispatch", "collect", "escalate", "report")} | {
+        f"binh-dan-hoc-vu-so-{n}" for n in ("dispatch", "escalate", "report")}
+    assert deps["binh-dan-hoc-vu-so-dispatch"].parameters == {"plans": ["binh-dan-hoc-vu-so"]}
     for name, cron in (("dispatch", "0 8 * * 1-5"), ("collect", "*/15 7-16 * * 1-5"),
                        ("escalate", "30 8 * * 1-5"), ("report", "0 9 * * 1-5")):
         d = deps[f"hoc-tap-suot-doi-{name}"]
         (schedule,) = d.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone) == (cron, "Asia/Ho_Chi_Minh")
         assert d.concurrency_limit == 1
-    assert deps["hoc-tap-suot-doi-report"].parameters == {"when_due": True}
+    assert deps["hoc-tap-suot-doi-report"].parameters == {"plans": ["hoc-tap-suot-doi"], "when_due": True}
 
 
 def _completed(url: str) -> list[dict]:
