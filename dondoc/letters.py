@@ -102,6 +102,7 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         "task": {"id": task.id, "title": title, "text": with_period(task.text, period)},
         "task_paragraphs": [with_period(p, period) for p in task.text.splitlines() if p.strip()],
         "unit": unit, "stage": stage, "stage_word": STAGE_WORDS[stage],
+        "update": stage == "ack" and bool(row["seq"]),   # the acknowledgement of a later version
         "addressee": unit.name if unit else f"Đồng chí {plan.escalation_contact.name}, {plan.escalation_contact.title}",
         "subject": SUBJECTS[stage].format(title=title),
         "tag": tag_of(plan.plan.id, label, task.id, unit.id if unit else None),
