@@ -180,6 +180,7 @@ def cmd_status(args, settings) -> int:
                    "rows": [{"plan": plan.plan.id, "period": r.period, "task": r.task_id, "unit": r.unit_id,
                              "unit_name": r.unit_name, "deadline": r.deadline.isoformat(), "status": r.status,
                              "status_text": r.word, "reported_on": r.reported_on.isoformat() if r.reported_on else None,
+                             "updated_on": r.updated_on.isoformat() if r.updated_on else None,
                              "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
                             for plan, mine, _ in plans for r in mine],
                    "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
@@ -425,6 +426,9 @@ def cmd_run(args, settings) -> int:
     import importlib
     _files(settings, args.plan)
     _prefect_env(settings)
+    if args.i_know_the_ledger_is_new:   # read by the flow's settings (a served run is another process)
+        import os
+        os.environ["DONDOC_ACCEPT_NEW_LEDGER"] = "1"
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
     from dondoc.smtp import DeliveryError
     from flows.report import NoSuchReport
@@ -578,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", help="report: kỳ báo cáo cần lập, ví dụ 2026-Q4 (mặc định: kỳ đến ngày tổng hợp)")
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
     s.add_argument("--resend", action="store_true", help="report: gửi lại báo cáo đã lập")
+    s.add_argument("--i-know-the-ledger-is-new", action="store_true",
+                   help="gửi dù thư mục DONDOC_OUT có thư của một sổ cái khác (sổ cái mới thật)")
     _plan_option(s)
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("resend", help="đưa thư máy chủ thư đã từ chối trở lại hàng chờ cho lần chạy tới")

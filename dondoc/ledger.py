@@ -103,8 +103,15 @@ def _m6(db: sqlite_utils.Database) -> None:
                                  pk=("key", "version"))
 
 
+def _m7(db: sqlite_utils.Database) -> None:
+    # Who this ledger is: the output folder remembers it, so a ledger deleted or replaced under
+    # letters already sent is noticed before everything is sent again.
+    db["meta"].create({"name": str, "value": str}, pk="name")
+    db["meta"].insert({"name": "ledger_id", "value": uuid.uuid4().hex})
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
-              ("reporting periods", _m5), ("report versions", _m6)]
+              ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -165,6 +172,10 @@ class Ledger:
             with self.db.conn:
                 step(self.db)
                 self.db["migrations"].insert({"version": version, "name": name, "applied_at": _now()})
+
+    @property
+    def ledger_id(self) -> str:
+        return next(self.db.query("select value from meta where name = 'ledger_id'"))["value"]
 
     @property
     def schema_version(self) -> int:

@@ -34,5 +34,5 @@ async def escalate(today: dt.date | None = None, plans: list[str] | None = None)
     if digest:
         rt.ledger.record_actions([digest], rt.today, mail_domain(rt.plan))
     sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, ("digest",), rt.now)
+                         rt.settings.out, ("digest",), rt.now, accept_new=rt.settings.accept_new_ledger)
     return result | {"digest": sent.sent}
