@@ -132,6 +132,8 @@ def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits,
         failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
         keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
                                                           f"{b.status} {b.address}: {b.diagnostic}".strip())]
+        if failed and not keys:   # our letter, but an address it was not sent to
+            return triage("thư báo lỗi nêu địa chỉ không phải nơi thư đã gửi tới: chưa tin, xem thư gốc")
         ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
                               reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
                               attachments=keys)
