@@ -17,10 +17,20 @@ def _date(text: str) -> dt.date:
     import re
     try:
         if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text.strip()):
-            return dt.date(int(m[3]), int(m[2]), int(m[1]))
-        return dt.date.fromisoformat(text)
+            day = dt.date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} không phải ngày (DD/MM/YYYY hoặc YYYY-MM-DD)") from None
+    _near(day.year, text)
+    return day
+
+
+def _near(year: int, text: str) -> None:
+    """A date or period a clerk types is within five years of today (a typo is not 9999)."""
+    this = dt.datetime.now(TZ).year
+    if abs(year - this) > 5:
+        raise argparse.ArgumentTypeError(f"{text!r}: năm {year} cách năm nay quá 5 năm")
 
 
 def _today(args) -> dt.date:
@@ -379,9 +389,9 @@ def _period(plan, args, day: dt.date) -> str:
     from models.period import parse_label
     from models.rules import deadline_for
     try:
-        parse_label(period)
-    except ValueError:
-        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10)")
+        _near(parse_label(period).year, period)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10): {e}")
     if deadline_for(plan.task(args.task), period) is None:
         sys.exit(f"nhiệm vụ {args.task} không có hạn báo cáo nào cho kỳ {period}")
     return period

@@ -42,9 +42,12 @@ def _email(value: str) -> str:
     if len(value) > 254:
         raise ValueError(f"địa chỉ email dài {len(value)} ký tự, quá 254 ký tự cho phép")
     try:
-        return _one_line(validate_email(value)[1])
+        address = _one_line(validate_email(value)[1])
     except PydanticCustomError:
         raise ValueError(f"{value[:80]!r} không phải là địa chỉ email hợp lệ") from None
+    if not address.isascii():   # most mail servers refuse it (no SMTPUTF8), and dispatch could not send
+        raise ValueError(f"{value[:80]!r}: địa chỉ email chỉ được gồm chữ không dấu (tên miền có dấu: viết dạng xn--)")
+    return address
 
 
 def _day_month(value: str) -> str:

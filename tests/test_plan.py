@@ -253,3 +253,12 @@ def test_validate_loads_neither_docxtpl_nor_prefect():
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "models.plan" in imported
     assert not {m for m in imported if m.split(".")[0] in ("docxtpl", "prefect", "docx")}
+
+
+def test_an_address_with_diacritics_is_refused_where_it_is_written():
+    from tests.conftest import MINI
+    with pytest.raises(PlanInvalid) as e:
+        parse_plan(MINI.replace("vanthu@som.example", "vănthư@som.example"), "mini.yaml")
+    err = e.value.errors[0]
+    assert err.field == "units[0].emails[0]" and "chữ không dấu" in err.message
+    assert err.line == MINI.splitlines().index("    emails: [vanthu@som.example]") + 1
