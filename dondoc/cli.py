@@ -33,6 +33,11 @@ def _near(year: int, text: str) -> None:
         raise argparse.ArgumentTypeError(f"{text!r}: năm {year} cách năm nay quá 5 năm")
 
 
+def _indent() -> int | None:
+    """JSON indented for a person at a terminal; compact (C-encoded, several times faster) in a pipe."""
+    return 2 if sys.stdout.isatty() else None
+
+
 def _today(args) -> dt.date:
     return args.today or dt.datetime.now(TZ).date()
 
@@ -123,7 +128,7 @@ def cmd_plan(args, settings) -> int:
                                 "plan_hash": a.plan_hash} for a in actions],
                    "untracked": [{"plan": pid, "task": u.task_id, "period": u.period,
                                   "deadline": u.deadline.isoformat(), "units": list(u.units)} for pid, u in gaps]},
-                  sys.stdout, ensure_ascii=False, indent=2)
+                  sys.stdout, ensure_ascii=False, indent=_indent())
         print()
         return 0
     if not actions:
@@ -196,7 +201,7 @@ def cmd_status(args, settings) -> int:
                    "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
                                "error": f["last_error"]} for f in failed],
                    "triage": triage},
-                  sys.stdout, ensure_ascii=False, indent=2)
+                  sys.stdout, ensure_ascii=False, indent=_indent())
         print()
         return 0
     from rich.console import Console
