@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     args = ap.parse_args()
     from imap_tools import MailBoxUnencrypted
+
     from tests.servers import run_dovecot
     print(f"{'replies':>8} {'what':<10} {'seconds':>8} {'replies/s':>10} {'peak MB':>8}")
     with run_dovecot() as srv:
@@ -53,7 +54,7 @@ def main() -> None:
             box = MailBoxUnencrypted(srv["host"], srv["port"]).login(srv["user"], srv["password"])
             folder = f"bench{n}"
             box.folder.create(folder)
-            stamp = imaplib.Time2Internaldate(dt.datetime(2025, 12, 1, 9, tzinfo=dt.timezone.utc))
+            stamp = imaplib.Time2Internaldate(dt.datetime(2025, 12, 1, 9, tzinfo=dt.UTC))
             for i in range(n):
                 box.client.append(folder, "", stamp, reply(i))
             box.folder.set(folder)

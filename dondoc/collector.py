@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
+from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
-from dondoc.extract import attachment_text
 from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
-
 
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
@@ -88,7 +87,7 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
     received = dt.datetime.fromisoformat(received_at) if received_at else None
     date = reply.date
     if received is None:
-        return (date or dt.datetime.now(dt.timezone.utc)).astimezone(tz)
+        return (date or dt.datetime.now(dt.UTC)).astimezone(tz)
     if date is not None and received - dt.timedelta(days=1) <= date < received:
         return date.astimezone(tz)
     return received.astimezone(tz)
@@ -122,6 +121,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
             summary.triage += 1
             continue
         if reply.kind == "bounce":
+            assert reply.bounced_message_id is not None   # checked above: a bounce that names no letter of ours
             failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
             keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
                                                               f"{b.status} {b.address}: {b.diagnostic}".strip())]
@@ -140,7 +140,8 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
             setattr(summary, status, getattr(summary, status) + 1)
             continue
         distrust = reply.sender_problem or auth_failed(reply)
-        if distrust or m.status != "matched" or None in (m.plan_id, m.period, m.task_id, m.unit_id):
+        if (distrust or m.status != "matched" or m.plan_id is None or m.period is None or m.task_id is None
+                or m.unit_id is None):
             ledger.update_inbound(row["id"], **base, **where, status="triage", reason=distrust or m.reason)
             summary.triage += 1
             continue
@@ -201,7 +202,8 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
            unit_id: str, why: str) -> bool:
     """A person's decision on a triaged reply: it is that unit's report for that task."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes())
-    received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
+    received_on = (dt.date.fromisoformat(row["received_on"]) if row["received_on"] or reply.date is None
+                   else reply.date.date())
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
             "received_on": received_on.isoformat(), "summary": reply.reply_text[:2000]}
     new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, period, task_id, unit_id, received_on,

@@ -54,7 +54,7 @@ class MaildirSource:
                 if msg.get_subdir() != "new":
                     continue
                 raw = self.box.get_bytes(key)
-                received = _received_header(raw) or dt.datetime.fromtimestamp(msg.get_date(), dt.timezone.utc)
+                received = _received_header(raw) or dt.datetime.fromtimestamp(msg.get_date(), dt.UTC)
                 yield Fetched(key, raw, received)
         return 0, items()
 
@@ -97,7 +97,10 @@ class ImapSource:
                     if not isinstance(item, tuple):
                         continue
                     head, raw = item
-                    uid = int(re.search(rb"UID (\d+)", head)[1])
+                    found = re.search(rb"UID (\d+)", head)
+                    if found is None:   # never skip silently: a reply must not be lost
+                        raise ValueError(f"IMAP FETCH answer without a UID: {head[:80]!r}")
+                    uid = int(found[1])
                     stamp = re.search(rb'INTERNALDATE "([^"]+)"', head)
                     received = dt.datetime.strptime(stamp[1].decode().strip(), "%d-%b-%Y %H:%M:%S %z") \
                         if stamp else None

@@ -23,46 +23,46 @@ from models.rules import Action, LedgerState
 
 
 def _m1(db: sqlite_utils.Database) -> None:
-    db["cycles"].create({"key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
+    db.table("cycles").create({"key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
                          "deadline": str, "plan_hash": str, "created_at": str}, pk="key")
-    db["outbound"].create({
+    db.table("outbound").create({
         "key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str, "stage": str,
         "seq": int, "scheduled_on": str, "decided_on": str, "deadline": str, "to_addrs": str,
         "cc_addrs": str, "units": str, "plan_hash": str, "message_id": str, "thread_id": str,
         "status": str, "attempts": int, "last_error": str, "claimed_at": str, "sent_at": str,
         "created_at": str}, pk="key", not_null={"status", "message_id"}, defaults={"attempts": 0})
-    db["outbound"].create_index(["plan_id", "status"])
-    db["outbound"].create_index(["message_id"], unique=True)
-    db["inbound"].create({
+    db.table("outbound").create_index(["plan_id", "status"])
+    db.table("outbound").create_index(["message_id"], unique=True)
+    db.table("inbound").create({
         "id": str, "message_id": str, "sha256": str, "raw_path": str, "received_at": str,
         "date_header": str, "from_addr": str, "subject": str, "kind": str, "status": str,
         "plan_id": str, "year": int, "task_id": str, "unit_id": str, "reason": str,
         "created_at": str}, pk="id")
-    db["reports"].create({
+    db.table("reports").create({
         "key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
         "received_on": str, "source": str, "inbound_id": str, "files": str, "indicators": str,
         "note": str, "created_at": str}, pk="key")
-    db["events"].create({"id": int, "at": str, "kind": str, "key": str, "detail": str}, pk="id")
+    db.table("events").create({"id": int, "at": str, "kind": str, "key": str, "detail": str}, pk="id")
 
 
 def _m2(db: sqlite_utils.Database) -> None:
     # Who holds a claim (host:pid), so a rerun on the same machine can take over at once
     # the rows of a run that died, instead of waiting for the lease to run out.
-    db["outbound"].add_column("claimed_by", str)
+    db.table("outbound").add_column("claimed_by", str)
 
 
 def _m3(db: sqlite_utils.Database) -> None:
     # The collector: where each mailbox stopped, and what each reply held.
-    db["inbox_state"].create({"source": str, "uidvalidity": int, "last_uid": int, "updated_at": str}, pk="source")
+    db.table("inbox_state").create({"source": str, "uidvalidity": int, "last_uid": int, "updated_at": str}, pk="source")
     for col in ("source", "uid", "received_on", "attachments", "summary", "indicators"):
-        db["inbound"].add_column(col, str)
-    db["inbound"].create_index(["status"])
+        db.table("inbound").add_column(col, str)
+    db.table("inbound").create_index(["status"])
 
 
 def _m4(db: sqlite_utils.Database) -> None:
     # Messages whose content is decided up front (the daily digest, the report's email):
     # {"subject", "text", "files"} as JSON, built into the message at delivery.
-    db["outbound"].add_column("body", str)
+    db.table("outbound").add_column("body", str)
 
 
 def _old_key(key: str) -> str:
@@ -81,15 +81,15 @@ def _m5(db: sqlite_utils.Database) -> None:
     # Reporting periods: every cycle is keyed by a period label (2026, 2026-H1, 2026-Q3, …)
     # instead of a year, and every key has all five parts. A year key's period is its year.
     for table in ("outbound", "inbound", "reports", "cycles"):
-        db[table].add_column("period", str)
+        db.table(table).add_column("period", str)
         db.execute(f"update {table} set period = cast(year as text) where year is not null")
     renamed = {r["key"]: _old_key(r["key"]) for r in db.query("select key from outbound")}
     renamed = {old: new for old, new in renamed.items() if old != new}
     for old, new in renamed.items():
         db.execute("update outbound set key = ? where key = ?", [new, old])
         db.execute("update events set key = ? where key = ?", [new, old])
-    db["outbound"].create_index(["plan_id", "period", "task_id", "unit_id"])
-    db["reports"].create_index(["plan_id", "period"])
+    db.table("outbound").create_index(["plan_id", "period", "task_id", "unit_id"])
+    db.table("reports").create_index(["plan_id", "period"])
 
 
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
@@ -126,7 +126,7 @@ def _abandoned(row: dict, now: dt.datetime, lease: dt.timedelta) -> bool:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Ledger:
@@ -146,28 +146,28 @@ class Ledger:
     def migrate(self) -> None:
         """Apply the migrations this file has not seen, each in its own transaction."""
         if "migrations" not in self.db.table_names():
-            self.db["migrations"].create({"version": int, "name": str, "applied_at": str}, pk="version")
-        done = {r["version"] for r in self.db["migrations"].rows}
+            self.db.table("migrations").create({"version": int, "name": str, "applied_at": str}, pk="version")
+        done = {r["version"] for r in self.db.table("migrations").rows}
         for version, (name, step) in enumerate(MIGRATIONS, start=1):
             if version in done:
                 continue
             with self.db.conn:
                 step(self.db)
-                self.db["migrations"].insert({"version": version, "name": name, "applied_at": _now()})
+                self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
 
     @property
     def schema_version(self) -> int:
-        return max((r["version"] for r in self.db["migrations"].rows), default=0)
+        return max((r["version"] for r in self.db.table("migrations").rows), default=0)
 
     # -- events ----------------------------------------------------------------------
     def log(self, kind: str, key: str = "", **detail) -> None:
         """Append to the event log (never updated, never deleted)."""
-        self.db["events"].insert({"at": _now(), "kind": kind, "key": key,
+        self.db.table("events").insert({"at": _now(), "kind": kind, "key": key,
                                   "detail": json.dumps(detail, ensure_ascii=False, default=str)})
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
-        return list(self.db["events"].rows_where(where, args, order_by="id"))
+        return list(self.db.table("events").rows_where(where, args, order_by="id"))
 
     # -- decisions -------------------------------------------------------------------
     def state(self, plan_id: str) -> LedgerState:
@@ -206,7 +206,7 @@ class Ledger:
                         " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
                         [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
                          a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
-                self.db["events"].insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
+                self.db.table("events").insert({"at": now, "kind": "decided", "key": a.key, "detail": json.dumps(
                     {"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})})
         return inserted
 
@@ -247,7 +247,7 @@ class Ledger:
         with self.db.conn:
             self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ?",
                             [status, error or None, _now() if status == "sent" else None, key])
-            self.db["events"].insert({"at": _now(), "kind": status, "key": key,
+            self.db.table("events").insert({"at": _now(), "kind": status, "key": key,
                                       "detail": json.dumps({"error": error} if error else {}, ensure_ascii=False)})
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
@@ -282,13 +282,13 @@ class Ledger:
     def inbound(self, status: str | None = None) -> list[dict]:
         """Kept messages (with their `rowid`, the number a person uses for them)."""
         where, args = ("status = ?", [status]) if status else (None, None)
-        return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
+        return list(self.db.table("inbound").rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
 
     def update_inbound(self, inbound_id: str, **fields) -> None:
         fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
                   for k, v in fields.items()}
         with self.db.conn:
-            self.db["inbound"].update(inbound_id, fields)
+            self.db.table("inbound").update(inbound_id, fields)
 
     def sent_index(self) -> dict[str, Key]:
         """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to."""
@@ -300,7 +300,8 @@ class Ledger:
         to (a bounce proves itself by our Message-ID). Returns its key, or nothing."""
         rows = [r for r in self.db.query("select key, to_addrs, cc_addrs from outbound where message_id = ?",
                                          [message_id])
-                if address.lower() in {a.lower() for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
+                if address.lower() in {a.lower()
+                                       for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self.db.conn:
             for r in rows:
                 self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])
@@ -330,7 +331,8 @@ class Ledger:
     def history(self) -> dict[tuple[str, str], int]:
         """(plan, task) -> how many cycles the ledger holds for it (asked or reported), leaving
         out the tasks a person declared retired."""
-        retired = {tuple(r["key"].split("/", 1)) for r in self.db.query("select key from events where kind = 'retired'")}
+        retired = {tuple(r["key"].split("/", 1))
+                   for r in self.db.query("select key from events where kind = 'retired'")}
         out: dict[tuple[str, str], int] = {}
         for r in self.db.query("select plan_id, task_id, count(distinct key) as n from (select key, plan_id, task_id"
                                " from cycles union select key, plan_id, task_id from reports) group by 1, 2"):
@@ -349,7 +351,8 @@ class Ledger:
             return str(type(k)(new_plan or k.plan, k.period, new_task if task_id else k.task, k.unit, k.stage, k.seq))
 
         n = 0
-        where, args = ("plan_id = ?" + (" and task_id = ?" if task_id else "")), [plan_id, *([task_id] if task_id else [])]
+        where = "plan_id = ?" + (" and task_id = ?" if task_id else "")
+        args = [plan_id, *([task_id] if task_id else [])]
         with self.db.conn:
             for table in ("outbound", "cycles", "reports"):
                 for r in list(self.db.query(f"select key from {table} where {where}", args)):
@@ -361,7 +364,7 @@ class Ledger:
                     n += 1
             self.db.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
                             [new_plan or plan_id, new_task if task_id else None, *args])
-            self.db["events"].insert({"at": _now(), "kind": "renamed", "key": f"{plan_id}/{task_id or '-'}",
+            self.db.table("events").insert({"at": _now(), "kind": "renamed", "key": f"{plan_id}/{task_id or '-'}",
                                       "detail": json.dumps({"plan": new_plan or plan_id, "task": new_task, "rows": n})})
         return n
 

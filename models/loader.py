@@ -86,7 +86,8 @@ def parse_plan(text: str, source: str = "config/units.yaml") -> Plan:
             loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        raise PlanInvalid([PlanError(source, mark.line + 1, mark.column + 1, "(yaml)",
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise PlanInvalid([PlanError(source, line, column, "(yaml)",
                                      f"{e.problem or e.context}")]) from None
     if not isinstance(data, dict):
         raise PlanInvalid([PlanError(source, 1, 1, "(document)",

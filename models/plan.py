@@ -13,7 +13,7 @@ import unicodedata
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, model_validator
 
 from models.period import Schedule, parse_due
 
@@ -237,8 +237,8 @@ class Task(Strict):
 
 
 class WorkingHours(Strict):
-    start: Clock = "07:30"
-    end: Clock = "17:00"
+    start: Clock = dt.time(7, 30)
+    end: Clock = dt.time(17, 0)
 
 
 class CalendarConfig(Strict):
