@@ -36,7 +36,7 @@ from dispatch import plan_yaml  # noqa: E402
 
 
 def reply(i: int) -> bytes:
-    from tests.corpus import DOCX_CT, report_docx
+    from tests.corpus import DOCX_CT
     m = EmailMessage()
     m["From"] = f"Văn thư xã {i} <vanthu{i}@xa{i}.example>"
     m["To"] = "dondoc@stttt.example"
@@ -72,9 +72,9 @@ print(int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) /
 def borderline(work: Path) -> str:
     """A .docx of about 2.2 MB whose document.xml expands to millions of runs; its peak memory."""
     import io
+    import random
     import subprocess
     import zipfile
-    import random
     rnd = random.Random(7)
     letters = "abcdeghiklmnopqrstuvxy"
     body = "<w:p>" + "".join(f"<w:r><w:t>{''.join(rnd.choices(letters, k=5))}</w:t></w:r>"
@@ -114,7 +114,7 @@ def main() -> None:
             box = MailBoxUnencrypted(srv["host"], srv["port"]).login(srv["user"], srv["password"])
             folder = f"bench{n}"
             box.folder.create(folder)
-            stamp = imaplib.Time2Internaldate(dt.datetime(2025, 12, 1, 9, tzinfo=dt.timezone.utc))
+            stamp = imaplib.Time2Internaldate(dt.datetime(2025, 12, 1, 9, tzinfo=dt.UTC))
             for i in range(n):
                 box.client.append(folder, "", stamp, reply(i))
             box.folder.set(folder)

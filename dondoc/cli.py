@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -139,7 +140,8 @@ def cmd_plan(args, settings) -> int:
               f"  → {', '.join(a.to)}" + (f" (cc {', '.join(a.cc)})" if a.cc else ""))
     for pid, u in gaps:
         print(f"Chưa theo dõi: {pid} {u.task_id} kỳ {u.period}, hạn {u.deadline:%d/%m/%Y} đã qua, {len(u.units)} đơn "
-              f"vị chưa được đề nghị: không gửi đề nghị sau hạn; ghi nhận báo cáo bằng `dondoc record` hoặc đặt hạn mới.")
+              f"vị chưa được đề nghị: không gửi đề nghị sau hạn; ghi nhận báo cáo bằng `dondoc record` "
+              "hoặc đặt hạn mới.")
     return 0
 
 
@@ -207,6 +209,7 @@ def cmd_status(args, settings) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
     from models.rules import STAGE_WORDS
     console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
     for plan, mine, _ in plans:
@@ -237,6 +240,7 @@ def _status_html(plans, today, path: Path) -> None:
     """A one-page status report for a browser: per plan and task a bar of the status words,
     per unit what was sent and received. Values are escaped (autoescape)."""
     from jinja2 import Environment, FileSystemLoader
+
     from dondoc.render import SHIPPED
     from models.period import parse_label, with_period
     from models.rules import STAGE_WORDS
@@ -466,6 +470,7 @@ def cmd_demo(args, settings) -> int:
     import os
     import shutil
     import time
+
     from dondoc import demo
     out = args.out
     if out.exists():
@@ -504,8 +509,9 @@ def cmd_demo(args, settings) -> int:
 def cmd_serve(args, settings) -> int:
     plans = [plan for _, plan in _files(settings)]
     _prefect_env(settings)
-    from dondoc.serve import serve
     import os
+
+    from dondoc.serve import serve
     serve(plans, Path(os.environ["PREFECT_HOME"]))
     return 0
 
@@ -531,9 +537,10 @@ def _plan_option(s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
+    p = argparse.ArgumentParser(prog="dondoc",
+                                description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
     sub = p.add_subparsers(dest="command", required=True, title="lệnh")
-    today = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
+    today: dict[str, Any] = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
     s = sub.add_parser("validate", help="kiểm tra các tệp kế hoạch; lỗi dạng TỆP:DÒNG:CỘT: trường: thông báo")
     s.add_argument("file", nargs="?", type=Path, help="chỉ kiểm tra tệp này (mặc định: mọi tệp kế hoạch)")
     s.add_argument("--today", **today)
@@ -557,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     _plan_option(s)
     s.set_defaults(func=cmd_preview)
-    s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), hoàn tác (undo)")
+    s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), "
+                                      "hoàn tác (undo)")
     s.add_argument("action", nargs="?", choices=["show", "assign", "dismiss", "undo"])
     s.add_argument("number", nargs="?", type=int, help="số # mà `dondoc triage` hiện")
     s.add_argument("--yes", action="store_true", help="assign: nhận đúng gợi ý đang hiện")

@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
+from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
-from dondoc.extract import attachment_text
 from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
-
 
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
@@ -87,7 +86,7 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
     received = dt.datetime.fromisoformat(received_at) if received_at else None
     date = reply.date
     if received is None:
-        return (date or dt.datetime.now(dt.timezone.utc)).astimezone(tz)
+        return (date or dt.datetime.now(dt.UTC)).astimezone(tz)
     if date is not None and received - dt.timedelta(days=1) <= date < received:
         return date.astimezone(tz)
     return received.astimezone(tz)
@@ -130,7 +129,8 @@ def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits,
             return triage("thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc" if not reply.bounces else
                           "thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc")
         failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
-        keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
+        ours = reply.bounced_message_id or ""   # in `sent`, checked above
+        keys = [k for b in failed for k in ledger.bounced(ours, b.address,
                                                           f"{b.status} {b.address}: {b.diagnostic}".strip())]
         if failed and not keys:   # our letter, but an address it was not sent to
             return triage("thư báo lỗi nêu địa chỉ không phải nơi thư đã gửi tới: chưa tin, xem thư gốc")
@@ -212,7 +212,8 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
     """A person's decision on a triaged reply: it is that unit's report for that task (and its
     sender is acknowledged, as for any report). Returns new, updated or exists."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes())
-    received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
+    received_on = (dt.date.fromisoformat(row["received_on"]) if row["received_on"] or reply.date is None
+                   else reply.date.date())
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
             "received_on": received_on.isoformat(), "summary": reply.reply_text[:2000]}
     new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, period, task_id, unit_id, received_on,

@@ -56,7 +56,7 @@ class MaildirSource:
             for name in names:
                 file = self.path / "new" / name
                 raw = file.read_bytes()
-                received = _received_header(raw) or dt.datetime.fromtimestamp(file.stat().st_mtime, dt.timezone.utc)
+                received = _received_header(raw) or dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
                 yield Fetched(name, raw, received)
         return 0, items()
 
@@ -96,7 +96,10 @@ class ImapSource:
                     if not isinstance(item, tuple):
                         continue
                     head, raw = item
-                    uid = int(re.search(rb"UID (\d+)", head)[1])
+                    found = re.search(rb"UID (\d+)", head)
+                    if found is None:   # never skip silently: a reply must not be lost
+                        raise ValueError(f"IMAP FETCH answer without a UID: {head[:80]!r}")
+                    uid = int(found[1])
                     stamp = re.search(rb'INTERNALDATE "([^"]+)"', head)
                     received = dt.datetime.strptime(stamp[1].decode().strip(), "%d-%b-%Y %H:%M:%S %z") \
                         if stamp else None

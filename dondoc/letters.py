@@ -6,12 +6,12 @@ Message-ID and the thread to reply into, so a rebuilt letter is the same letter.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass
-import base64
-import hashlib
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from html import escape
@@ -94,7 +94,8 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         recipients.append("- Thủ trưởng đơn vị (để chỉ đạo);")
     recipients += [f"- {r};" for r in plan.plan.letter_recipients]
     recipients.append(f"- Lưu: VT, {plan.issuer.division}.")
-    between = lambda a, b: sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
+    def between(a: dt.date, b: dt.date) -> int:
+        return sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
     ctx = {
         "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, period)}), "issuer": plan.issuer,
         "signer": {"name": signer.name, "title_text": signer.title.capitalize(), "email": signer.email},
@@ -160,7 +161,8 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
     email): its subject, text and the files to attach, as they are now on disk."""
     body = json.loads(row["body"])
     to = json.loads(row["to_addrs"])
-    headers = [("Subject", _encoded(body["subject"])), ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
+    headers = [("Subject", _encoded(body["subject"])),
+               ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
                ("To", ", ".join(to)), ("Date", format_datetime(sent_at)), ("Message-ID", row["message_id"]),
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)

@@ -69,8 +69,8 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
         log.warning("đã gửi %s nhưng có người nhận bị từ chối: %s", key, why)
     if error:
         raise error
-    if summary.problem():
-        raise RunIncomplete(summary.problem(), summary.as_dict())
+    if problem := summary.problem():
+        raise RunIncomplete(problem, summary.as_dict())
     if held:
         raise RenamePending(f"{rt.plan.plan.id}: chưa gửi đề nghị báo cáo cho nhiệm vụ {', '.join(sorted(held))}: "
                             "sổ cái còn lịch sử dưới mã không kế hoạch nào định nghĩa (xem `dondoc validate`)")

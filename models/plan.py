@@ -277,8 +277,8 @@ class Task(Strict):
 
 
 class WorkingHours(Strict):
-    start: Clock = "07:30"
-    end: Clock = "17:00"
+    start: Clock = dt.time(7, 30)
+    end: Clock = dt.time(17, 0)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -308,7 +308,7 @@ def _cron_field(text: str, name: str, low: int, high: int) -> None:
         for v in (first, last):
             if v is not None and not low <= v <= high:
                 raise ValueError(f"trường {name} {text!r}: {v} nằm ngoài khoảng {low}–{high}")
-        if last is not None and last < first:
+        if first is not None and last is not None and last < first:
             raise ValueError(f"trường {name} {text!r}: khoảng {first}-{last} bị ngược")
         if step is not None and not 1 <= step <= high:
             raise ValueError(f"trường {name} {text!r}: bước /{step} phải từ 1 đến {high}")
@@ -318,7 +318,7 @@ def _cron(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(f"{value[:80]!r} không phải dòng cron gồm năm trường (phút giờ ngày tháng thứ)")
-    for text, (name, low, high) in zip(fields, _CRON_FIELDS):
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         _cron_field(text, name, low, high)
     return " ".join(fields)
 

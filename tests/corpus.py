@@ -132,7 +132,8 @@ def build(mid, form: bytes):
         "bientap@congttdt.daknong.example", f"Re: {tag(t, 'cong-ttdt')} V/v báo cáo",
         "Gửi Sở số liệu kèm theo.\n\nOn 05/11/2026 08:00, Sở Thông tin và Truyền thông wrote:\n> Kính gửi\n",
         mid="<tb-1@congttdt.daknong.example>", irt=mid(t, "cong-ttdt"),
-        attachments=[("so-lieu.xlsx", xlsx(), ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"))]),
+        attachments=[("so-lieu.xlsx", xlsx(),
+                      ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"))]),
         ("matched", "cong-ttdt", t))
     add("phone reply matched by the subject tag alone", message(
         "ttcntt@stttt.daknong.example", f"Re: {tag(t, 'trung-tam-cntt')} V/v báo cáo",
@@ -174,8 +175,10 @@ def build(mid, form: bytes):
     add("windows-1258 body", raw1258, ("matched", "so-tu-phap", s))
     import unicodedata
     from email.header import Header
-    nfd = message("vanthu@skhcn.daknong.example", "SUBJECT", unicodedata.normalize("NFD", "Sở Khoa học và Công nghệ gửi báo cáo.\n"),
-                  mid="<nfd-1@skhcn.daknong.example>", irt=mid(s, "so-khcn"), name="Nguyễn Thị Mường Khương Phòng Văn thư",
+    nfd = message("vanthu@skhcn.daknong.example", "SUBJECT",
+                  unicodedata.normalize("NFD", "Sở Khoa học và Công nghệ gửi báo cáo.\n"),
+                  mid="<nfd-1@skhcn.daknong.example>", irt=mid(s, "so-khcn"),
+                  name="Nguyễn Thị Mường Khương Phòng Văn thư",
                   attachments=[("bc.docx", report_docx(), DOCX_CT)])
     subject = Header(unicodedata.normalize("NFD", f"Re: {tag(s, 'so-khcn')} V/v báo cáo"), "utf-8").encode()
     add("NFD text and a split encoded-word name", nfd.replace(b"Subject: SUBJECT", b"Subject: " + subject.encode()),
@@ -240,7 +243,8 @@ def build(mid, form: bytes):
     dsn = {"From": "Mail Delivery System <MAILER-DAEMON@mx.daknong.example>", "To": "dondoc@stttt.daknong.example",
            "Subject": "Undelivered Mail Returned to Sender", "Message-ID": "<dsn-1@mx.daknong.example>",
            "Date": format_datetime(ON_TIME)}
-    raw_dsn = (f"From: {dsn['From']}\r\nTo: {dsn['To']}\r\nSubject: {dsn['Subject']}\r\nMessage-ID: {dsn['Message-ID']}\r\n"
+    raw_dsn = (f"From: {dsn['From']}\r\nTo: {dsn['To']}\r\nSubject: {dsn['Subject']}\r\n"
+               f"Message-ID: {dsn['Message-ID']}\r\n"
                f"Date: {dsn['Date']}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
                'Content-Type: multipart/report; report-type=delivery-status; boundary="dsnb"\r\n\r\n'
                "--dsnb\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
@@ -261,7 +265,8 @@ def build(mid, form: bytes):
     malformed = (b"From: vanthu@tuyduc.daknong.example\r\nSubject: Re: " + tag(h, "ubnd-tuy-duc").encode() +
                  b" V/v\r\nMessage-ID: <broken-1@tuyduc.daknong.example>\r\nMIME-Version: 1.0\r\n"
                  b"Content-Type: multipart/mixed; boundary=\"nope\"\r\nDate: not a date\r\n\r\n"
-                 b"--other\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                 b"--other\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n"
                  b"!!!not base64!!!\r\n")
     add("malformed MIME", malformed, ("triage", "ubnd-tuy-duc", h))
     add("two different tags in one subject", message(

@@ -3,8 +3,8 @@ should, none is lost, reports are acknowledged once."""
 from __future__ import annotations
 
 import asyncio
-import imaplib
 import datetime as dt
+import imaplib
 import json
 import uuid
 from pathlib import Path
@@ -62,7 +62,7 @@ def test_every_reply_of_the_corpus_ends_where_it_should(prefect_api, inbox, env,
     mid, form = sent_letters(shipped)
     items = corpus.build(mid, form)
     assert len(items) >= 40
-    for name, raw, arrival, _ in items:
+    for _name, raw, arrival, _ in items:
         box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
     summary = asyncio.run(collect(today=D(Y, 12, 10)))
     led = Ledger(env["DONDOC_DB"])
@@ -73,7 +73,7 @@ def test_every_reply_of_the_corpus_ends_where_it_should(prefect_api, inbox, env,
     by_sender = {}
     for r in rows:
         by_sender.setdefault(r["from_addr"], []).append(r)
-    for name, raw, arrival, (status, unit, task) in items:
+    for name, raw, _arrival, (status, unit, task) in items:
         if status == "duplicate":
             continue
         sender = corpus_sender(raw)
@@ -168,7 +168,7 @@ def test_killed_between_keeping_and_marking_seen_records_each_reply_once(prefect
     def crash(self, uids):
         raise SystemExit("killed after the ledger committed, before marking seen")
     monkeypatch.setattr(ImapSource, "done", crash)
-    with pytest.raises(BaseException):
+    with pytest.raises(SystemExit):
         asyncio.run(collect(today=D(Y, 12, 10)))
     led = Ledger(env["DONDOC_DB"])
     assert len(led.inbound("new")) == 6                   # kept, not yet read

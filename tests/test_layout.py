@@ -211,7 +211,8 @@ def test_check_format_pdf_names_what_a_broken_letter_breaks(printed, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     report = r.stdout.split(str(bad))
     assert f"{good}: OK" in report[0]
-    assert re.search(r"chữ ký: “Hoàng Mạnh Thắng” ở trang (\d), không cùng trang (?!\1)\d với “KT. GIÁM ĐỐC”", report[1])
+    assert re.search(r"chữ ký: “Hoàng Mạnh Thắng” ở trang (\d), không cùng trang (?!\1)\d với “KT. GIÁM ĐỐC”",
+                     report[1])
     assert "tiêu đề: “SỞ THÔNG TIN VÀ TRUYỀN THÔNG” xuống dòng giữa cụm từ" in report[1]
     assert "trang 1 có số trang (1)" in report[1]
 

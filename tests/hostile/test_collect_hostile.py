@@ -45,7 +45,8 @@ def test_an_attachment_name_no_file_system_takes_stops_nothing(box):
     add(box, corpus.message("vanthu@baodaknong.example", f"Re: [{PLAN}/2026/{T}/bao-dak-nong] V/v", "Gửi báo cáo.\n",
                             mid="<e1@baodaknong.example>", attachments=[(evil, corpus.PDF, ("application", "pdf"))]))
     add(box, corpus.message("vanthu@ptth.daknong.example", f"Re: [{PLAN}/2026/{T}/dai-ptth] V/v", "Gửi báo cáo.\n",
-                            mid="<e2@ptth.daknong.example>", attachments=[("bc.pdf", corpus.PDF, ("application", "pdf"))]))
+                            mid="<e2@ptth.daknong.example>",
+                            attachments=[("bc.pdf", corpus.PDF, ("application", "pdf"))]))
     ledger, summary = collect_now()
     assert summary.matched == 2                               # the next reply was not held up
     files = json.loads(next(r for r in ledger.db["reports"].rows if r["unit_id"] == "bao-dak-nong")["files"])

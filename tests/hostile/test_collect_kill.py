@@ -31,7 +31,8 @@ def replies(box: mailbox.Maildir) -> dict[str, int]:
             for version in (1, 2) if j % 3 == 0 else (1,):
                 when = dt.datetime(2026, 11, 20 + version, 9, j % 50, tzinfo=TZ)
                 raw = corpus.message(unit.emails[0], f"Re: {tag} V/v báo cáo",
-                                     f"{unit.name} báo cáo (lần {version}).\nTin, bài, ảnh đã đăng, phát: {10 * version + j}\n",
+                                     f"{unit.name} báo cáo (lần {version}).\n"
+                                     f"Tin, bài, ảnh đã đăng, phát: {10 * version + j}\n",
                                      mid=f"<k{i}-{j}-{version}@{unit.emails[0].split('@')[1]}>", date=when)
                 box.add(f"Received: from mx by mail; {when.strftime('%a, %d %b %Y %H:%M:%S +0700')}\r\n".encode() + raw)
             expected[unit.id + "/" + task.id] = 2 if j % 3 == 0 else 1
