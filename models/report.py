@@ -119,6 +119,7 @@ def _words(plan: Plan, mine: dict) -> tuple[list[dict], dict[str, list[dict]]]:
     for (task_id, unit_id, _), rep in mine.items():
         task = plan.task(task_id)
         form = _form(rep)
+        who = _own(plan, unit_id) + (f" ({task.event.name})" if task.event else "")
         own = [i for i in task.content_items if i in items]
         parts = about_items(form.get("text", ""), {i: items[i] for i in own}) if form.get("text") else {}
         if len(own) == 1 and None in parts:
@@ -127,12 +128,12 @@ def _words(plan: Plan, mine: dict) -> tuple[list[dict], dict[str, list[dict]]]:
         for i in own:
             if cell := (form.get("items") or {}).get(i):
                 text, cut = flat(cell)
-                under[i].append({"unit": _own(plan, unit_id), "text": text, "detail": DETAIL if cut else ""})
+                under[i].append({"unit": who, "text": text, "detail": DETAIL if cut else ""})
                 said = True
             elif parts.get(i):
                 text, _ = own_words(parts[i])
                 if text:
-                    under[i].append({"unit": _own(plan, unit_id), "text": text, "detail": DETAIL})
+                    under[i].append({"unit": who, "text": text, "detail": DETAIL})
                     said = True
         if not said and parts.get(None):
             text, _ = own_words(parts[None])
