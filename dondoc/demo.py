@@ -29,7 +29,7 @@ from dondoc.plans import read_plans
 from dondoc.settings import Settings
 from models.calendar import BusinessCalendar
 from models.keys import Key
-from models.period import parse_label
+from models.period import parse_label, with_period
 from models.rules import deadline_for, report_periods, task_cycles
 
 TZ = dt.timezone(dt.timedelta(hours=7))
@@ -102,7 +102,7 @@ class World:
         cover = _cover(unit.name, parse_label(key.period).text, late=when > deadline)
         files = []
         if mode in ("form", "report"):
-            files.append(("Báo cáo kết quả.docx", _report_docx(unit.name, plan, task, said)))
+            files.append(("Báo cáo kết quả.docx", _report_docx(unit.name, plan, task, said, key.period)))
         if form and mode in ("form", "body-form"):
             files.append(("Phiếu báo cáo.docx", _fill(form, said)))
         text = _body(unit.name, plan, task, said) if mode.startswith("body") else cover
@@ -233,14 +233,14 @@ def _body(name: str, plan, task, said: dict) -> str:
     return "\n".join(lines + ["", "Trân trọng,", "Văn thư"]) + "\n"
 
 
-def _report_docx(name: str, plan, task, said: dict) -> bytes:
+def _report_docx(name: str, plan, task, said: dict, period: str) -> bytes:
     """The unit's own report as it would write it: header, preamble, one heading per content
     item (the plan's words) with what it did, then its difficulties."""
     items = {c.id: c.text for c in plan.content_items}
     doc = Document()
     doc.add_paragraph(name.upper())
     doc.add_paragraph("BÁO CÁO")
-    doc.add_paragraph(f"Kết quả {task.title.split('kết quả', 1)[-1].strip()}")
+    doc.add_paragraph(f"Kết quả {with_period(task.title, parse_label(period)).split('kết quả', 1)[-1].strip()}")
     doc.add_paragraph(f"Thực hiện {plan.plan.type.lower()} của Sở, {name} báo cáo kết quả như sau:")
     doc.add_paragraph("I. KẾT QUẢ ĐẠT ĐƯỢC")
     for n, (cid, text) in enumerate(said["items"].items(), 1):

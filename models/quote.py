@@ -13,7 +13,20 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from models.inbound import _fold
+
+
+def _base(ch: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
+
+
+# lower case without diacritics, đ as d, by one table lookup per character (as models.inbound._fold)
+_TABLE = {cp: _base(chr(cp)) for cp in range(0xC0, 0x1EFF + 1) if _base(chr(cp)) != chr(cp)} | {ord("đ"): "d"}
+
+
+def _fold(text: str) -> str:
+    """"Đã đăng" → "da dang": lower case, no diacritics (NFC or NFD input), spaces collapsed per line."""
+    text = unicodedata.normalize("NFC", text.lower()).translate(_TABLE)
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 # Sentence ends: . ! ? … followed by a space and a capital, an opening quote or a bracket;
 # a dot between digits (1.234) never ends one. Line breaks always do.
@@ -26,6 +39,8 @@ _COVER = re.compile(
     r"|\b(?:tran trong|xin cam on|cam on|than ai|kinh chuc|best regards|regards|thanks)\b"
     r"|\b(?:theo yeu cau|cong van so|de nghi so (?:xem|tong hop|tiep nhan)|vui long|xac nhan (?:da )?nhan)\b"
     r"|^(?:can cu|thuc hien (?:ke hoach|cong van|van ban|chi dao|y kien)|noi nhan|luu:|luu vt|v/v|so:|ngay \d)"
+    r"|^(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b(?!.*\d.*\d)"
+    r"|^(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b.*\bnam \d{4}\.?$"
     r"|\bnhu sau:?$|\bcong hoa xa hoi chu nghia\b|\bdoc lap - tu do\b"
     r"|^(?:van thu|nguoi lap|nguoi bao cao|can bo|chuyen vien|truong phong|pho truong phong|giam doc|"
     r"pho giam doc|kt\.|tm\.|chu tich|pho chu tich|thu truong|dien thoai|dt:|email|e-mail)\b"
@@ -45,11 +60,11 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def is_cover(sentence: str) -> bool:
+def is_cover(sentence: str, folded: str | None = None) -> bool:
     """Whether a sentence is a greeting, a cover note ("… gửi báo cáo …", "đính kèm"), an
     apology ("xin lỗi vì gửi muộn"), thanks, a signature or contact line, a document's header
     or preamble ("Căn cứ …", "… như sau:"), or a heading in capitals: never the unit's results."""
-    folded = _fold(sentence).strip()
+    folded = (folded if folded is not None else _fold(sentence)).strip()
     letters = [c for c in sentence if c.isalpha()]
     if letters and sum(c.isupper() for c in letters) > 0.8 * len(letters):
         return True   # "BÁO CÁO", "UBND HUYỆN CƯ JÚT": a header
@@ -62,7 +77,7 @@ def own_words(text: str, most: int = 3, chars: int = 450) -> tuple[str, bool]:
     """The unit's own results in `text`: its sentences that are not cover sentences, at most
     `most` of them and about `chars` characters. Returns (the words, whether some were left
     out). ("", False) when nothing is left."""
-    kept = [s for s in sentences(text) if not is_cover(s) and _RESULT.search(_fold(s))]
+    kept = [s for s in sentences(text) if not is_cover(s, f := _fold(s)) and _RESULT.search(f)]
     out: list[str] = []
     for s in kept:
         if out and (len(out) >= most or sum(len(x) + 1 for x in out) + len(s) > chars):

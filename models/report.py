@@ -218,9 +218,9 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
     when = "năm nay" if period.kind == "year" else "kỳ này"
     for item in items:
         covering = [t for t in plan.tasks if item["id"] in t.content_items]
-        item["none"] = (f"Nội dung này thuộc nhiệm vụ không theo dõi qua hệ thống {when}."
-                        if covering and all(t.id in untracked for t in covering)
-                        else "Chưa có đơn vị báo cáo về nội dung này.")
+        item["none"] = ("Kế hoạch không giao đơn vị báo cáo riêng về nội dung này." if not covering else
+                        f"Nội dung này thuộc nhiệm vụ không theo dõi qua hệ thống {when}."
+                        if all(t.id in untracked for t in covering) else "Chưa có đơn vị báo cáo về nội dung này.")
     per_group = []
     for g in plan.groups:
         of_group = [r for r in rows if r.group == g.name and r.status != "exempt"]

@@ -148,3 +148,9 @@ def test_an_event_is_asked_about_the_working_day_after_it_ends(shipped):
         # the policy alone would ask 20-30 days before the deadline, before the event
         assert c.request_on > ended and cal.is_working_day(c.request_on)
         assert not any(cal.is_working_day(ended + dt.timedelta(days=k)) for k in range(1, (c.request_on - ended).days))
+
+
+def test_a_reports_title_line_is_not_a_result():
+    assert is_cover("Kết quả tổ chức Ngày Sách và Văn hóa đọc Việt Nam năm 2026")
+    assert is_cover("Kết quả thực hiện kế hoạch năm 2026.")
+    assert not is_cover("Kết quả: đã đăng 45 tin, bài và 12 phóng sự.")
