@@ -184,7 +184,7 @@ def _theme(text: str) -> str:
     while m := _VERBS.match(t):
         t = t[m.end():]
     words = t.split(",")[0].split()[:8]
-    while len(words) > 1 and words[-1].lower() in ("qua", "trên", "và", "của", "trong", "các", "về"):
+    while len(words) > 1 and words[-1].lower() in ("qua", "trên", "và", "của", "trong", "các", "về", "đến"):
         words.pop()
     return " ".join(words).lower() or text.split()[0].lower()
 

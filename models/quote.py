@@ -92,6 +92,11 @@ def _grams(text: str) -> set[str]:
     return {f"{a} {b}" for a, b in zip(syl, syl[1:])}
 
 
+# headings of a report's other sections: what follows is not about a content item
+_SECTIONS = {"_difficulties": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:nhung )?(?:kho khan|han che|ton tai)\b"),
+             "_proposals": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:de xuat|kien nghi)\b"),
+             "_": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:phuong huong|nhiem vu (?:trong )?(?:thoi gian|nam) toi|"
+                             r"danh gia chung|noi nhan)\b")}
 _HEAD = re.compile(r"^\s*(?:(?:nội dung|mục|về)\s+)?([IVX]+\.\d+|\d+(?:\.\d+)*|[IVX]+|[a-zđ])\s*[.):-]?\s+", re.I)
 
 
@@ -100,7 +105,8 @@ def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
     paragraph that is a heading (it names the item's id, or carries most of the item's
     distinctive words) opens that item's part, and the paragraphs after it belong there; a
     paragraph before any heading goes to the item whose distinctive words it shares most,
-    when it shares enough. What no item takes is under None. Pure."""
+    when it shares enough. What no item takes is under None; what follows a heading of the
+    difficulties, the proposals or another section is under "_difficulties", "_proposals", "_". Pure."""
     grams = {i: _grams(t) for i, t in items.items()}
     df: dict[str, int] = {}
     for g in grams.values():
@@ -114,6 +120,11 @@ def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
     current: str | None = None
     for para in (p.strip() for p in unicodedata.normalize("NFC", text).splitlines()):
         if not para:
+            continue
+        folded = _fold(para)
+        section = next((k for k, r in _SECTIONS.items() if r.match(folded) and len(para.split()) <= 12), None)
+        if section:   # "II. KHÓ KHĂN, VƯỚNG MẮC": the items' part of the report has ended
+            current = section
             continue
         mine = _grams(para)
         scores = {i: sum(weight[x] for x in g & mine) for i, g in grams.items()}

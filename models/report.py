@@ -146,8 +146,12 @@ def _remarks(plan: Plan, mine: dict, key: str) -> list[dict]:
     """The units' difficulties or proposals (`key`) from their forms, one line per report."""
     out = []
     for (_, unit_id, _), rep in mine.items():
-        if text := _form(rep).get(key):
+        form = _form(rep)
+        if text := form.get(key):
             out.append({"unit": _own(plan, unit_id), "text": flat(text)[0]})
+        elif form.get("text") and (part := about_items(form["text"], {}).get(f"_{key}")):
+            if words := own_words(part)[0]:
+                out.append({"unit": _own(plan, unit_id), "text": words})
     return out
 
 

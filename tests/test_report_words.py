@@ -154,3 +154,18 @@ def test_a_reports_title_line_is_not_a_result():
     assert is_cover("Kết quả tổ chức Ngày Sách và Văn hóa đọc Việt Nam năm 2026")
     assert is_cover("Kết quả thực hiện kế hoạch năm 2026.")
     assert not is_cover("Kết quả: đã đăng 45 tin, bài và 12 phóng sự.")
+
+
+def test_a_reports_difficulties_section_is_not_an_items_result(shipped):
+    items = {c.id: c.text for c in shipped.content_items if c.id in ("II.1", "II.2")}
+    report = ("I. KẾT QUẢ ĐẠT ĐƯỢC\n1. " + items["II.1"] + "\nThư viện huyện tổ chức 12 buổi giới thiệu sách.\n"
+              "II. KHÓ KHĂN, VƯỚNG MẮC\nKinh phí cho hoạt động tuyên truyền còn hạn chế.\n"
+              "III. ĐỀ XUẤT, KIẾN NGHỊ\nĐề nghị Sở mở 2 lớp tập huấn.")
+    parts = about_items(report, items)
+    assert parts["II.1"] == "Thư viện huyện tổ chức 12 buổi giới thiệu sách."
+    assert parts["_difficulties"] == "Kinh phí cho hoạt động tuyên truyền còn hạn chế."
+    assert parts["_proposals"] == "Đề nghị Sở mở 2 lớp tập huấn."
+    data = _report(shipped, [_rep("huyen-tuyen-truyen", "ubnd-cu-jut", {"text": report})],
+                   {("huyen-tuyen-truyen", "ubnd-cu-jut", "2026"): dt.date(2026, 12, 1)})
+    assert data.difficulties == [{"unit": "UBND huyện Cư Jút", "text": "Kinh phí cho hoạt động tuyên truyền còn hạn chế."}]
+    assert data.proposals == [{"unit": "UBND huyện Cư Jút", "text": "Đề nghị Sở mở 2 lớp tập huấn."}]
