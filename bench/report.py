@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from dispatch import plan_yaml  # noqa: E402
+from dispatch import plan_yaml
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     from docxtpl import DocxTemplate
     from jinja2 import Environment
+
     from dondoc.render import Templates
     from dondoc.reportdoc import report_context
     from models.calendar import BusinessCalendar
@@ -67,6 +68,7 @@ def main() -> None:
     print("target: the .docx under 5 s at 10,000 units")
     if args.pdf:
         import tempfile
+
         from dondoc.reportdoc import to_pdf
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bao-cao.docx"

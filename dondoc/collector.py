@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
+from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
-from dondoc.extract import attachment_text
-from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.form import is_form, read_form, substance
+from models.inbound import (
+    Limits,
+    match_reply,
+    mentions_attachment,
+    read_indicators,
+    reads_as_report,
+    vet,
+)
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
-
 
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
@@ -78,7 +84,7 @@ def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, ba
 
 def _message_id(raw: bytes) -> str | None:
     head = head_of(raw)
-    m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.M | re.I)
+    m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.MULTILINE | re.IGNORECASE)
     return m[1].decode("ascii", "replace") if m else None
 
 
@@ -88,7 +94,7 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
     received = dt.datetime.fromisoformat(received_at) if received_at else None
     date = reply.date
     if received is None:
-        return (date or dt.datetime.now(dt.timezone.utc)).astimezone(tz)
+        return (date or dt.datetime.now(dt.UTC)).astimezone(tz)
     if date is not None and received - dt.timedelta(days=1) <= date < received:
         return date.astimezone(tz)
     return received.astimezone(tz)
@@ -211,7 +217,7 @@ def _items(plan: Plan, task_id: str) -> dict[str, str]:
 
 def record_file(plan: Plan, ledger: Ledger, data_dir: Path, period: str, task_id: str, unit_id: str,
                 received_on: dt.date, name: str | None, data: bytes | None, note: str = "", replace: bool = False,
-                limits: Limits = Limits()) -> tuple[str, list[str]]:
+                limits: Limits | None = None) -> tuple[str, list[str]]:
     """Record a report that came on paper or through the document system (`dondoc record`),
     with its file when there is one: the file is kept, its text and the reply form's answers
     and numbers read as for an emailed report. The `note` is the clerk's own and is never
@@ -220,7 +226,7 @@ def record_file(plan: Plan, ledger: Ledger, data_dir: Path, period: str, task_id
     if name and data is not None:
         folder = data_dir / "attachments" / plan.plan.id / period / task_id / unit_id
         files.append(str(save_attachment(folder, name, data)))
-        read = attachment_text(name, data, limits)
+        read = attachment_text(name, data, limits or Limits())
         numbers = read_indicators(_NoBody(), plan, task_id, read.tables)
         values = numbers.values
         form = substance(read_form(read.tables, _items(plan, task_id)),

@@ -175,7 +175,7 @@ _ASK = ("Đề nghị Sở tổ chức tập huấn kỹ năng viết tin, bài 
 
 
 _VERBS = re.compile(r"^(?:tuyên truyền|phổ biến|quảng bá|truyền thông|phát động|tổ chức có hiệu quả|tổ chức|"
-                    r"biểu dương|tôn vinh|ứng dụng|hướng dẫn|triển khai|về)\b[\s,]*", re.I)
+                    r"biểu dương|tôn vinh|ứng dụng|hướng dẫn|triển khai|về)\b[\s,]*", re.IGNORECASE)
 
 
 def _theme(text: str) -> str:

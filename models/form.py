@@ -18,7 +18,7 @@ ITEM_MARK = re.compile(r"\[nd:([^\]\s]+)\]")
 FIELD_MARKS = {"kho-khan": "difficulties", "de-xuat": "proposals"}
 _FIELD = re.compile(r"\[(kho-khan|de-xuat)\]")
 # what people write in a cell that says nothing: dots, dashes, "không", "không có", "chưa có"
-_NOTHING = re.compile(r"^[\s.\-–—_…/x]*$|^(?:không|khong|không có|khong co|chưa có|chua co|n/?a)[\s.]*$", re.I)
+_NOTHING = re.compile(r"^[\s.\-–—_…/x]*$|^(?:không|khong|không có|khong co|chưa có|chua co|n/?a)[\s.]*$", re.IGNORECASE)
 
 
 def _norm(text: str) -> str:

@@ -14,7 +14,6 @@ import unicodedata
 from collections.abc import Mapping
 
 
-
 def _base(ch: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
 
@@ -97,7 +96,7 @@ _SECTIONS = {"_difficulties": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:nhung )?(?:k
              "_proposals": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:de xuat|kien nghi)\b"),
              "_": re.compile(r"^(?:[ivx\d]+[.)]?\s*)?(?:phuong huong|nhiem vu (?:trong )?(?:thoi gian|nam) toi|"
                              r"danh gia chung|noi nhan)\b")}
-_HEAD = re.compile(r"^\s*(?:(?:nội dung|mục|về)\s+)?([IVX]+\.\d+|\d+(?:\.\d+)*|[IVX]+|[a-zđ])\s*[.):-]?\s+", re.I)
+_HEAD = re.compile(r"^\s*(?:(?:nội dung|mục|về)\s+)?([IVX]+\.\d+|\d+(?:\.\d+)*|[IVX]+|[a-zđ])\s*[.):-]?\s+", re.IGNORECASE)
 
 
 def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
