@@ -22,14 +22,7 @@ from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance
-from models.inbound import (
-    Limits,
-    match_reply,
-    mentions_attachment,
-    read_indicators,
-    reads_as_report,
-    vet,
-)
+from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
