@@ -410,16 +410,12 @@ def cmd_record(args, settings) -> int:
     plan = _one_plan(args, settings, args.task)
     day = args.date or _today(args)
     period = _period(plan, args, day)
-    files = []
-    if args.file:
-        from dondoc.archive import save_attachment
-        if not args.file.is_file():
-            sys.exit(f"{args.file}: không có tệp này")
-        folder = settings.data / "attachments" / plan.plan.id / period / args.task / args.unit
-        files.append(str(save_attachment(folder, args.file.name, args.file.read_bytes())))
-    ledger = _ledger(settings)
-    new = ledger.record_report(plan.plan.id, period, args.task, args.unit, day, source="paper", files=files,
-                               note=args.note or "", replace=args.replace)
+    if args.file and not args.file.is_file():
+        sys.exit(f"{args.file}: không có tệp này")
+    from dondoc.collector import record_file
+    new, files = record_file(plan, _ledger(settings), settings.data, period, args.task, args.unit, day,
+                             args.file.name if args.file else None, args.file.read_bytes() if args.file else None,
+                             note=args.note or "", replace=args.replace)
     if new == "exists":
         print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} kỳ {period}; không ghi thêm "
               "(dùng --replace để thay bằng báo cáo này).", file=sys.stderr)

@@ -21,6 +21,7 @@ from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
+from models.form import is_form, read_form, substance
 from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
@@ -76,7 +77,7 @@ def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, ba
 
 def _message_id(raw: bytes) -> str | None:
     head = head_of(raw)
-    m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.M | re.I)
+    m = re.search(rb"^Message-ID:\s*(<[^<>\s]+>)", head, re.MULTILINE | re.IGNORECASE)
     return m[1].decode("ascii", "replace") if m else None
 
 
@@ -170,6 +171,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     folder = data_dir / "attachments" / pid / period / task_id / unit_id
     files: list[dict] = []
     tables: list = []
+    texts: list[str] = []   # the report's own text: every attachment's but the form's
     for att in reply.attachments:
         refusal = vet(att.filename, att.data, limits)
         if refusal:
@@ -181,7 +183,11 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         files.append({"name": att.filename, "path": str(path), "text": read.text[:TEXT_KEPT],
                       **({"error": read.error} if read.error else {})})
         tables += read.tables
+        if not is_form(read.tables):
+            texts.append(read.text)
     numbers = read_indicators(reply, plan, task_id, tables)
+    form = substance(read_form(tables, _items(plan, task_id)), texts,
+                     reply.reply_text if reads_as_report(reply.reply_text) else "", numbers.estimates)
     kept = [f["path"] for f in files if "path" in f]
     if not kept and not numbers.values and not reads_as_report(reply.reply_text):
         refused = "; ".join(f"{f['name']}: {f['refused']}" for f in files if "refused" in f)
@@ -196,7 +202,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
                  thread=reply.message_id) if reply.from_addr else None
     new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
                                files=kept, indicators=numbers.values, note=reply.reply_text[:2000], replace=True,
-                               ack=ack, mail_domain=plan.issuer.email.rsplit("@", 1)[1])
+                               ack=ack, mail_domain=plan.issuer.email.rsplit("@", 1)[1], form=form)
     summary.acks += new != "exists" and ack is not None
     unread = "; ".join(f"{k}: “{raw}”" for k, raw in numbers.unreadable)
     ledger.update_inbound(inbound_id, **base, **where, status="matched", attachments=files,
@@ -205,6 +211,38 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
                           reason=why + (f"; số liệu không đọc được: {unread}" if unread else ""))
     summary.matched += 1
     return new
+
+
+def _items(plan: Plan, task_id: str) -> dict[str, str]:
+    """The content items of a task: id -> text (the form's rows)."""
+    task = plan.task(task_id)
+    return {c.id: c.text for c in plan.content_items if c.id in task.content_items}
+
+
+def record_file(plan: Plan, ledger: Ledger, data_dir: Path, period: str, task_id: str, unit_id: str,
+                received_on: dt.date, name: str | None, data: bytes | None, note: str = "", replace: bool = False,
+                limits: Limits | None = None) -> tuple[str, list[str]]:
+    """Record a report that came on paper or through the document system (`dondoc record`),
+    with its file when there is one: the file is kept, its text and the reply form's answers
+    and numbers read as for an emailed report. The `note` is the clerk's own and is never
+    quoted. Returns (new | updated | exists, the kept paths)."""
+    files, form, values = [], {}, {}
+    if name and data is not None:
+        folder = data_dir / "attachments" / plan.plan.id / period / task_id / unit_id
+        files.append(str(save_attachment(folder, name, data)))
+        read = attachment_text(name, data, limits or Limits())
+        numbers = read_indicators(_NoBody(), plan, task_id, read.tables)
+        values = numbers.values
+        form = substance(read_form(read.tables, _items(plan, task_id)),
+                         [] if is_form(read.tables) else [read.text], "", numbers.estimates)
+    new = ledger.record_report(plan.plan.id, period, task_id, unit_id, received_on, source="paper", files=files,
+                               indicators=values, note=note, replace=replace, form=form)
+    return new, files
+
+
+class _NoBody:
+    """A paper report has no mail text to read numbers from."""
+    reply_text = ""
 
 
 def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict, period: str, task_id: str,

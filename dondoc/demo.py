@@ -16,10 +16,12 @@ import io
 import mailbox
 import os
 import random
+import re
 import socket
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from pathlib import Path
 
 from docx import Document
@@ -28,7 +30,7 @@ from dondoc.plans import read_plans
 from dondoc.settings import Settings
 from models.calendar import BusinessCalendar
 from models.keys import Key
-from models.period import parse_label
+from models.period import parse_label, with_period
 from models.rules import deadline_for, report_periods, task_cycles
 
 TZ = dt.timezone(dt.timedelta(hours=7))
@@ -53,6 +55,8 @@ class World:
             self.late |= {(plan.plan.id, u.id) for u in units[8:11]}
         self.delay = {(p.plan.id, u.id): rnd.randint(2, 12) for p in plans for u in p.units}
         self.letters: list[email.message.Message] = []
+        self.paper: list[tuple[dt.date, Key, bytes | None]] = []   # the Sở's own reports, recorded by hand
+        self.record: Callable[[dt.date, Key, bytes | None], None] = lambda *a: None
 
     def now(self, hour: int = 9) -> dt.datetime:
         return dt.datetime.combine(self.day, dt.time(hour), TZ)
@@ -91,18 +95,29 @@ class World:
             else max(self.day, min(self.day + dt.timedelta(days=self.delay[who]), deadline - dt.timedelta(days=2)))
         form = next((p.get_payload(decode=True) for p in letter.walk()
                      if "Phi%E1%BA%BFu" in str(p.get("Content-Disposition", ""))), None)
-        period = parse_label(key.period).text
-        text = f"Kính gửi Sở,\n\n{unit.name} gửi báo cáo kết quả thực hiện nhiệm vụ {period}.\n\nTrân trọng,\nVăn thư\n"
-        files = [("Báo cáo kết quả.docx", _report_docx(unit.name))]
-        if form:
-            files.append(("Phiếu số liệu.docx", _fill(form, self.delay[who])))
-        self.pending.append((when, lambda: _reply(rcpt, letter, text, dt.datetime.combine(when, dt.time(9), TZ),
-                                                  files=files)))
+        task = plan.task(key.task)
+        said = _results(plan, task, unit, key.period)
+        mode = _MODES[sum(map(ord, unit.id)) % len(_MODES)] if unit.group != "so" else "paper"
+        if mode == "paper":   # the Sở's own division: its form is recorded by hand (dondoc record)
+            self.paper.append((when, key, form and _fill(form, said)))
+            return
+        cover = _cover(unit.name, parse_label(key.period).text, late=when > deadline)
+        files = []
+        if mode in ("form", "report"):
+            files.append(("Báo cáo kết quả.docx", _report_docx(unit.name, plan, task, said, key.period)))
+        if form and mode in ("form", "body-form"):
+            files.append(("Phiếu báo cáo.docx", _fill(form, said)))
+        text = _body(unit.name, plan, task, said) if mode.startswith("body") else cover
+        self.pending.append((when, partial(_reply, rcpt, letter, text, dt.datetime.combine(when, dt.time(9), TZ),
+                                           files=files)))
 
     def release(self) -> int:
         """Replies whose day has come are sent (delivered into the collector's mailbox)."""
         due = [(d, f) for d, f in self.pending if d <= self.day]
         self.pending = [(d, f) for d, f in self.pending if d > self.day]
+        for d, key, form in [p for p in self.paper if p[0] <= self.day]:
+            self.record(d, key, form)
+        self.paper = [p for p in self.paper if p[0] > self.day]
         for _, make in due:
             self.deliver(make())
         return len(due)
@@ -134,18 +149,126 @@ def _dsn(rcpt: str, message_id: str, when: dt.datetime) -> bytes:
             f"Message-ID: {message_id}\r\n\r\n.\r\n--b--\r\n").encode()
 
 
-def _report_docx(name: str) -> bytes:
+_MODES = ("form", "body", "report", "form", "body-form", "form", "report")
+_DID = (
+    "Đã đăng {n} tin, bài, ảnh về {theme} trên trang thông tin điện tử và trang mạng xã hội của đơn vị.",
+    "Phối hợp với {partner} tổ chức {k} buổi {event} về {theme}, thu hút khoảng {p} lượt người tham gia.",
+    "Xây dựng {k} phóng sự, chương trình chuyên đề về {theme}, phát sóng tổng thời lượng {h} giờ.",
+    "Treo {b} băng rôn, khẩu hiệu, pa-nô tuyên truyền về {theme} tại {place}.",
+    "Lồng ghép nội dung {theme} vào {k} hội nghị, buổi sinh hoạt chuyên đề với {p} lượt cán bộ, hội viên tham dự.",
+    "Phát hành {b} bản tin, tờ gấp về {theme}, cấp phát đến {k} thôn, buôn, tổ dân phố.",
+    "Duy trì chuyên mục về {theme} trên hệ thống truyền thanh cơ sở, phát {n} lượt tin trong năm.",
+    "Tổ chức {k} cuộc thi tìm hiểu về {theme} với {p} bài dự thi; khen thưởng {b} tập thể, cá nhân tiêu biểu.",
+)
+_PARTNERS = ("Thư viện tỉnh", "Bảo tàng tỉnh", "Trung tâm Văn hóa tỉnh", "Hội Khuyến học", "Đoàn Thanh niên",
+             "các trường học trên địa bàn", "Hội Liên hiệp Phụ nữ")
+_EVENTS = ("nói chuyện chuyên đề", "giới thiệu sách", "triển lãm ảnh", "tọa đàm", "trưng bày lưu động",
+           "tập huấn")
+_PLACES = ("trục đường chính và khu trung tâm", "các trường học, nhà văn hóa thôn", "trụ sở cơ quan, đơn vị",
+           "các khu dân cư đông người")
+_HARD = ("Kinh phí cho hoạt động tuyên truyền còn hạn chế, chủ yếu lồng ghép với các nhiệm vụ khác.",
+         "Cán bộ làm công tác tuyên truyền ở cơ sở kiêm nhiệm nhiều việc, ít được tập huấn nghiệp vụ.",
+         "Hạ tầng mạng ở một số thôn, buôn vùng sâu chưa ổn định; người cao tuổi còn ngại dùng thiết bị số.",
+         "Một số thiết chế văn hóa cơ sở xuống cấp, thiếu trang thiết bị phục vụ người đọc.", "", "")
+_ASK = ("Đề nghị Sở tổ chức tập huấn kỹ năng viết tin, bài cho đội ngũ cộng tác viên cơ sở.",
+        "Đề nghị UBND tỉnh bố trí kinh phí hỗ trợ bổ sung sách, tài liệu cho tủ sách cơ sở.",
+        "Đề nghị Sở cung cấp tài liệu, ấn phẩm tuyên truyền mẫu để đơn vị nhân bản.",
+        "Đề nghị sớm ban hành hướng dẫn tiêu chí đánh giá mô hình học tập suốt đời.", "")
+
+
+_VERBS = re.compile(r"^(?:tuyên truyền|phổ biến|quảng bá|truyền thông|phát động|tổ chức có hiệu quả|tổ chức|"
+                    r"biểu dương|tôn vinh|ứng dụng|hướng dẫn|triển khai|về)\b[\s,]*", re.IGNORECASE)
+
+
+def _theme(text: str) -> str:
+    """A content item's subject, short: its first clause without the opening verbs."""
+    t = text.split(";")[0].rstrip(". ")
+    while m := _VERBS.match(t):
+        t = t[m.end():]
+    words = t.split(",")[0].split()[:8]
+    while len(words) > 1 and words[-1].lower() in ("qua", "trên", "và", "của", "trong", "các", "về", "đến"):
+        words.pop()
+    return " ".join(words).lower() or text.split()[0].lower()
+
+
+def _results(plan, task, unit, period: str) -> dict:
+    """What a simulated unit did: per content item a few sentences of its own (some items left
+    out), its numbers (some as estimates), a difficulty and a proposal, all from a seed of its
+    own so that no two units write the same."""
+    rnd = random.Random(f"{plan.plan.id}/{task.id}/{unit.id}/{period}")
+    items = {c.id: c.text for c in plan.content_items if c.id in task.content_items}
+    said = {}
+    for i, (cid, text) in enumerate(items.items()):
+        if i and rnd.random() < 0.3:
+            continue
+        picks = rnd.sample(_DID, rnd.choice((1, 2, 2)))
+        said[cid] = " ".join(d.format(theme=_theme(text), partner=rnd.choice(_PARTNERS), event=rnd.choice(_EVENTS),
+                                      place=rnd.choice(_PLACES), n=rnd.randint(8, 160), k=rnd.randint(2, 24),
+                                      p=rnd.randint(5, 90) * 10, h=f"{rnd.randint(2, 30)},{rnd.choice((0, 5))}"
+                                      .replace(",0", ""), b=rnd.randint(10, 300)) for d in picks)
+    numbers = {}
+    for ind in plan.indicators:
+        if ind.id in task.indicators:
+            value = (f"{rnd.randint(55, 98)},{rnd.randint(0, 9)}%" if ind.kind == "percent" else
+                     f"{rnd.randint(3, 60)},{rnd.choice((0, 5))}".replace(",0", "") if ind.kind == "decimal" else
+                     str(rnd.randint(3, 180)))
+            numbers[ind.id] = ("khoảng " + value) if rnd.random() < 0.12 else value
+    return {"items": said, "numbers": numbers, "hard": rnd.choice(_HARD), "ask": rnd.choice(_ASK)}
+
+
+def _cover(name: str, period: str, late: bool) -> str:
+    sorry = "Đơn vị xin lỗi vì gửi báo cáo muộn so với thời hạn. " if late else ""
+    return (f"Kính gửi Sở,\n\n{name} gửi báo cáo kết quả thực hiện nhiệm vụ {period} (file đính kèm). "
+            f"{sorry}\n\nTrân trọng,\nVăn thư\n")
+
+
+def _body(name: str, plan, task, said: dict) -> str:
+    """A report written in the reply itself: per content item a heading and what was done, then the numbers."""
+    items = {c.id: c.text for c in plan.content_items}
+    lines = ["Kính gửi Sở,", "", f"{name} báo cáo kết quả thực hiện như sau:", ""]
+    for n, (cid, text) in enumerate(said["items"].items(), 1):
+        lines += [f"{n}. {items[cid]}", f"- {text}", ""]
+    names = {i.id: i.name for i in plan.indicators}
+    lines += [f"{names[k]}: {v}" for k, v in said["numbers"].items()]
+    if said["hard"]:
+        lines += ["", f"Khó khăn: {said['hard']}"]
+    return "\n".join(lines + ["", "Trân trọng,", "Văn thư"]) + "\n"
+
+
+def _report_docx(name: str, plan, task, said: dict, period: str) -> bytes:
+    """The unit's own report as it would write it: header, preamble, one heading per content
+    item (the plan's words) with what it did, then its difficulties."""
+    items = {c.id: c.text for c in plan.content_items}
     doc = Document()
-    doc.add_paragraph(f"{name}: báo cáo kết quả thực hiện kế hoạch.")
+    doc.add_paragraph(name.upper())
+    doc.add_paragraph("BÁO CÁO")
+    doc.add_paragraph(f"Kết quả {with_period(task.title, parse_label(period)).split('kết quả', 1)[-1].strip()}")
+    doc.add_paragraph(f"Thực hiện {plan.plan.type.lower()} của Sở, {name} báo cáo kết quả như sau:")
+    doc.add_paragraph("I. KẾT QUẢ ĐẠT ĐƯỢC")
+    for n, (cid, text) in enumerate(said["items"].items(), 1):
+        doc.add_paragraph(f"{n}. {items[cid]}")
+        doc.add_paragraph(text)
+    if said["hard"]:
+        doc.add_paragraph("II. KHÓ KHĂN, VƯỚNG MẮC")
+        doc.add_paragraph(said["hard"])
+    doc.add_paragraph("Nơi nhận: - Sở (b/c); - Lưu: VT.")
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
 
 
-def _fill(form: bytes, n: int) -> bytes:
+def _fill(form: bytes, said: dict) -> bytes:
+    """The reply form filled in as a clerk would in Word: the result of each content item, the
+    numbers, the difficulties and proposals, each in the cell beside its marker."""
     doc = Document(io.BytesIO(form))
-    for i, row in enumerate(doc.tables[0].rows[1:], 1):
-        row.cells[3].text = str(n * i + 3)
+    for table in doc.tables:
+        for row in table.rows:
+            label = row.cells[1].text if len(row.cells) > 2 else row.cells[0].text
+            if m := re.search(r"\[nd:([^\]]+)\]", label):
+                row.cells[-1].text = said["items"].get(m[1], "")
+            elif m := re.search(r"\[([a-z0-9-]+)\]", label):
+                row.cells[-1].text = {"kho-khan": said["hard"], "de-xuat": said["ask"]}.get(m[1]) or \
+                    said["numbers"].get(m[1], "")
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
@@ -181,6 +304,7 @@ def run(out: Path, year: int, progress=None) -> dict:
     settings = Settings()
     plans = read_plans(settings.config)
     world = World(plans, Path((settings.inbox or "").removeprefix("maildir:")), {p.issuer.email for p in plans})
+    world.record = lambda day, key, form: _record(world.plans[key.plan], settings, day, key, form)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -215,6 +339,15 @@ def run(out: Path, year: int, progress=None) -> dict:
             "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
                             for m in escalations],
             "sent": len(world.letters)}
+
+
+def _record(plan, settings, day: dt.date, key: Key, form: bytes | None) -> None:
+    """`dondoc record` for the Sở's own division: its filled form, by hand, on `day`."""
+    from dondoc.collector import record_file
+    from dondoc.ledger import Ledger
+    assert key.task and key.unit, key
+    record_file(plan, Ledger(settings.db), settings.data, key.period, key.task, key.unit, day,
+                "Phiếu báo cáo.docx" if form else None, form)
 
 
 def settings_for(out: Path) -> None:

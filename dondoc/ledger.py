@@ -110,8 +110,16 @@ def _m7(db: sqlite_utils.Database) -> None:
     db.table("meta").insert({"name": "ledger_id", "value": uuid.uuid4().hex})
 
 
+def _m8(db: sqlite_utils.Database) -> None:
+    # What a report says, read once: the reply form's per-item texts, difficulties and proposals,
+    # the report's own text and which numbers were estimates, as JSON (models/form.substance).
+    db.table("reports").add_column("form", str)
+    db.table("report_versions").add_column("form", str)
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
-              ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7)]
+              ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7),
+              ("report form", _m8)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -353,9 +361,9 @@ class Ledger:
             self.db.execute("delete from reports where key = ?", [key])
         else:
             self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?, indicators = ?,"
-                            " note = ?, version = ? where key = ?",
+                            " note = ?, form = ?, version = ? where key = ?",
                             [prev["received_on"] if prev["version"] > 1 else None, prev["source"], prev["inbound_id"],
-                             prev["files"], prev["indicators"], prev["note"], prev["version"], key])
+                             prev["files"], prev["indicators"], prev["note"], prev["form"], prev["version"], key])
             self.db.execute("delete from report_versions where key = ? and version = ?", [key, prev["version"]])
         ack = str(Key.parse(key).at("ack", cur["version"] - 1))
         self.db.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
@@ -388,22 +396,25 @@ class Ledger:
     def record_report(self, plan_id: str, period: str, task_id: str, unit_id: str, received_on: dt.date,
                       source: str, inbound_id: str | None = None, files: Iterable[str] = (),
                       indicators: dict | None = None, note: str = "", replace: bool = False,
-                      ack: Action | None = None, mail_domain: str = "") -> str:
+                      ack: Action | None = None, mail_domain: str = "", form: dict | None = None) -> str:
         """Record a unit's report for a cycle: `new`, or with `replace` a later version that
         becomes the one counted and quoted (`updated`; the earlier one is kept in
         report_versions, the cycle keeps its first arrival day), else `exists` and nothing
         changes. The same message recorded twice is `exists`. `ack`: its acknowledgement,
         recorded in the same transaction (as version N, `ack-N`), so no report is ever left
-        without one, whatever moment a run dies at."""
+        without one, whatever moment a run dies at. `form`: what the report says (per-item texts,
+        difficulties, proposals, its text, estimates; see models/form.substance), kept as JSON."""
         key = str(Key(plan_id, period, task_id, unit_id))
         values = [received_on.isoformat(), source, inbound_id, json.dumps(list(files), ensure_ascii=False),
-                  json.dumps(indicators or {}, ensure_ascii=False), note]
+                  json.dumps(indicators or {}, ensure_ascii=False), note,
+                  json.dumps(form, ensure_ascii=False) if form else None]
         with self.db.conn:
             old = next(self.db.query("select * from reports where key = ?", [key]), None)
             if old is None:
                 self.db.execute(
                     "insert into reports (key, plan_id, period, year, task_id, unit_id, received_on, source,"
-                    " inbound_id, files, indicators, note, created_at, version) values (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    " inbound_id, files, indicators, note, form, created_at, version)"
+                    " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
                     [key, plan_id, period, int(period[:4]), task_id, unit_id, *values, _now()])
                 outcome, version = "new", 1
             elif not replace or (inbound_id and old["inbound_id"] == inbound_id):
@@ -411,10 +422,11 @@ class Ledger:
             else:
                 version = old["version"] + 1
                 self.db.execute(
-                    "insert into report_versions select key, version, coalesce(updated_on, received_on), source,"
-                    " inbound_id, files, indicators, note, created_at from reports where key = ?", [key])
+                    "insert into report_versions (key, version, received_on, source, inbound_id, files, indicators,"
+                    " note, created_at, form) select key, version, coalesce(updated_on, received_on), source,"
+                    " inbound_id, files, indicators, note, created_at, form from reports where key = ?", [key])
                 self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
-                                " indicators = ?, note = ?, created_at = ?, version = ? where key = ?",
+                                " indicators = ?, note = ?, form = ?, created_at = ?, version = ? where key = ?",
                                 [*values, _now(), version, key])
                 outcome = "updated"
             self._event("report" if outcome == "new" else "report-updated", key, source=source, received_on=received_on,

@@ -103,7 +103,6 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         "task": {"id": task.id, "title": title, "text": with_period(task.text, period)},
         "task_paragraphs": [with_period(p, period) for p in task.text.splitlines() if p.strip()],
         "unit": unit, "stage": stage, "stage_word": STAGE_WORDS[stage],
-        "update": stage == "ack" and bool(row["seq"]),   # the acknowledgement of a later version
         "addressee": unit.name if unit else f"Đồng chí {plan.escalation_contact.name}, {plan.escalation_contact.title}",
         "subject": SUBJECTS[stage].format(title=title),
         "tag": tag_of(plan.plan.id, label, task.id, unit.id if unit else None),
@@ -117,9 +116,11 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
         "working_days_left": between(day - dt.timedelta(days=1), deadline - dt.timedelta(days=1)),
         "working_days_overdue": between(deadline, day),
         "indicators": [i for i in plan.indicators if i.id in task.indicators],
+        "items": [c for c in plan.content_items if c.id in task.content_items],   # the reply form's rows
         "missing": missing,
         "units_asked": len(plan.units_of(task)) - len(task.exempt) if stage == "escalation" else None,
         "recipients": recipients,
+        "update": stage == "ack" and bool(row["seq"]),   # ack-N answers version N+1: a report that replaced one
     }
     ctx["docx_name"] = _safe_name(f"Công văn {STAGE_WORDS[stage]} - {unit.name if unit else title}") + ".docx"
     return ctx
@@ -147,7 +148,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
         *([("Auto-Submitted", "auto-replied")] if stage == "ack" else []),   # RFC 3834: no replies to it
     ]
     files = [(ctx["docx_name"], docx)] if docx else []
-    if stage == "request" and ctx["indicators"]:
+    if stage == "request" and (ctx["indicators"] or ctx["items"]):
         form = templates.docx("reply-form").render(ctx)
         files.append((_safe_name(f"Phiếu số liệu - {ctx['unit'].name}") + ".docx", form))
     data = mime(headers, text, html, files, row["message_id"])

@@ -44,6 +44,10 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
         "parts": [p | {"asked": sum(p[k] for k in ("on_time", "late", "overdue", "not_due")),
                        "missing": p["overdue"] + p["not_due"]} for p in data.parts],
         "late_names": data.late, "missing_names": data.missing, "proposals": plan.plan.proposals,
+        "total_tables": total_tables(data.totals), "estimated": any(t.get("estimates") for t in data.totals),
+        "untracked": data.untracked, "untracked_when": "năm nay" if data.period.kind == "year" else "kỳ này",
+        "early": data.counts.get("early", 0), "early_names": data.early,
+        "difficulties": data.difficulties, "unit_proposals": data.proposals,
         "rows": [{"unit_name": r.unit_name, "task_title": r.task_title, "word": r.word,
                   "received": f"{r.received_on:%d/%m/%Y}" if r.received_on else "", "indicators": r.indicators,
                   "files": r.files} for r in data.rows],
@@ -51,6 +55,16 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
                        f"- Lưu: VT, {plan.issuer.division}."],
         "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
     }
+
+
+def total_tables(totals: list[dict]) -> list[dict]:
+    """The totals as one table per task, lettered a), b), …, in the plan's task order."""
+    out: list[dict] = []
+    for t in totals:
+        if not out or out[-1]["task"] != t["task"]:
+            out.append({"letter": "abcdefghiklmnopqrstuvxy"[len(out) % 23], "task": t["task"], "rows": []})
+        out[-1]["rows"].append(t)
+    return out
 
 
 CHART_PARTS = (("on_time", "Đúng hạn", "0.3", ""), ("late", "Trễ hạn", "white", "////"),

@@ -13,6 +13,7 @@ import unicodedata
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from models.keys import Key
 from models.mailparse import Reply, nfc
@@ -189,7 +190,12 @@ class Indicators:
     unreadable: tuple[tuple[str, str], ...] = ()   # (indicator id, the text as written)
 
 
-def read_indicators(reply: Reply, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> Indicators:
+class HasText(Protocol):
+    @property
+    def reply_text(self) -> str: ...   # a reply's own text (a paper report has none)
+
+
+def read_indicators(reply: HasText, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> Indicators:
     """The indicator values a report gives: from the reply form's tables (`forms`: the
     tables of the .docx attachments, as rows of cell texts; a row names its indicator as
     `[id]` in its second cell and gives the value in its fourth), else from lines

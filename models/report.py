@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from models.calendar import BusinessCalendar
 from models.period import Period, parse_label, with_period
 from models.plan import Indicator, Plan
-from models.rules import LedgerState, task_cycles
-from models.status import WORDS, report_status
+from models.quote import DETAIL, about_items, own_words
+from models.rules import LedgerState, event_end, task_cycles
+from models.status import WORDS, arrival, report_status
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class ReportData:
     late: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     parts: list[dict] = field(default_factory=list)   # finer periods inside this one: their counts, apart
+    difficulties: list[dict] = field(default_factory=list)   # per unit and task: {"unit", "text"}, from the form
+    proposals: list[dict] = field(default_factory=list)      # the units' own proposals, before the plan's
+    untracked: list[str] = field(default_factory=list)       # tasks of the period dondoc did not follow
+    early: list[str] = field(default_factory=list)           # units whose event report came before it ended
 
     @property
     def year(self) -> int:
@@ -78,6 +83,78 @@ def _values(rep: dict | None) -> dict:
     return json.loads(rep["indicators"] or "{}") if rep else {}
 
 
+def _form(rep: dict) -> dict:
+    """What the report says (the ledger's `form`); for a row of before the form (no such key),
+    its note stands for its text; a paper report's note is the clerk's own, never quoted."""
+    if "form" not in rep:
+        return {"text": rep.get("note") or ""}
+    return json.loads(rep["form"]) if rep["form"] else {}
+
+
+def flat(text: str, chars: int = 600) -> tuple[str, bool]:
+    """A cell's lines as one sentence run ("- a" / "- b" → "a; b."), cut near `chars` (with "…").
+    Returns (text, whether it was cut)."""
+    lines = [" ".join(x.split()).lstrip("-+•*– ").strip() for x in text.splitlines()]
+    lines = [x.rstrip(";,") for x in lines if x]
+    out = "; ".join(x if i == len(lines) - 1 else x.rstrip(".") for i, x in enumerate(lines))
+    cut = len(out) > chars
+    if cut:
+        out = out[:chars].rsplit(" ", 1)[0].rstrip(",;") + "…"
+    elif out and not out.endswith((".", "!", "?", "…")):
+        out += "."
+    return out, cut
+
+
+def _own(plan: Plan, unit_id: str) -> str:
+    return plan.unit(unit_id).name if plan.has_unit(unit_id) else unit_id
+
+
+def _words(plan: Plan, mine: dict) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Under each content item, one line per unit that wrote about it: the form's cell for the
+    item, else the part of its report about the item, trimmed, with DETAIL; a report whose
+    text speaks of no item of its task goes under the task itself (the second value, by task)."""
+    under: dict[str, list[dict]] = {c.id: [] for c in plan.content_items}
+    rest: dict[str, list[dict]] = {}
+    items = {c.id: c.text for c in plan.content_items}
+    for (task_id, unit_id, _), rep in mine.items():
+        task = plan.task(task_id)
+        form = _form(rep)
+        who = _own(plan, unit_id) + (f" ({task.event.name})" if task.event else "")
+        own = [i for i in task.content_items if i in items]
+        parts = about_items(form.get("text", ""), {i: items[i] for i in own}) if form.get("text") else {}
+        if len(own) == 1 and None in parts:
+            parts[own[0]] = "\n".join(filter(None, (parts.get(own[0]), parts.pop(None))))
+        said = False
+        for i in own:
+            if cell := (form.get("items") or {}).get(i):
+                text, cut = flat(cell)
+                under[i].append({"unit": who, "text": text, "detail": DETAIL if cut else ""})
+                said = True
+            elif parts.get(i):
+                text, _ = own_words(parts[i])
+                if text:
+                    under[i].append({"unit": who, "text": text, "detail": DETAIL})
+                    said = True
+        if not said and parts.get(None):
+            text, _ = own_words(parts[None])
+            if text:
+                rest.setdefault(task_id, []).append({"unit": _own(plan, unit_id), "text": text, "detail": DETAIL})
+    return [{"id": c.id, "text": c.text, "words": under[c.id]} for c in plan.content_items], rest
+
+
+def _remarks(plan: Plan, mine: dict, key: str) -> list[dict]:
+    """The units' difficulties or proposals (`key`) from their forms, one line per report."""
+    out = []
+    for (_, unit_id, _), rep in mine.items():
+        form = _form(rep)
+        if text := form.get(key):
+            out.append({"unit": _own(plan, unit_id), "text": flat(text)[0]})
+        elif form.get("text") and (part := about_items(form["text"], {}).get(f"_{key}")):
+            if words := own_words(part)[0]:
+                out.append({"unit": _own(plan, unit_id), "text": words})
+    return out
+
+
 def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: dt.date, period: Period,
                    cal: BusinessCalendar | None = None) -> ReportData:
     """The report of `period`: its own cycles (and one-off cycles inside it), only those dondoc
@@ -90,28 +167,33 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
     names = {i.id: i for i in plan.indicators}
     rows: list[Row] = []
     parts: dict[tuple[str, str], dict[str, int]] = {}
+    untracked: dict[str, str] = {}
     years = range(period.start.year, period.end.year + 1)
     for task in plan.tasks:
         for c, units in task_cycles(plan, cal, task, years):
             label = c.period.label
-            if (task.id, label) not in state.asked:   # a cycle dondoc never asked about
-                continue
             own = c.period == period or (c.period.kind == "once" and period.contains(c.period))
             if not own and not period.contains(c.period):
                 continue
+            if (task.id, label) not in state.asked:   # a cycle dondoc never asked about: said, not counted
+                if own:
+                    untracked.setdefault(task.id, with_period(task.title, c.period))
+                continue
+            ended = event_end(task, c.deadline)
             for unit in units:
-                received = state.reported.get((task.id, unit.id, label))
-                status = report_status(c.deadline, received, unit.id in task.exempt, today)
+                received = arrival(state, (task.id, unit.id, label), ended)
+                status = report_status(c.deadline, received, unit.id in task.exempt, today, ended)
                 if not own:
                     counts = parts.setdefault((label, task.id), dict.fromkeys(WORDS, 0))
                     counts[status] += 1
                     continue
                 rep = by_key.get((task.id, unit.id, label))
                 values = _values(rep)
+                guessed = set(_form(rep).get("estimates", ())) if rep else set()
                 rows.append(Row(task.id, with_period(task.title, c.period), label, unit.id, unit.name,
                                 groups[unit.group], c.deadline, received, status,
                                 "; ".join(f"{names[k].name if k in names else k}: {vn_number(v)}"
-                                          for k, v in values.items()),
+                                          + (" (ước tính)" if k in guessed else "") for k, v in values.items()),
                                 "; ".join(p.rsplit("/", 1)[-1] for p in json.loads(rep["files"] or "[]"))
                                 if rep else ""))
     counts = dict.fromkeys(WORDS, 0)
@@ -119,37 +201,30 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
         counts[r.status] += 1
     asked = len(rows) - counts["exempt"]
     mine = {(r.task_id, r.unit_id, r.period): by_key[(r.task_id, r.unit_id, r.period)]
-            for r in rows if (r.task_id, r.unit_id, r.period) in by_key}
+            for r in rows if (r.task_id, r.unit_id, r.period) in by_key and r.status != "early"}
     totals = []
     for task in plan.tasks:   # one table per task: a unit's figures are never added across tasks
         title = next((r.task_title for r in rows if r.task_id == task.id), task.title)
         for ind_id in task.indicators:
             given = [v for (t, _, _), rep in mine.items() if t == task.id
                      and (v := _values(rep).get(ind_id)) is not None]
+            guessed = sum(ind_id in _form(rep).get("estimates", ()) and ind_id in _values(rep)
+                          for (t, _, _), rep in mine.items() if t == task.id)
             if given and ind_id in names:
                 ind = names[ind_id]
-                totals.append({"task": title, "name": ind.name, "unit": ind.unit, "kind": ind.kind,
-                               "total": total(ind, given), "reports": len(given)})
-    items, quoted = [], set()
-    for item in plan.content_items:
-        words = []
-        for task in plan.tasks:
-            if item.id not in task.content_items:
-                continue
-            for (task_id, unit_id, label), rep in mine.items():
-                note = " ".join((rep["note"] or "").split())
-                if task_id == task.id and note and (task_id, unit_id, label) not in quoted:
-                    quoted.add((task_id, unit_id, label))
-                    words.append({"unit": plan.unit(unit_id).name if plan.has_unit(unit_id) else unit_id,
-                                  "text": note[:400] + ("…" if len(note) > 400 else "")})
-        items.append({"id": item.id, "text": item.text, "words": words})
-    for task in plan.tasks:   # reports of tasks that name no content item: under the task itself
-        words = [{"unit": plan.unit(u).name if plan.has_unit(u) else u, "text": " ".join(r["note"].split())[:400]}
-                 for (t, u, p), r in mine.items() if t == task.id and (t, u, p) not in quoted
-                 and (r["note"] or "").strip()]
-        if words:
-            title = with_period(task.title, period)
-            items.append({"id": task.id, "text": title[:1].upper() + title[1:], "words": words})
+                totals.append({"task_id": task.id, "task": title, "name": ind.name, "unit": ind.unit,
+                               "kind": ind.kind, "total": total(ind, given) + (" (ước tính)" if guessed else ""),
+                               "reports": len(given), "estimates": guessed})
+    items, rest = _words(plan, mine)
+    for task_id, words in rest.items():   # reports that speak of no item of their task: under the task
+        title = with_period(plan.task(task_id).title, period)
+        items.append({"id": task_id, "text": title[:1].upper() + title[1:], "words": words})
+    when = "năm nay" if period.kind == "year" else "kỳ này"
+    for item in items:
+        covering = [t for t in plan.tasks if item["id"] in t.content_items]
+        item["none"] = ("Kế hoạch không giao đơn vị báo cáo riêng về nội dung này." if not covering else
+                        f"Nội dung này thuộc nhiệm vụ không theo dõi qua hệ thống {when}."
+                        if all(t.id in untracked for t in covering) else "Chưa có đơn vị báo cáo về nội dung này.")
     per_group = []
     for g in plan.groups:
         of_group = [r for r in rows if r.group == g.name and r.status != "exempt"]
@@ -161,5 +236,9 @@ def compile_report(plan: Plan, state: LedgerState, reports: list[dict], today: d
         period, rows, counts, asked, len({r.unit_id for r in rows if r.status != "exempt"}), totals, items, per_group,
         late=sorted({r.unit_name for r in rows if r.status == "late"}),
         missing=sorted({r.unit_name for r in rows if r.status in ("overdue", "not_due")}),
+        difficulties=_remarks(plan, mine, "difficulties"), proposals=_remarks(plan, mine, "proposals"),
+        untracked=[t[:1].upper() + t[1:] for t in untracked.values()],
+        early=[f"{r.unit_name} ({r.task_title}, nhận ngày {r.received_on:%d/%m/%Y})" for r in rows
+               if r.status == "early"],
         parts=[{"period": parse_label(label).text, "task": with_period(plan.task(t).title, parse_label(label)),
                 **c} for (label, t), c in sorted(parts.items())])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from models.calendar import BusinessCalendar
 from models.plan import Plan
-from models.rules import LedgerState, task_cycles
+from models.rules import LedgerState, event_end, task_cycles
 
 WORDS = {
     "not_due": "chưa đến hạn",
@@ -16,14 +16,20 @@ WORDS = {
     "late": "đã báo cáo trễ hạn",
     "overdue": "chưa báo cáo – quá hạn",
     "exempt": "miễn",
+    "early": "gửi trước khi sự kiện kết thúc – chưa tính",
 }
 
 
-def report_status(deadline: dt.date, reported_on: dt.date | None, exempt: bool, today: dt.date) -> str:
+def report_status(deadline: dt.date, reported_on: dt.date | None, exempt: bool, today: dt.date,
+                  event_end: dt.date | None = None) -> str:
     """One of WORDS' keys. A report received on the deadline day itself is on time: the
-    deadline keeps its date even when it is a day off, and a unit is not late for using it."""
+    deadline keeps its date even when it is a day off, and a unit is not late for using it.
+    A report of an event's results received on or before the event's last day (`event_end`)
+    cannot hold them: `early`, flagged and not counted as reported."""
     if exempt:
         return "exempt"
+    if reported_on is not None and event_end is not None and reported_on <= event_end:
+        return "early"
     if reported_on is not None:
         return "on_time" if reported_on <= deadline else "late"
     return "overdue" if today > deadline else "not_due"
@@ -46,6 +52,16 @@ class StatusRow:
         return WORDS[self.status] + (f" (đã cập nhật {self.updated_on:%d/%m})" if self.updated_on else "")
 
 
+def arrival(state: LedgerState, key: tuple[str, str, str], ended: dt.date | None) -> dt.date | None:
+    """The day a cycle's report counts from: its first arrival; for an event's report that first
+    came before the event ended, the day a later version replaced it (if one did)."""
+    first = state.reported.get(key)
+    later = state.updated.get(key)
+    if first is not None and ended is not None and first <= ended and later is not None and later > ended:
+        return later
+    return first
+
+
 def status_rows(plan: Plan, state: LedgerState, today: dt.date,
                 sent: Mapping[tuple[str, str, str], list[tuple[str, dt.date, str]]] | None = None,
                 cal: BusinessCalendar | None = None) -> list[StatusRow]:
@@ -66,11 +82,12 @@ def status_rows(plan: Plan, state: LedgerState, today: dt.date,
             elif shown - {label}:      # a cycle still to come: only when the task shows nothing else
                 continue
             shown.add(label)
+            ended = event_end(task, c.deadline)
             for unit in units:
                 k = (task.id, unit.id, label)
-                reported = state.reported.get(k)
+                reported = arrival(state, k, ended)
                 rows.append(StatusRow(label, task.id, unit.id, unit.name, c.deadline,
-                                      report_status(c.deadline, reported, unit.id in task.exempt, today),
+                                      report_status(c.deadline, reported, unit.id in task.exempt, today, ended),
                                       reported, tuple(sent.get(k, ())), state.updated.get(k)))
     return rows
 

@@ -39,7 +39,7 @@ def report_docx(text: str = "Báo cáo kết quả thực hiện năm 2026") -> 
 
 def filled_form(form: bytes, values: dict[str, str]) -> bytes:
     doc = Document(io.BytesIO(form))
-    for row in doc.tables[0].rows[1:]:
+    for row in (r for t in doc.tables for r in t.rows[1:] if len(r.cells) >= 4):   # the numbers' table
         for key, value in values.items():
             if f"[{key}]" in row.cells[1].text:
                 row.cells[3].text = value

@@ -46,7 +46,9 @@ def reply(sender, task_unit, text, when, attach=True):
     m["Message-ID"], m["Date"] = f"<{uuid.uuid4().hex}@unit.example>", format_datetime(when)
     m.set_content(text)
     if attach:
-        m.add_attachment(corpus.report_docx(), *corpus.DOCX_CT, filename="Báo cáo năm.docx")
+        m.add_attachment(corpus.report_docx(f"Báo cáo kết quả thực hiện năm {Y}\nĐã đăng 10 tin, bài về học tập suốt "
+                                            "đời trên trang thông tin điện tử."), *corpus.DOCX_CT,
+                         filename="Báo cáo năm.docx")
     return bytes(m)
 
 
@@ -135,7 +137,9 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     assert "1 báo cáo đúng hạn (25,0%); 1 báo cáo trễ hạn (25,0%); 2 chưa báo cáo (50,0%); 1 lượt được miễn" in body
     assert "Các đơn vị báo cáo trễ hạn: Đài Muộn." in body
     assert "Các đơn vị chưa báo cáo: UBND huyện Hỏng Địa Chỉ, UBND huyện Không." in body
-    assert f"1. Báo cáo kết quả năm {Y}\n- Báo Sớm: “Báo Sớm gửi báo cáo. Tin, bài: 10”" in body
+    # the unit's own results from its report, never its cover note (“Báo Sớm gửi báo cáo.”)
+    assert (f"1. Báo cáo kết quả năm {Y}\n- Báo Sớm: “Đã đăng 10 tin, bài về học tập suốt đời trên trang thông tin "
+            "điện tử.” (chi tiết tại báo cáo của đơn vị)") in body and "gửi báo cáo" not in body
     images = [r.target_part.content_type for r in doc.part.rels.values() if r.reltype.endswith("/image")]
     assert images == ["image/png"]   # the chart: one hatched bar chart (tests/test_layout.py looks at it printed)
     totals = [[c.text for c in r.cells] for r in doc.tables[1].rows[1:]]

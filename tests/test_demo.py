@@ -36,6 +36,7 @@ def test_the_demo_cycle(prefect_api, tmp_path, monkeypatch):
     # answers, one address bounces, some answer late, one out of office answers late too; the Sở's own
     # division (on the Sở's domain) is a unit like any other
     seed = built["hoc-tap-suot-doi"]["2026"]
+    # the Sở's own division records its Ngày Sách report by hand (dondoc record): on time
     assert (seed["asked"], seed["on_time"], seed["late"], seed["overdue"], seed["exempt"]) == (43, 36, 4, 3, 1)
     # the quarterly plan's year report counts its own (one-off) cycle, never the quarters again
     assert built["binh-dan-hoc-vu-so"]["2026"]["asked"] == 9
@@ -49,3 +50,16 @@ def test_the_demo_cycle(prefect_api, tmp_path, monkeypatch):
     body = "\n".join(p.text for p in Document(str(out / "out" / "bao-cao-hoc-tap-suot-doi-2026.docx")).paragraphs)
     assert "đã đề nghị 43 lượt báo cáo của 26 đơn vị" in body
     assert "36 báo cáo đúng hạn (83,7%); 4 báo cáo trễ hạn (9,3%); 3 chưa báo cáo (7,0%)" in body
+    # section I: what units did, in their own words, under every item they wrote about; never a cover note
+    quoted = [p for p in body.splitlines() if p.startswith("- ") and "“" in p]
+    assert len(quoted) > 60 and len({q.split("“", 1)[1] for q in quoted}) == len(quoted)   # no sentence reused
+    assert not any(w in body for w in ("gửi báo cáo kết quả thực hiện nhiệm vụ", "xin lỗi", "Trân trọng", "{year}"))
+    assert ("- Phòng Thông tin - Báo chí - Xuất bản, Sở Thông tin và Truyền thông "
+            "(Ngày Sách và Văn hóa đọc Việt Nam): “") \
+        in body
+    assert "(Tuần lễ hưởng ứng học tập suốt đời): “" in body and "(chi tiết tại báo cáo của đơn vị)" in body
+    assert "2. Khó khăn, vướng mắc" in body and "1. Đề xuất của các đơn vị" in body
+    assert body.index("1. Đề xuất của các đơn vị") < body.index("Đề nghị UBND tỉnh tiếp tục quan tâm")
+    q4 = out / "out" / "bao-cao-binh-dan-hoc-vu-so-2026-Q4.docx"
+    second = "\n".join(p.text for p in Document(str(q4)).paragraphs)
+    assert "(Ngày Chuyển đổi số quốc gia): “" in second and "Chưa có đơn vị báo cáo" not in second

@@ -176,7 +176,7 @@ def test_the_migration_keeps_the_history_of_a_year_ledger(tmp_path, shipped):
     with sqlite3.connect(db) as conn:
         before = {r[0] for r in conn.execute("select key from outbound")}
     led = Ledger(db)
-    assert led.schema_version == len(MIGRATIONS)
+    assert led.schema_version == len(MIGRATIONS)   # every migration, in order
     keys = [r["key"] for r in led.outbound(shipped.plan.id)]
     assert len(keys) == len(before) and all(Key.parse(k) for k in keys)
     assert "hoc-tap-suot-doi/2026/-/-/compile" in keys

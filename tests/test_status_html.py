@@ -41,7 +41,7 @@ def test_the_status_page_in_a_browser(tmp_path, env, shipped):
     assert shown == expected["counts"] and shown["on_time"] == 2 and shown["late"] == 1
     per_task = re.search(r'data-task="truyen-thong-bao-chi" data-period="2026">(.*?)</tr>', dom, re.S)[1]
     assert {k: int(v) for k, v in re.findall(r'data-count="(\w+)">(\d+)<', per_task)} == {
-        "not_due": 0, "on_time": 1, "late": 1, "overdue": 2, "exempt": 0}
+        "not_due": 0, "on_time": 1, "late": 1, "overdue": 2, "exempt": 0, "early": 0}
     assert dom.count('data-status="') == len(expected["rows"])
     shot = tmp_path / "status.png"
     subprocess.run(base + [f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()], capture_output=True,

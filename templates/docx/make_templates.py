@@ -365,27 +365,74 @@ def _repeat_header(row) -> None:
     _child(row._tr.get_or_add_trPr(), "w:tblHeader", TRPR)
 
 
+FORM_GUIDE = ("Đơn vị ghi ngắn gọn vào các ô trống: đã làm gì, ở đâu, bao nhiêu (vài câu mỗi ô); nội dung nào "
+              "chưa thực hiện thì để trống. Giữ nguyên các mã trong ngoặc vuông [ ] để Sở tổng hợp tự động.")
+
+
+def answer_rows(t, height_mm: float) -> None:
+    """Rows of a form table (after its header) at least `height_mm` tall: room to write in Word."""
+    for row in t.rows[1:]:
+        _child(row._tr.get_or_add_trPr(), "w:trHeight", TRPR, **{"w:val": str(Mm(height_mm).twips),
+                                                                   "w:hRule": "atLeast"})
+
+
+def fixed_table(doc, rows: list[list[str]], widths_mm: list[float], size: int = 13, bold_first: bool = True):
+    """A bordered table of fixed rows (no loop): the first column bold when `bold_first`."""
+    t = doc.add_table(rows=len(rows), cols=len(widths_mm))
+    t.style = doc.styles["Table Grid"]
+    for i, w in enumerate(widths_mm):
+        t.columns[i].width = Mm(w)
+        for c in t.columns[i].cells:
+            c.width = Mm(w)
+    for r, cells in enumerate(rows):
+        _cant_split(t.rows[r])
+        for i, text in enumerate(cells):
+            run = t.cell(r, i).paragraphs[0].add_run(text)
+            run.font.size, run.font.bold = Pt(size), bold_first and i == 0
+    return t
+
+
 def reply_form() -> Document:
-    """The form a unit fills in and sends back; the collector reads its table."""
+    """The form a unit fills in (about ten minutes) and sends back; the collector reads its tables
+    (models/form.py, models/inbound.read_indicators): per content item of the task what the unit
+    did (rows marked `[nd:ID]`), the task's indicators (rows marked `[id]`, the value in the 4th
+    cell), the difficulties (`[kho-khan]`) and proposals (`[de-xuat]`)."""
     doc = new_document()
-    para(doc, "PHIẾU SỐ LIỆU BÁO CÁO", size=14, bold=True, align="center", after=0)
-    para(doc, "{{ task.title }}", size=14, bold=True, align="center", after=12)
+    para(doc, "PHIẾU BÁO CÁO KẾT QUẢ THỰC HIỆN", size=14, bold=True, align="center", after=0)
+    para(doc, "{{ task.title }}", size=13, bold=True, align="center", after=6)
     para(doc, "Mã: {{ tag }}", size=12, align="left", indent=False, after=0)
-    para(doc, "Đơn vị báo cáo: {{ unit.name }}", align="left", after=0)
+    para(doc, "Đơn vị báo cáo: {{ unit.name }}", size=13, align="left", after=0)
     para(doc, "Người lập: ............................................  Điện thoại: ...........................",
-         align="left", after=12)
-    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [14, 96, 30, 25],
-          ["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]", "{{ i.unit }}", ""], "for i in indicators", size=13)
-    para(doc, "", after=6)
-    para(doc, "Tóm tắt kết quả nổi bật (không quá 10 dòng):", align="left", after=0)
-    para(doc, "", after=0)
+         size=13, align="left", after=4)
+    para(doc, FORM_GUIDE, size=12, italic=True, after=6)
+    para(doc, "{%p if items %}", size=2, after=0)
+    heading(doc, "I. KẾT QUẢ THỰC HIỆN THEO NỘI DUNG CỦA KẾ HOẠCH")
+    t = table(doc, ["STT", "Nội dung của kế hoạch", "Kết quả thực hiện của đơn vị"], [12, 66, 87],
+              ["{{ loop.index }}", "{{ c.text }} [nd:{{ c.id }}]", ""], "for c in items", size=12)
+    answer_rows(t, 22)
+    para(doc, "{%p endif %}", size=2, after=0)
+    para(doc, "{%p if indicators %}", size=2, after=0)
+    heading(doc, "{% if items %}II{% else %}I{% endif %}. SỐ LIỆU")
+    para(doc, "Mỗi ô ghi một số; số ước tính ghi “khoảng …”; tỷ lệ ghi dạng 87,5%.", size=12, italic=True, after=4)
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Số lượng"], [12, 93, 35, 25],
+          ["{{ loop.index }}", "{{ i.name }} [{{ i.id }}]",
+           "{{ i.unit }}{% if i.kind == 'decimal' %} (có thể ghi số lẻ){% endif %}", ""],
+          "for i in indicators", size=12, right=(3,))
+    para(doc, "{%p endif %}", size=2, after=0)
+    heading(doc, "{{ ['I', 'II', 'III'][(items|length > 0) + (indicators|length > 0)] }}. "
+                 "KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT")
+    t = fixed_table(doc, [["Nội dung", "Ý kiến của đơn vị"], ["Khó khăn, vướng mắc [kho-khan]", ""],
+                          ["Đề xuất, kiến nghị [de-xuat]", ""]], [50, 115], size=12)
+    _repeat_header(t.rows[0])
+    answer_rows(t, 22)
     return doc
 
 
 def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loop: str, size: int = 12,
-          nowrap: tuple[int, ...] = ()):
+          nowrap: tuple[int, ...] = (), right: tuple[int, ...] = ()):
     """A bordered table: a header row repeated on every page, one templated row repeated by `loop`,
-    rows that never split across pages; the columns in `nowrap` never wrap (dates)."""
+    rows that never split across pages; the columns in `nowrap` never wrap (dates), those in
+    `right` are right-aligned (numbers)."""
     t = doc.add_table(rows=2, cols=len(headers))
     t.style = doc.styles["Table Grid"]
     for i, w in enumerate(widths_mm):
@@ -407,6 +454,8 @@ def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loo
         if i in nowrap:
             row.cells[i]._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))
             row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+        if i in right:
+            row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
     # docxtpl's row loop: the opening and closing tags sit in rows of their own
     row._tr.addprevious(_tag_row(t, f"{{%tr {loop} %}}"))
     row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
@@ -429,33 +478,53 @@ def report() -> Document:
               "{{ issuer.short_name }} báo cáo kết quả thực hiện {{ period_text }} như sau:")
     heading(doc, "I. KẾT QUẢ THỰC HIỆN")
     para(doc, "{%p for item in items %}")
-    para(doc, "{{ loop.index }}. {{ item.text }}", italic=True)
+    para(doc, "{{ loop.index }}. {{ item.text }}", italic=True, keep=True)
     para(doc, "{%p for w in item.words %}")
-    para(doc, "- {{ w.unit }}: “{{ w.text }}”")
+    para(doc, "- {{ w.unit }}: “{{ w.text }}”{% if w.detail %} {{ w.detail }}{% endif %}")
     para(doc, "{%p endfor %}")
     para(doc, "{%p if not item.words %}")
-    para(doc, "Chưa có đơn vị báo cáo về nội dung này.")
+    para(doc, "{{ item.none }}")
     para(doc, "{%p endif %}")
     para(doc, "{%p endfor %}")
-    para(doc, "Tổng hợp số liệu từ báo cáo của các đơn vị:", keep=True)
-    table(doc, ["STT", "Nhiệm vụ", "Chỉ tiêu", "Đơn vị tính", "Tổng số", "Số báo cáo"], [12, 44, 44, 22, 28, 15],
-          ["{{ loop.index }}", "{{ t.task }}", "{{ t.name }}", "{{ t.unit }}", "{{ t.total }}", "{{ t.reports }}"],
-          "for t in totals")
+    para(doc, "{%p if untracked %}")
+    para(doc, "Các nhiệm vụ không theo dõi qua hệ thống {{ untracked_when }} (kỳ báo cáo đã bắt đầu trước khi "
+              "hệ thống được đưa vào sử dụng; kết quả tổng hợp theo văn bản giấy):", keep=True)
+    para(doc, "{%p for u in untracked %}")
+    para(doc, "- {{ u }}.")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p endif %}")
+    para(doc, "{%p if total_tables %}")
+    para(doc, "Tổng hợp số liệu từ báo cáo của các đơn vị, theo từng nhiệm vụ (số liệu không cộng giữa các "
+              "nhiệm vụ; mỗi đơn vị tính theo báo cáo gửi sau cùng):", keep=True)
+    para(doc, "{%p for g in total_tables %}")
+    para(doc, "{{ g.letter }}) {{ g.task[:1]|upper }}{{ g.task[1:] }}:", italic=True, keep=True, before=4)
+    table(doc, ["STT", "Chỉ tiêu", "Đơn vị tính", "Tổng số", "Số báo cáo"], [12, 62, 30, 40, 21],
+          ["{{ loop.index }}", "{{ t.name }}", "{{ t.unit }}", "{{ t.total }}", "{{ t.reports }}"],
+          "for t in g.rows", right=(3, 4))
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p if estimated %}")
+    para(doc, "(*) Có số liệu do đơn vị ghi ước tính (“khoảng …”, “hơn …”): tổng số đó là số ước tính.",
+         size=12, italic=True, before=4)
+    para(doc, "{%p endif %}")
+    para(doc, "{%p endif %}")
     para(doc, "{%p if parts %}")
     para(doc, "Các kỳ báo cáo trong {{ period_text }} (tính riêng, không cộng vào số liệu trên):", keep=True, before=6)
     table(doc, ["Kỳ", "Nhiệm vụ", "Được đề nghị", "Đúng hạn", "Trễ hạn", "Chưa báo cáo"], [30, 63, 20, 18, 18, 16],
           ["{{ p.period }}", "{{ p.task }}", "{{ p.asked }}", "{{ p.on_time }}", "{{ p.late }}", "{{ p.missing }}"],
-          "for p in parts")
+          "for p in parts", right=(2, 3, 4, 5))
     para(doc, "{%p endif %}")
     heading(doc, "II. ĐÁNH GIÁ")
+    para(doc, "1. Tình hình báo cáo", italic=True, keep=True)
     para(doc, "{{ issuer.short_name }} đã đề nghị {{ asked }} lượt báo cáo của {{ units }} đơn vị. Kết quả: "
               "{{ on_time }} báo cáo đúng hạn ({{ pct.on_time }}); {{ late }} báo cáo trễ hạn ({{ pct.late }}); "
-              "{{ missing }} chưa báo cáo ({{ pct.missing }}){% if exempt %}; {{ exempt }} lượt được miễn{% endif %}.")
+              "{{ missing }} chưa báo cáo ({{ pct.missing }}){% if early %}; {{ early }} báo cáo gửi trước khi "
+              "sự kiện kết thúc, chưa tính là đã báo cáo{% endif %}{% if exempt %}; {{ exempt }} lượt được miễn"
+              "{% endif %}.")
     para(doc, "Theo nhóm đơn vị:", keep=True)
     table(doc, ["Nhóm đơn vị", "Được đề nghị", "Đúng hạn", "Trễ hạn", "Chưa báo cáo", "Tỷ lệ đúng hạn"],
           [55, 22, 20, 20, 24, 24],
           ["{{ g.name }}", "{{ g.asked }}", "{{ g.on_time }}", "{{ g.late }}", "{{ g.missing }}", "{{ g.pct }}"],
-          "for g in groups")
+          "for g in groups", right=(1, 2, 3, 4, 5))
     para(doc, "{%p if chart is defined and chart %}")
     para(doc, "Biểu đồ tỷ lệ báo cáo theo nhóm đơn vị:", keep=True, before=6)
     para(doc, "{{ chart }}", align="center", after=6)
@@ -466,7 +535,25 @@ def report() -> Document:
     para(doc, "{%p if missing_names %}")
     para(doc, "Các đơn vị chưa báo cáo: {{ missing_names|join(', ') }}.")
     para(doc, "{%p endif %}")
+    para(doc, "{%p if early_names %}")
+    para(doc, "Các đơn vị gửi báo cáo trước khi sự kiện kết thúc (chưa tính là đã báo cáo, số liệu không được "
+              "tổng hợp; đề nghị gửi lại kết quả sau sự kiện): {{ early_names|join('; ') }}.")
+    para(doc, "{%p endif %}")
+    para(doc, "2. Khó khăn, vướng mắc", italic=True, keep=True, before=6)
+    para(doc, "{%p for d in difficulties %}")
+    para(doc, "- {{ d.unit }}: {{ d.text }}")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p if not difficulties %}")
+    para(doc, "Các đơn vị không nêu khó khăn, vướng mắc.")
+    para(doc, "{%p endif %}")
     heading(doc, "III. KIẾN NGHỊ, ĐỀ XUẤT")
+    para(doc, "{%p if unit_proposals %}")
+    para(doc, "1. Đề xuất của các đơn vị", italic=True, keep=True)
+    para(doc, "{%p for p in unit_proposals %}")
+    para(doc, "- {{ p.unit }}: {{ p.text }}")
+    para(doc, "{%p endfor %}")
+    para(doc, "2. Kiến nghị của {{ issuer.short_name }}", italic=True, keep=True, before=6)
+    para(doc, "{%p endif %}")
     para(doc, "{%p for p in proposals %}")
     para(doc, "{{ p }}")
     para(doc, "{%p endfor %}")
