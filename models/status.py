@@ -39,6 +39,7 @@ class StatusRow:
     status: str
     reported_on: dt.date | None
     sent: tuple[tuple[str, dt.date, str], ...]   # (stage, day decided, delivery status)
+    extended_from: dt.date | None = None         # the cycle's own deadline, when this unit was given more time
 
     @property
     def word(self) -> str:
@@ -68,9 +69,10 @@ def status_rows(plan: Plan, state: LedgerState, today: dt.date,
             for unit in units:
                 k = (task.id, unit.id, label)
                 reported = state.reported.get(k)
-                rows.append(StatusRow(label, task.id, unit.id, unit.name, c.deadline,
-                                      report_status(c.deadline, reported, unit.id in task.exempt, today),
-                                      reported, tuple(sent.get(k, ()))))
+                deadline = state.extended.get(k, c.deadline)
+                rows.append(StatusRow(label, task.id, unit.id, unit.name, deadline,
+                                      report_status(deadline, reported, unit.id in task.exempt, today),
+                                      reported, tuple(sent.get(k, ())), c.deadline if deadline != c.deadline else None))
     return rows
 
 
