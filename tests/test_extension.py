@@ -13,10 +13,10 @@ D = dt.date
 CYCLE = ("bao-cao-nam", "khong", "2026")
 
 
-def replay(plan, extended, start=D(2026, 11, 1), end=D(2026, 12, 31), granted=D(2026, 12, 1)):
-    """Every day's actions, as (day, stage, seq, unit-or-units, deadline); the extension
-    counts from `granted` on."""
-    decided, out, day = {}, [], start
+def replay(plan, extended):
+    """Every day's actions from 01/11 to 31/12/2026, as (day, stage, seq, unit-or-units,
+    deadline); the extension is granted on 01/12."""
+    decided, out, day, end, granted = {}, [], D(2026, 11, 1), D(2026, 12, 31), D(2026, 12, 1)
     reported = {("bao-cao-nam", "som", "2026"): D(2026, 11, 10)}
     while day <= end:
         state = LedgerState(decided, reported, extended=extended if day >= granted else {})
@@ -38,7 +38,8 @@ def test_follow_ups_count_from_the_new_deadline(mini):
     assert ("overdue" in {s for _, s, _, u, _ in plain if u == "khong"})
     # the escalation lists only the units without more time; the others' letters do not change
     assert [u for d, s, _, u, _ in moved if s == "escalation"] == ["muon"]
-    others = lambda xs: [x for x in xs if x[3] != "khong" and x[1] != "escalation"]   # noqa: E731
+    def others(xs):
+        return [x for x in xs if x[3] != "khong" and x[1] != "escalation"]
     assert others(plain) == others(moved) and len(others(plain)) == 7
 
 
