@@ -39,6 +39,11 @@ class Settings(BaseSettings):
                                 "10 minutes for the end of DATA (connecting waits at most 60)")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
 
+    web_host: str = Field("127.0.0.1", description="the web page listens here; anything but loopback requires a login")
+    web_port: int = Field(8080, ge=1, le=65535, description="the web page's port (`--web-port`)")
+    web_accounts: Path = Field(Path("var/web-accounts"), description="the web page's accounts (`dondoc web "
+                               "--add-account NAME`), one `name:scrypt$…` line each; kept outside the plan")
+
     def inbox_source(self):
         """The configured mailbox (a side effect: IMAP logs in here)."""
         from dondoc.inbox import ImapSource, MaildirSource
