@@ -41,7 +41,7 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 SESSION, FLASH = "dondoc_session", "dondoc_flash"
 SESSION_HOURS = 12
-UPLOAD = File(None)
+SCAN, SHEET = File(None), File(None)   # one each: FastAPI keeps a parameter's name in its File()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -102,6 +102,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     local_user = f"{getpass.getuser()}@máy-này"
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
     env.filters["vn_date"] = _vn_date
+    env.filters["inbound_word"] = lambda status: INBOUND_WORDS.get(status, status)
     web = FastAPI(title="dondoc", docs_url=None, redoc_url=None, openapi_url=None)
 
     def sign(data: dict) -> str:
@@ -389,7 +390,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     @web.post("/record")
     def record(plan: str = Form(...), unit: str = Form(...), task: str = Form(...), period: str = Form(""),
                received: str = Form(""), note: str = Form(""), replace: str = Form(""),
-               scan: UploadFile | None = UPLOAD, who: str = Depends(poster)):
+               scan: UploadFile | None = SCAN, who: str = Depends(poster)):
         chosen = plan_of(plan)
         on = _parse_day(received) if received.strip() else day()
         label = pick_period(chosen, unit, task, period.strip() or None, on)
@@ -420,7 +421,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         return page(request, "import.html.j2", snippet=None, skipped=[])
 
     @web.post("/import", response_class=HTMLResponse)
-    def import_units(request: Request, sheet: UploadFile = UPLOAD, group: str = Form(""),
+    def import_units(request: Request, sheet: UploadFile | None = SHEET, group: str = Form(""),
                      who: str = Depends(poster)):
         if sheet is None or not sheet.filename:
             raise DeskError("chọn một tệp .xlsx")
@@ -462,6 +463,8 @@ def address(server) -> str:
 # -- what the pages show -------------------------------------------------------------------
 STATE_WORDS = {"pending": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "gửi thất bại",
                "bounced": "bị trả lại", "cancelled": "đã hủy"}
+INBOUND_WORDS = {"new": "mới nhận", "matched": "đã ghi nhận", "triage": "chờ phân loại", "dismissed": "đã bỏ qua",
+                 "ooo": "trả lời vắng mặt", "bounce": "báo lỗi gửi thư", "ignored": "thư tự động"}
 
 
 def _vn_date(value) -> str:
