@@ -401,12 +401,29 @@ def _prefect_env(settings) -> None:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
+def _no_tracebacks() -> None:
+    """Prefect's log lines without the tracebacks it attaches to a failed run (--debug keeps them):
+    the clerk gets the one line that says what to do."""
+    import logging
+
+    class Plain(logging.Filter):
+        def filter(self, record):
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            return True
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(Plain())
+
+
 def cmd_run(args, settings) -> int:
     import asyncio
     import importlib
     _files(settings, args.plan)
     _prefect_env(settings)
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
+    if not getattr(args, "debug", False):
+        _no_tracebacks()
     from dondoc.smtp import DeliveryError
     from flows.report import NoSuchReport
     extra: dict = {"plans": args.plan} if args.stage != "collect" else {}
@@ -475,6 +492,7 @@ def cmd_serve(args, settings) -> int:
     import os
     from dondoc import web
     settings = _web_settings(args, settings)
+    _ledger(settings)
     page = web.server(settings)   # checked before Prefect starts: a busy port or no account stops here
     from dondoc.serve import serve
     serve(plans, Path(os.environ["PREFECT_HOME"]), web=page)
@@ -498,6 +516,7 @@ def cmd_web(args, settings) -> int:
         print(f"Đã lưu tài khoản {args.add_account} vào {settings.web_accounts}.")
         return 0
     _files(settings)   # a bad plan exits here with its errors
+    _ledger(settings)  # and an unusable ledger
     page = web.server(_web_settings(args, settings), args.today)
     print("Trang web cho văn phòng (dừng bằng Ctrl+C):", flush=True)
     print(web.address(page), flush=True)
@@ -669,6 +688,8 @@ def explain(exc: BaseException, settings=None) -> str:
         return f"sổ cái {db} đang bị một tiến trình khác giữ: đợi lần chạy kia xong rồi chạy lại"
     if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
         return f"sổ cái {db} chỉ đọc được: cấp quyền ghi cho tệp và thư mục chứa nó"
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+        return f"không mở được sổ cái {db}: kiểm tra đường dẫn DONDOC_DB (phải là một tệp) và quyền ghi"
     if isinstance(exc, sqlite3.DatabaseError):
         return (f"không dùng được sổ cái {db} ({exc}): tệp hỏng hoặc không phải sổ cái dondoc; khôi phục từ bản "
                 "sao lưu hoặc đặt DONDOC_DB tới tệp đúng")
@@ -698,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv            # anywhere on the line, before or after the command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
     settings = None
     try:
         from dondoc.settings import Settings
