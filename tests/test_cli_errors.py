@@ -31,7 +31,7 @@ def dondoc(args, env, tmp_path):
     port = str(closed_port())
     args = [a.replace("{tmp}", str(tmp_path)).replace("{port}", port) for a in args]
     return subprocess.run([sys.executable, "-m", "dondoc.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **env}, timeout=120)
+                          env={**os.environ, **env}, timeout=120, check=False)
 
 
 def no_traceback(r, codes=(1,)):
