@@ -384,38 +384,28 @@ def _triage_show(ledger, number: int) -> int:
 def _period(plan, args, day: dt.date) -> str:
     """The cycle a report received on `day` belongs to: `--period`, else the one whose window
     holds the day. Exits with a message for an unknown unit, task or period."""
-    from models.calendar import BusinessCalendar
-    from models.rules import period_at
-    if not plan.has_unit(args.unit):
-        sys.exit(f"không có đơn vị {args.unit!r} trong kế hoạch {plan.plan.id}")
-    if args.task not in {t.id for t in plan.tasks}:
-        sys.exit(f"không có nhiệm vụ {args.task!r} trong {plan.plan.id}; có: {', '.join(t.id for t in plan.tasks)}")
-    if args.unit not in {u.id for u in plan.units_of(plan.task(args.task))}:
-        sys.exit(f"đơn vị {args.unit} không được giao nhiệm vụ {args.task}")
-    period = args.period or (str(args.year) if args.year else None)
-    if period is None:
-        return period_at(plan, BusinessCalendar(plan.calendar), plan.task(args.task), day)
+    from dondoc.desk import DeskError, pick_period
     from models.period import parse_label
-    from models.rules import deadline_for
     try:
-        _near(parse_label(period).year, period)
+        if args.period:
+            _near(parse_label(args.period).year, args.period)
+        return pick_period(plan, args.unit, args.task, args.period or (str(args.year) if args.year else None), day)
     except (ValueError, argparse.ArgumentTypeError) as e:
-        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10): {e}")
-    if deadline_for(plan.task(args.task), period) is None:
-        sys.exit(f"nhiệm vụ {args.task} không có hạn báo cáo nào cho kỳ {period}")
-    return period
+        sys.exit(f"kỳ {args.period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10): {e}")
+    except DeskError as e:
+        sys.exit(str(e))
 
 
 def cmd_record(args, settings) -> int:
     plan = _one_plan(args, settings, args.task)
     day = args.date or _today(args)
     period = _period(plan, args, day)
+    from dondoc.desk import record_paper
     if args.file and not args.file.is_file():
         sys.exit(f"{args.file}: không có tệp này")
-    from dondoc.collector import record_file
-    new, files = record_file(plan, _ledger(settings), settings.data, period, args.task, args.unit, day,
-                             args.file.name if args.file else None, args.file.read_bytes() if args.file else None,
-                             note=args.note or "", replace=args.replace)
+    scan = (args.file.name, args.file.read_bytes()) if args.file else None
+    new, files = record_paper(plan, _ledger(settings), settings.data, args.unit, args.task, period, day, scan,
+                              args.note or "", args.replace)
     if new == "exists":
         print(f"{plan.unit(args.unit).name} đã có báo cáo cho {args.task} kỳ {period}; không ghi thêm "
               "(dùng --replace để thay bằng báo cáo này).", file=sys.stderr)
@@ -436,6 +426,21 @@ def _prefect_env(settings) -> None:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
+def _no_tracebacks() -> None:
+    """Prefect's log lines without the tracebacks it attaches to a failed run (--debug keeps them):
+    the clerk gets the one line that says what to do."""
+    import logging
+
+    class Plain(logging.Filter):
+        def filter(self, record):
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            return True
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(Plain())
+
+
 def cmd_run(args, settings) -> int:
     import asyncio
     import importlib
@@ -445,6 +450,8 @@ def cmd_run(args, settings) -> int:
         import os
         os.environ["DONDOC_ACCEPT_NEW_LEDGER"] = "1"
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
+    if not getattr(args, "debug", False):
+        _no_tracebacks()
     from dondoc.smtp import DeliveryError
     from flows.report import NoSuchReport
     extra: dict = {"plans": args.plan} if args.stage != "collect" else {}
@@ -502,13 +509,48 @@ def cmd_demo(args, settings) -> int:
     return 0
 
 
+def _web_settings(args, settings):
+    """The settings with `--web-port` and `--web-host` applied."""
+    return settings.model_copy(update={k: v for k, v in (("web_port", args.web_port), ("web_host", args.web_host))
+                                       if v is not None})
+
+
 def cmd_serve(args, settings) -> int:
     plans = [plan for _, plan in _files(settings)]
     _prefect_env(settings)
     import os
 
+    from dondoc import web
+    settings = _web_settings(args, settings)
+    _ledger(settings)
+    page = web.server(settings)   # checked before Prefect starts: a busy port or no account stops here
     from dondoc.serve import serve
-    serve(plans, Path(os.environ["PREFECT_HOME"]))
+    serve(plans, Path(os.environ["PREFECT_HOME"]), web=page)
+    return 0
+
+
+def cmd_web(args, settings) -> int:
+    """Only the web page (no schedules); or add an account for it."""
+    from dondoc import web
+    if args.add_account:
+        import getpass
+        if sys.stdin.isatty():
+            password = getpass.getpass("Mật khẩu: ")
+            if getpass.getpass("Nhập lại mật khẩu: ") != password:
+                sys.exit("hai lần nhập mật khẩu không khớp")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 8:
+            sys.exit("mật khẩu cần ít nhất 8 ký tự")
+        web.add_account(settings.web_accounts, args.add_account, password)
+        print(f"Đã lưu tài khoản {args.add_account} vào {settings.web_accounts}.")
+        return 0
+    _files(settings)   # a bad plan exits here with its errors
+    _ledger(settings)  # and an unusable ledger
+    page = web.server(_web_settings(args, settings), args.today)
+    print("Trang web cho văn phòng (dừng bằng Ctrl+C):", flush=True)
+    print(web.address(page), flush=True)
+    page.run()
     return 0
 
 
@@ -532,41 +574,77 @@ def _plan_option(s) -> None:
                    help="chỉ kế hoạch này (lặp lại được; mặc định: mọi kế hoạch)")
 
 
+def _web_options(s) -> None:
+    s.add_argument("--web-port", type=int, metavar="CỔNG", help="cổng của trang web (mặc định 8080)")
+    s.add_argument("--web-host", metavar="ĐỊA-CHỈ",
+                   help="địa chỉ nghe (mặc định 127.0.0.1; địa chỉ khác: phải đăng nhập)")
+
+
+# argparse's own words, as a clerk reads them.
+ARGPARSE_WORDS = {
+    "usage: ": "cách dùng: ",
+    "positional arguments": "tham số",
+    "options": "tùy chọn",
+    "optional arguments": "tùy chọn",
+    "show this help message and exit": "hiện trợ giúp này rồi thoát",
+    "%(prog)s: error: %(message)s\n": "%(prog)s: lỗi: %(message)s\n",
+    "the following arguments are required: %s": "thiếu tham số bắt buộc: %s",
+    "invalid choice: %(value)r (choose from %(choices)s)":
+        "lựa chọn không hợp lệ: %(value)r (chọn một trong %(choices)s)",
+    "unrecognized arguments: %s": "tham số không nhận ra: %s",
+    "expected one argument": "cần một giá trị",
+    "expected at most one argument": "cần nhiều nhất một giá trị",
+    "expected at least one argument": "cần ít nhất một giá trị",
+    "invalid %(type)s value: %(value)r": "giá trị không hợp lệ: %(value)r",
+    "argument %(argument_name)s: %(message)s": "tham số %(argument_name)s: %(message)s",
+    "ambiguous option: %(option)s could match %(matches)s": "tùy chọn mơ hồ: %(option)s có thể là %(matches)s",
+    "not allowed with argument %s": "không dùng cùng với %s",
+    "ignored explicit argument %r": "bỏ qua giá trị %r",
+    "one of the arguments %s is required": "cần một trong các tham số %s",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # argparse looks its own words ("usage", "options", …) up through its module's `_`
+    setattr(argparse, "_", lambda text: ARGPARSE_WORDS.get(text, text))  # noqa: B010
     p = argparse.ArgumentParser(prog="dondoc",
                                 description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
+    p.add_argument("--debug", action="store_true", help="khi có lỗi, in cả chi tiết kỹ thuật (traceback)")
     sub = p.add_subparsers(dest="command", required=True, title="lệnh")
     today: dict[str, Any] = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
     s = sub.add_parser("validate", help="kiểm tra các tệp kế hoạch; lỗi dạng TỆP:DÒNG:CỘT: trường: thông báo")
-    s.add_argument("file", nargs="?", type=Path, help="chỉ kiểm tra tệp này (mặc định: mọi tệp kế hoạch)")
+    s.add_argument("file", nargs="?", type=Path, metavar="TỆP",
+                   help="chỉ kiểm tra tệp này (mặc định: mọi tệp kế hoạch)")
     s.add_argument("--today", **today)
     s.set_defaults(func=cmd_validate)
     s = sub.add_parser("plan", help="việc sẽ làm vào một ngày (không làm); đổi tên kế hoạch, nhiệm vụ trong sổ cái")
-    s.add_argument("action", nargs="?", choices=["rename-plan", "rename-task", "retire-task"])
-    s.add_argument("old", nargs="?", help="mã cũ")
-    s.add_argument("new", nargs="?", help="mã mới")
+    s.add_argument("action", nargs="?", choices=["rename-plan", "rename-task", "retire-task"],
+                   help="đổi mã kế hoạch, đổi mã nhiệm vụ, ghi nhiệm vụ đã bỏ (bỏ trống: xem việc sẽ làm)")
+    s.add_argument("old", nargs="?", metavar="MÃ-CŨ", help="mã cũ")
+    s.add_argument("new", nargs="?", metavar="MÃ-MỚI", help="mã mới")
     s.add_argument("--today", **today)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="in dạng JSON")
     _plan_option(s)
     s.set_defaults(func=cmd_plan)
     s = sub.add_parser("status", help="tình hình từng đơn vị, nhiệm vụ, kỳ báo cáo")
     s.add_argument("--today", **today)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="in dạng JSON")
     s.add_argument("--html", type=Path, metavar="TỆP", help="ghi trang tình hình báo cáo để xem bằng trình duyệt")
     _plan_option(s)
     s.set_defaults(func=cmd_status)
     s = sub.add_parser("preview", help="ghi mọi thư đến hạn vào một ngày (.eml và .docx); không gửi")
     s.add_argument("--today", **today)
-    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True, metavar="THƯ-MỤC", help="thư mục ghi thư")
     _plan_option(s)
     s.set_defaults(func=cmd_preview)
     s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), "
                                       "hoàn tác (undo)")
-    s.add_argument("action", nargs="?", choices=["show", "assign", "dismiss", "undo"])
-    s.add_argument("number", nargs="?", type=int, help="số # mà `dondoc triage` hiện")
+    s.add_argument("action", nargs="?", choices=["show", "assign", "dismiss", "undo"],
+                   help="xem, ghi nhận, bỏ qua, hoàn tác (bỏ trống: danh sách thư chờ)")
+    s.add_argument("number", nargs="?", type=int, metavar="SỐ", help="số # mà `dondoc triage` hiện")
     s.add_argument("--yes", action="store_true", help="assign: nhận đúng gợi ý đang hiện")
-    s.add_argument("--unit")
-    s.add_argument("--task")
+    s.add_argument("--unit", metavar="ĐƠN-VỊ", help="mã đơn vị")
+    s.add_argument("--task", metavar="NHIỆM-VỤ", help="mã nhiệm vụ")
     s.add_argument("--period", help="kỳ báo cáo: 2026, 2026-H1, 2026-Q3, 2026-10 (mặc định: theo ngày nhận)")
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
     s.add_argument("--reason", default="", help="lý do: ghi vào nhật ký")
@@ -574,8 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_option(s)
     s.set_defaults(func=cmd_triage)
     s = sub.add_parser("record", help="ghi nhận báo cáo nhận bằng giấy hoặc qua hệ thống văn bản")
-    s.add_argument("--unit", required=True)
-    s.add_argument("--task", required=True)
+    s.add_argument("--unit", required=True, metavar="ĐƠN-VỊ", help="mã đơn vị")
+    s.add_argument("--task", required=True, metavar="NHIỆM-VỤ", help="mã nhiệm vụ")
     s.add_argument("--date", type=_date, help="ngày nhận (mặc định: hôm nay)")
     s.add_argument("--period", help="kỳ báo cáo (mặc định: kỳ của ngày nhận)")
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
@@ -586,17 +664,25 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_option(s)
     s.set_defaults(func=cmd_record)
     s = sub.add_parser("check-format", help="kiểm tra thể thức tệp .docx theo Nghị định 30/2020/NĐ-CP")
-    s.add_argument("files", nargs="+", type=Path)
-    s.add_argument("--pdf", action="store_true", help="also print with LibreOffice and check the pages")
+    s.add_argument("files", nargs="+", type=Path, metavar="TỆP", help="các tệp .docx cần kiểm tra")
+    s.add_argument("--pdf", action="store_true", help="in thử bằng LibreOffice và kiểm tra cả các trang in")
     s.set_defaults(func=cmd_check_format)
     s = sub.add_parser("demo", help="chạy thử cả năm của các kế hoạch mẫu, không cần mạng")
     s.add_argument("--out", type=Path, default=Path("var/demo"), help="thư mục kết quả (được làm trống trước)")
     s.add_argument("--year", type=int, default=dt.date.today().year, help="năm chạy thử")
     s.set_defaults(func=cmd_demo)
-    s = sub.add_parser("serve", help="chạy mọi luồng theo lịch (tự khởi động máy chủ Prefect nếu cần)")
+    s = sub.add_parser("serve", help="chạy mọi luồng theo lịch và trang web (tự khởi động máy chủ Prefect nếu cần)")
+    _web_options(s)
     s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("web", help="chỉ chạy trang web cho văn phòng (không chạy lịch)")
+    _web_options(s)
+    s.add_argument("--today", **today)
+    s.add_argument("--add-account", metavar="TÊN", help="tạo (hoặc đổi mật khẩu) tài khoản đăng nhập trang web")
+    s.set_defaults(func=cmd_web)
     s = sub.add_parser("run", help="chạy một luồng ngay")
-    s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"])
+    s.add_argument("stage", choices=["dispatch", "collect", "escalate", "report"],
+                   help="gửi đề nghị, nhắc (dispatch); đọc thư trả lời (collect); đôn đốc, báo cáo lãnh đạo "
+                        "(escalate); lập báo cáo (report)")
     s.add_argument("--today", **today)
     s.add_argument("--period", help="report: kỳ báo cáo cần lập, ví dụ 2026-Q4 (mặc định: kỳ đến ngày tổng hợp)")
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
@@ -610,15 +696,85 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unit", help="chỉ thư của đơn vị này")
     _plan_option(s)
     s.set_defaults(func=cmd_resend)
+    names = {"today": "NGÀY", "date": "NGÀY", "period": "KỲ", "file": "TỆP", "note": "GHI-CHÚ", "out": "THƯ-MỤC",
+             "year": "NĂM", "reason": "LÝ-DO", "unit": "ĐƠN-VỊ", "task": "NHIỆM-VỤ"}
+    for command in sub.choices.values():   # the value each option takes, named in Vietnamese
+        for action in command._actions:
+            if action.metavar is None and action.option_strings and action.nargs != 0:
+                action.metavar = names.get(action.dest, action.dest.upper())
     return p
+
+
+def explain(exc: BaseException, settings=None) -> str:
+    """One line for a failure a user can cause: what happened and what to do."""
+    import errno
+    import imaplib
+    import socket
+    import sqlite3
+
+    from pydantic import ValidationError
+
+    from dondoc.desk import DeskError
+    from dondoc.smtp import DeliveryError
+    db = getattr(settings, "db", "var/dondoc.db")
+    if isinstance(exc, (DeskError, DeliveryError)):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        return f"cài đặt không hợp lệ ({fields}): sửa biến môi trường DONDOC_… hoặc tệp .env"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return f"sổ cái {db} đang bị một tiến trình khác giữ: đợi lần chạy kia xong rồi chạy lại"
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+        return f"sổ cái {db} chỉ đọc được: cấp quyền ghi cho tệp và thư mục chứa nó"
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+        return f"không mở được sổ cái {db}: kiểm tra đường dẫn DONDOC_DB (phải là một tệp) và quyền ghi"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"không dùng được sổ cái {db} ({exc}): tệp hỏng hoặc không phải sổ cái dondoc; khôi phục từ bản "
+                "sao lưu hoặc đặt DONDOC_DB tới tệp đúng")
+    if isinstance(exc, imaplib.IMAP4.error):
+        return f"máy chủ IMAP từ chối ({exc}): kiểm tra DONDOC_IMAP_USERNAME, DONDOC_IMAP_PASSWORD"
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror, socket.timeout)):
+        return (f"không kết nối được máy chủ thư ({exc}): kiểm tra máy chủ đang chạy và DONDOC_SMTP_HOST/PORT, "
+                "DONDOC_IMAP_HOST/PORT")
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        words = {errno.ENOSPC: f"ổ đĩa đã đầy khi ghi{name}: giải phóng chỗ trống rồi chạy lại",
+                 errno.ENOENT: f"không có tệp hoặc thư mục{name}: kiểm tra đường dẫn",
+                 errno.EACCES: f"không có quyền với{name}: kiểm tra quyền đọc, ghi",
+                 errno.EPERM: f"không có quyền với{name}: kiểm tra quyền đọc, ghi",
+                 errno.EROFS: f"ổ đĩa chỉ đọc khi ghi{name}: chọn thư mục ghi được",
+                 errno.EISDIR: f"{name.strip()} là thư mục, cần một tệp",
+                 errno.ENOTDIR: f"đường dẫn{name} có phần không phải thư mục: kiểm tra đường dẫn",
+                 errno.EADDRINUSE: f"cổng đã có chương trình khác dùng: chọn cổng khác ({exc})"}
+        return words.get(exc.errno or 0, f"lỗi hệ thống{name}: {exc.strerror or exc}")
+    return (f"lỗi không lường trước ({type(exc).__name__}: {exc}); chạy lại với --debug để xem chi tiết "
+            "và gửi cho người quản trị")
 
 
 def main(argv: list[str] | None = None) -> int:
     import signal
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `dondoc status | head` ends quietly
-    args = build_parser().parse_args(argv)
-    from dondoc.settings import Settings
-    return args.func(args, Settings())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv            # anywhere on the line, before or after the command
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
+    settings = None
+    try:
+        from dondoc.settings import Settings
+        settings = Settings()
+        return args.func(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        from models.loader import PlanInvalid
+        if debug:
+            raise
+        if isinstance(e, PlanInvalid):
+            print(e, file=sys.stderr)
+            print(f"{len(e.errors)} lỗi", file=sys.stderr)
+        else:
+            print(f"dondoc {args.command}: {explain(e, settings)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

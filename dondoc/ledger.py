@@ -117,9 +117,19 @@ def _m8(db: sqlite_utils.Database) -> None:
     db.table("report_versions").add_column("form", str)
 
 
+def _m9(db: sqlite_utils.Database) -> None:
+    # The clerk's desk: a unit's deadline moved for one cycle (gia hạn; the latest counts, each
+    # one is in the event log), and notes about a unit (a phone call, a promise).
+    db.table("extensions").create({"key": str, "plan_id": str, "period": str, "task_id": str, "unit_id": str,
+                                   "deadline": str, "reason": str, "who": str, "created_at": str}, pk="key")
+    db.table("notes").create({"id": int, "plan_id": str, "unit_id": str, "text": str, "who": str,
+                              "created_at": str}, pk="id")
+    db.table("notes").create_index(["plan_id", "unit_id"])
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
               ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7),
-              ("report form", _m8)]
+              ("report form", _m8), ("extensions and notes", _m9)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -220,7 +230,9 @@ class Ledger:
         bounced = {r["a"] for r in self.db.query(
             "select json_extract(detail, '$.address') as a from events where kind = 'bounced' and key like ?",
             [f"{plan_id}/%"])}
-        return LedgerState(decided, reported, frozenset(away), frozenset(bounced), updated)
+        extended = {(r["task_id"], r["unit_id"], r["period"]): dt.date.fromisoformat(r["deadline"])
+                    for r in self.db.query("select * from extensions where plan_id = ?", [plan_id])}
+        return LedgerState(decided, reported, frozenset(away), frozenset(bounced), updated, extended)
 
     def record_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
         """Insert each action as `pending` unless its key is already there; returns the keys
@@ -506,3 +518,46 @@ class Ledger:
                                 " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
                 self._event("resend", r["key"], previous_error=r["last_error"])
         return [r["key"] for r in rows]
+
+    # -- the clerk's desk --------------------------------------------------------------
+    def extend(self, plan_id: str, period: str, task_id: str, unit_id: str, deadline: dt.date, reason: str,
+               by: str) -> None:
+        """Give one unit a new deadline for one cycle (replacing an earlier extension); logged
+        with the reason and who gave it. The rules count the unit's follow-ups and lateness
+        from the new deadline."""
+        key = str(Key(plan_id, period, task_id, unit_id))
+        with self.db.conn:
+            self.db.execute("insert or replace into extensions values (?,?,?,?,?,?,?,?,?)",
+                            [key, plan_id, period, task_id, unit_id, deadline.isoformat(), reason, by, _now()])
+            self._event("extension", key, deadline=deadline, reason=reason, by=by)
+
+    def extensions(self, plan_id: str, unit_id: str | None = None) -> list[dict]:
+        sql, args = "select * from extensions where plan_id = ?", [plan_id]
+        if unit_id:
+            sql, args = sql + " and unit_id = ?", args + [unit_id]
+        return list(self.db.query(sql + " order by period, task_id", args))
+
+    def add_note(self, plan_id: str, unit_id: str, text: str, by: str) -> None:
+        """A note about a unit (a phone call, a promise), logged with who wrote it."""
+        with self.db.conn:
+            self.db.execute("insert into notes (plan_id, unit_id, text, who, created_at) values (?,?,?,?,?)",
+                            [plan_id, unit_id, text, by, _now()])
+            self._event("note", f"{plan_id}/-/-/{unit_id}", text=text, by=by)
+
+    def notes(self, plan_id: str, unit_id: str) -> list[dict]:
+        return list(self.db.query("select * from notes where plan_id = ? and unit_id = ? order by id desc",
+                                  [plan_id, unit_id]))
+
+    def unit_outbound(self, plan_id: str, unit_id: str) -> list[dict]:
+        """Every letter decided for one unit, oldest first."""
+        return list(self.db.query("select * from outbound where plan_id = ? and unit_id = ? order by rowid",
+                                  [plan_id, unit_id]))
+
+    def unit_inbound(self, plan_id: str, unit_id: str) -> list[dict]:
+        """Every kept message matched (or guessed) to one unit, with its `rowid`."""
+        return list(self.db.query("select rowid, * from inbound where plan_id = ? and unit_id = ?"
+                                  " order by received_at, rowid", [plan_id, unit_id]))
+
+    def unit_reports(self, plan_id: str, unit_id: str) -> list[dict]:
+        return list(self.db.query("select * from reports where plan_id = ? and unit_id = ? order by period, task_id",
+                                  [plan_id, unit_id]))

@@ -123,7 +123,7 @@ def keep(letter: Letter, out: Path) -> Path | None:
 
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
-                  accept_new: bool = False) -> Summary:
+                  accept_new: bool = False, only: str | None = None) -> Summary:
     """Send every unsent letter of `stages`, marking each in the ledger as soon as the server
     answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
     again next run; a session failure does not count as an attempt). A letter to an address
@@ -131,7 +131,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     server refuses the session, DeliveryError when it could not be reached; what was not
     sent stays pending for the next run."""
     summary = summary or Summary()
-    rows = ledger.sendable(plan.plan.id, stages, now, LEASE)
+    rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] == only]
     if rows:
         check_out(ledger, out, accept_new)
     by_key = {r["key"]: r for r in rows}

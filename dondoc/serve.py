@@ -79,9 +79,18 @@ def prefect_server(home: Path, timeout: float = 120):
         log.close()
 
 
-def serve(plans: list[Plan], home: Path) -> None:
-    """Serve every deployment until interrupted, against PREFECT_API_URL or a server started here."""
+def serve(plans: list[Plan], home: Path, web=None) -> None:
+    """Serve every deployment until interrupted, against PREFECT_API_URL or a server started here;
+    `web` (a uvicorn server of the clerk's desk) runs beside it in a thread, its address printed
+    on a line of its own."""
     from prefect import serve as prefect_serve
+    if web is not None:
+        import threading
+
+        from dondoc.web import address
+        threading.Thread(target=web.run, name="dondoc-web", daemon=True).start()
+        print("Trang web cho văn phòng:", flush=True)
+        print(address(web), flush=True)
     if os.environ.get("PREFECT_API_URL"):
         prefect_serve(*deployments(plans))
         return

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     accept_new_ledger: bool = Field(False, description="send although the output folder holds another ledger's "
                                     "letters (set by `dondoc run … --i-know-the-ledger-is-new`)")
 
+    web_host: str = Field("127.0.0.1", description="the web page listens here; anything but loopback requires a login")
+    web_port: int = Field(8080, ge=1, le=65535, description="the web page's port (`--web-port`)")
+    web_accounts: Path = Field(Path("var/web-accounts"), description="the web page's accounts (`dondoc web "
+                               "--add-account NAME`), one `name:scrypt$…` line each; kept outside the plan")
+
     def inbox_source(self):
         """The configured mailbox (a side effect: IMAP logs in here)."""
         from dondoc.inbox import ImapSource, MaildirSource

@@ -63,6 +63,7 @@ class LedgerState:
     away: frozenset[str] = frozenset()   # units whose contact answered out of office
     bounced: frozenset[str] = frozenset()   # addresses a server said do not exist (5.x.x)
     updated: Mapping[tuple[str, str, str], dt.date] = field(default_factory=dict)  # a later report came then
+    extended: Mapping[tuple[str, str, str], dt.date] = field(default_factory=dict)  # a unit's new deadline (gia hạn)
 
     @cached_property
     def asked(self) -> frozenset[tuple[str, str]]:
@@ -200,6 +201,18 @@ def _stage_to(stage: Stage, pol: Policy, unit: Unit, away: bool) -> tuple[tuple[
     return tuple(unit.emails), ()
 
 
+def unit_cycle(plan: Plan, cal: BusinessCalendar, c: Cycle, unit: Unit, state: LedgerState) -> Cycle:
+    """The cycle `c` as it stands for one unit: with an extension (gia hạn), its deadline and
+    follow-up days are counted from the new deadline; its first request day and its window
+    (up to the compile day) stay the cycle's."""
+    new = state.extended.get((c.task.id, unit.id, c.period.label))
+    if new is None or new == c.deadline:
+        return c
+    moved = cycle(plan, cal, c.task, c.period, new, unit)
+    return Cycle(c.task, c.period, new, c.request_on, c.closes_on, c.escalate_on,
+                 tuple(f for f in moved.followups if f[2] < c.closes_on))
+
+
 def due_actions(plan: Plan, state: LedgerState, today: dt.date,
                 cal: BusinessCalendar | None = None) -> list[Action]:
     """Actions due on `today`, in stage order, none already in `state.decided`.
@@ -225,18 +238,20 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
         for unit in units:
             if unit.id in t.exempt or (t.id, unit.id, label) in state.reported:
                 continue
-            missing.setdefault((t.id, c.period), []).append(unit.id)
+            if state.extended.get((t.id, unit.id, label), c.deadline) <= c.deadline:   # given more time: not missing
+                missing.setdefault((t.id, c.period), []).append(unit.id)
             if today >= c.closes_on:
                 continue
             base = c.key(pid, unit.id)
+            mine = unit_cycle(plan, cal, c, unit, state)
             requested = state.decided.get(str(base.at("request")))
             stage: Stage
             if requested is None:
-                if today > c.deadline:   # too late to ask: the secretariat decides (dondoc plan)
+                if today > mine.deadline:   # too late to ask: the secretariat decides (dondoc plan)
                     continue
                 stage, seq, day = "request", 0, c.request_on
             else:
-                due = [f for f in c.followups if requested < f[2] <= today]
+                due = [f for f in mine.followups if requested < f[2] <= today]
                 if not due:
                     continue
                 stage, seq, day = due[-1]
@@ -248,7 +263,7 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
             to = tuple(a for a in to if a not in state.bounced)
             if not to:   # every address bounced: writing again is pointless until the plan changes them
                 continue
-            out.append(Action(key, stage, pid, label, t.id, unit.id, seq, day, c.deadline, to, cc,
+            out.append(Action(key, stage, pid, label, t.id, unit.id, seq, day, mine.deadline, to, cc,
                               plan_hash=digest))
     for (task_id, period), (day, deadline) in escalate_on.items():
         esc_key = action_key(pid, period.label, task_id, None, "escalation")
@@ -292,7 +307,8 @@ def untracked(plan: Plan, state: LedgerState, today: dt.date, cal: BusinessCalen
             continue
         label = c.period.label
         left = tuple(u.id for u in units if u.id not in c.task.exempt and (c.task.id, u.id, label) not in state.reported
-                     and str(c.key(plan.plan.id, u.id).at("request")) not in state.decided)
+                     and str(c.key(plan.plan.id, u.id).at("request")) not in state.decided
+                     and today > state.extended.get((c.task.id, u.id, label), c.deadline))
         if left:
             out.append(Untracked(c.task.id, label, c.deadline, left))
     return out

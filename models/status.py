@@ -46,6 +46,7 @@ class StatusRow:
     reported_on: dt.date | None
     sent: tuple[tuple[str, dt.date, str], ...]   # (stage, day decided, delivery status)
     updated_on: dt.date | None = None            # a later report replaced the first
+    extended_from: dt.date | None = None         # the cycle's own deadline, when this unit was given more time
 
     @property
     def word(self) -> str:
@@ -86,9 +87,11 @@ def status_rows(plan: Plan, state: LedgerState, today: dt.date,
             for unit in units:
                 k = (task.id, unit.id, label)
                 reported = arrival(state, k, ended)
-                rows.append(StatusRow(label, task.id, unit.id, unit.name, c.deadline,
-                                      report_status(c.deadline, reported, unit.id in task.exempt, today, ended),
-                                      reported, tuple(sent.get(k, ())), state.updated.get(k)))
+                deadline = state.extended.get(k, c.deadline)
+                rows.append(StatusRow(label, task.id, unit.id, unit.name, deadline,
+                                      report_status(deadline, reported, unit.id in task.exempt, today, ended),
+                                      reported, tuple(sent.get(k, ())), state.updated.get(k),
+                                      c.deadline if deadline != c.deadline else None))
     return rows
 
 

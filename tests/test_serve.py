@@ -12,6 +12,7 @@ import urllib.request
 
 from dondoc.serve import deployments
 from tests.conftest import ROOT
+from tests.servers import free_port
 
 
 def test_deployments_follow_the_plan(shipped):
@@ -45,7 +46,9 @@ def test_serve_starts_a_prefect_server_and_a_scheduled_run_completes(tmp_path, m
     env |= {"DONDOC_CONFIG": str(plan), "DONDOC_DB": str(tmp_path / "l.db"), "DONDOC_DATA": str(tmp_path / "data"),
             "DONDOC_INBOX": f"maildir:{tmp_path / 'Maildir'}", "PREFECT_HOME": str(tmp_path / "prefect")}
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "dondoc.cli", "serve"], cwd=ROOT, env=env,
+    web_port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dondoc.cli", "serve", "--web-port", str(web_port)],
+                            cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = None
@@ -62,6 +65,9 @@ def test_serve_starts_a_prefect_server_and_a_scheduled_run_completes(tmp_path, m
             time.sleep(2)
         assert runs, "no scheduled run completed"
         assert (tmp_path / "l.db").exists()   # the collect flow really ran, in its own process
+        assert f"http://127.0.0.1:{web_port}/" in log.read_text().splitlines()   # the desk's address, on its own line
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=30) as page:
+            assert "Tình hình báo cáo" in page.read().decode()
     finally:
         proc.send_signal(signal.SIGTERM)   # serve stops, and stops the server it started
         try:
