@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,9 @@ def check_out(ledger: Ledger, out: Path, accept_new: bool = False) -> None:
     if not accept_new and (known is not None or letters):
         raise LedgerMismatch(out)
     out.mkdir(parents=True, exist_ok=True)
-    mark.write_text(ledger.ledger_id + "\n", encoding="utf-8")
+    tmp = out / f"{MARK}.{os.getpid()}"     # atomically: a run beside this one never reads half a mark
+    tmp.write_text(ledger.ledger_id + "\n", encoding="utf-8")
+    os.replace(tmp, mark)
 
 
 def keep(letter: Letter, out: Path) -> Path | None:
