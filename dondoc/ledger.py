@@ -13,7 +13,8 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace as dc_replace
 from pathlib import Path
 
@@ -179,6 +180,24 @@ class Ledger:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.migrate()
 
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One SQLite transaction, BEGIN IMMEDIATE … COMMIT, rolled back on any error. (sqlite-utils
+        commits each write on its own unless a transaction is already open, and `with conn:`
+        opens none before the first write: every step of a decision would stand alone.) Inside,
+        plain SQL only: sqlite-utils' table methods commit on their own."""
+        conn = self.db.conn
+        if conn.in_transaction:   # already inside one: part of it
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
     def migrate(self) -> None:
         """Apply the migrations this file has not seen, each in its own transaction."""
         if "migrations" not in self.db.table_names():
@@ -202,7 +221,7 @@ class Ledger:
     # -- events ----------------------------------------------------------------------
     def log(self, kind: str, key: str = "", **detail) -> None:
         """Append to the event log (never updated, never deleted), in a transaction of its own."""
-        with self.db.conn:
+        with self._tx():
             self._event(kind, key, **detail)
 
     def _event(self, kind: str, key: str = "", **detail) -> None:
@@ -238,7 +257,7 @@ class Ledger:
         """Insert each action as `pending` unless its key is already there; returns the keys
         inserted. Each gets a Message-ID now, once; follow-ups of a unit's cycle carry the
         first request's Message-ID as `thread_id`, so mail clients thread them."""
-        with self.db.conn:
+        with self._tx():
             return self._insert_actions(actions, decided_on, mail_domain)
 
     def _insert_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
@@ -288,7 +307,7 @@ class Ledger:
     def claim(self, row: dict, now: dt.datetime) -> bool:
         """Take a row for sending: a conditional update on the state it was read in, so two
         runs at once can never both send one message. False when someone else took it."""
-        with self.db.conn:
+        with self._tx():
             cur = self.db.execute(
                 "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1"
                 " where key = ? and status = ? and claimed_at is ? and claimed_by is ?",
@@ -297,7 +316,7 @@ class Ledger:
 
     def finish(self, key: str, status: str, error: str = "") -> None:
         """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
-        with self.db.conn:
+        with self._tx():
             self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ?",
                             [status, error or None, _now() if status == "sent" else None, key])
             self._event(status, key, **({"error": error} if error else {}))
@@ -321,7 +340,7 @@ class Ledger:
         transaction; a message already kept (same Message-ID, or same content) changes
         nothing. Returns how many were new."""
         now, new = _now(), 0
-        with self.db.conn:
+        with self._tx():
             for r in rows:
                 cur = self.db.execute(
                     "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
@@ -351,7 +370,7 @@ class Ledger:
         if not row or not last or last["kind"] == "triage-undo":
             return f"#{number}: không có việc phân loại nào để hoàn tác."
         detail = json.loads(last["detail"])
-        with self.db.conn:
+        with self._tx():
             if last["kind"] == "triage-assign":
                 key = str(Key(detail["plan"], detail["period"], detail["task"], detail["unit"]))
                 self._withdraw(key, row["id"])
@@ -398,7 +417,7 @@ class Ledger:
                                          [message_id])
                 if address.lower() in {a.lower()
                                        for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
-        with self.db.conn:
+        with self._tx():
             for r in rows:
                 self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])
                 self._event("bounced", r["key"], address=address, why=why)
@@ -420,7 +439,7 @@ class Ledger:
         values = [received_on.isoformat(), source, inbound_id, json.dumps(list(files), ensure_ascii=False),
                   json.dumps(indicators or {}, ensure_ascii=False), note,
                   json.dumps(form, ensure_ascii=False) if form else None]
-        with self.db.conn:
+        with self._tx():
             old = next(self.db.query("select * from reports where key = ?", [key]), None)
             if old is None:
                 self.db.execute(
@@ -477,7 +496,7 @@ class Ledger:
         n = 0
         where = "plan_id = ?" + (" and task_id = ?" if task_id else "")
         args = [plan_id, *([task_id] if task_id else [])]
-        with self.db.conn:
+        with self._tx():
             for table in ("outbound", "cycles", "reports"):
                 for r in list(self.db.query(f"select key from {table} where {where}", args)):
                     new = moved(r["key"])
@@ -499,7 +518,7 @@ class Ledger:
     def release(self, key: str, error: str) -> None:
         """Put a claimed row back to `pending` without counting the attempt: the session
         failed (login, sender, connection) before the letter itself was tried."""
-        with self.db.conn:
+        with self._tx():
             self.db.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
                             " where key = ? and status = 'sending'", [error or None, key])
             self._event("released", key, error=error)
@@ -511,7 +530,7 @@ class Ledger:
         sql, args = "select key, last_error from outbound where plan_id = ? and status = 'failed'", [plan_id]
         if unit_id:
             sql, args = sql + " and unit_id = ?", args + [unit_id]
-        with self.db.conn:
+        with self._tx():
             rows = list(self.db.query(sql + " order by rowid", args))
             for r in rows:
                 self.db.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
@@ -526,7 +545,7 @@ class Ledger:
         with the reason and who gave it. The rules count the unit's follow-ups and lateness
         from the new deadline."""
         key = str(Key(plan_id, period, task_id, unit_id))
-        with self.db.conn:
+        with self._tx():
             self.db.execute("insert or replace into extensions values (?,?,?,?,?,?,?,?,?)",
                             [key, plan_id, period, task_id, unit_id, deadline.isoformat(), reason, by, _now()])
             self._event("extension", key, deadline=deadline, reason=reason, by=by)
@@ -539,7 +558,7 @@ class Ledger:
 
     def add_note(self, plan_id: str, unit_id: str, text: str, by: str) -> None:
         """A note about a unit (a phone call, a promise), logged with who wrote it."""
-        with self.db.conn:
+        with self._tx():
             self.db.execute("insert into notes (plan_id, unit_id, text, who, created_at) values (?,?,?,?,?)",
                             [plan_id, unit_id, text, by, _now()])
             self._event("note", f"{plan_id}/-/-/{unit_id}", text=text, by=by)
