@@ -214,7 +214,8 @@ def cmd_status(args, settings) -> int:
 
 
 # Delivery states as a clerk reads them.
-STATE_WORDS = {"pending": "chờ gửi", "sending": "đang gửi", "failed": "gửi thất bại", "bounced": "bị trả lại"}
+STATE_WORDS = {"held": "chờ ký", "pending": "chờ gửi", "sending": "đang gửi", "failed": "gửi thất bại",
+               "bounced": "bị trả lại"}
 
 
 def _status_html(plans, today, path: Path) -> None:
@@ -506,6 +507,84 @@ def cmd_resend(args, settings) -> int:
     return 0
 
 
+DOC_STATES = {"drafted": "chờ ký", "issued": "đã ban hành"}
+
+
+def cmd_drafts(args, settings) -> int:
+    """The documents dondoc drafted: id, plan, stage, day, units and state."""
+    from models.calendar import BusinessCalendar
+    from models.rules import STAGE_WORDS
+    ledger = _ledger(settings)
+    plans = _plans(args, settings)
+    cals = {p.plan.id: BusinessCalendar(p.calendar) for p in plans}
+    today = _today(args)
+    docs = [d for d in ledger.documents() if d["plan_id"] in cals and (args.all or d["state"] == "drafted")]
+
+    def waited(d) -> int:
+        since, cal = dt.date.fromisoformat(d["day"]), cals[d["plan_id"]]
+        return sum(cal.is_working_day(since + dt.timedelta(days=i)) for i in range(1, (today - since).days + 1))
+    if args.json:
+        json.dump([{"id": d["id"], "plan": d["plan_id"], "stage": d["stage"], "day": d["day"], "state": d["state"],
+                    "state_text": DOC_STATES[d["state"]], "units": json.loads(d["units"] or "[]"),
+                    "tasks": json.loads(d["tasks"] or "[]"), "number": d["number"], "issued_on": d["issued_on"],
+                    "working_days_waited": waited(d) if d["state"] == "drafted" else None,
+                    "draft": d["docx_path"], "pdf": d["pdf_path"], "signed": bool(d["signed_file"])} for d in docs],
+                  sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    if not docs:
+        print("Không có dự thảo nào chờ ký." if not args.all else "Chưa có văn bản nào.")
+    for d in docs:
+        units = json.loads(d["units"] or "[]")
+        state = (f"chờ ký {waited(d)} ngày làm việc" if d["state"] == "drafted" else
+                 f"đã ban hành số {d['number']} ngày {dt.date.fromisoformat(d['issued_on']):%d/%m/%Y}")
+        print(f"#{d['id']}  {d['plan_id']}  {STAGE_WORDS[d['stage']]}  ngày {dt.date.fromisoformat(d['day']):%d/%m/%Y}"
+              f"  {len(units)} đơn vị ({', '.join(units[:4])}{', …' if len(units) > 4 else ''})  {state}")
+        if d["pdf_path"] or d["docx_path"]:
+            print(f"     {d['pdf_path'] or d['docx_path']}")
+    return 0
+
+
+def cmd_issue(args, settings) -> int:
+    """Register a draft as issued (number, date, the signed PDF); with --send, send it now."""
+    import asyncio
+    from dondoc.issuing import IssueError, issue
+    from dondoc.runtime import open_runtimes
+    ledger = _ledger(settings)
+    doc = ledger.document(args.draft)
+    if doc is not None and not (dt.date.fromisoformat(doc["day"]) <= args.date <= _today(args)):
+        sys.exit(f"ngày ban hành {args.date:%d/%m/%Y} phải từ ngày soạn dự thảo "
+                 f"({dt.date.fromisoformat(doc['day']):%d/%m/%Y}) đến hôm nay")
+    runtimes = {rt.plan.plan.id: rt for rt in open_runtimes(args.today, settings)}
+    try:
+        doc, n, warnings = issue(ledger, {k: rt.plan for k, rt in runtimes.items()},
+                                 lambda plan: runtimes[plan.plan.id].templates, settings.out, args.draft,
+                                 args.number, args.date, args.signed)
+    except IssueError as e:
+        print(e, file=sys.stderr)
+        return 1
+    for w in warnings:
+        print(f"cảnh báo: {w}", file=sys.stderr)
+    print(f"Đã đăng ký dự thảo số {doc['id']}: văn bản số {doc['number']} ngày {args.date:%d/%m/%Y}, tệp gửi "
+          f"{doc['pdf_path']}; {n} thư chờ gửi.")
+    if not args.send:
+        print("Lần chạy tới (dondoc run dispatch hoặc escalate) sẽ gửi; gửi ngay: thêm --send.")
+        return 0
+    from dondoc.outbox import deliver
+    from dondoc.smtp import DeliveryError
+    rt = runtimes[doc["plan_id"]]
+    leads = {r["mail_key"] or r["key"] for r in ledger.db.query(
+        "select key, mail_key from outbound where document_id = ?", [doc["id"]])}
+    try:
+        summary = asyncio.run(deliver(rt.plan, ledger, rt.cal, rt.templates, settings.smtp(), rt.mail_from,
+                                      settings.out, (doc["stage"],), rt.now, only=leads))
+    except DeliveryError as e:
+        print(f"issue --send: {e}", file=sys.stderr)
+        return 1
+    print(f"Đã gửi {summary.sent} thư." + (f" {summary.problem()}" if summary.problem() else ""))
+    return 1 if summary.problem() else 0
+
+
 def _plan_option(s) -> None:
     s.add_argument("--plan", action="append", metavar="MÃ",
                    help="chỉ kế hoạch này (lặp lại được; mặc định: mọi kế hoạch)")
@@ -580,6 +659,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resend", action="store_true", help="report: gửi lại báo cáo đã lập")
     _plan_option(s)
     s.set_defaults(func=cmd_run)
+    s = sub.add_parser("drafts", help="các dự thảo công văn chờ ký (số, giai đoạn, ngày, đơn vị, tình trạng)")
+    s.add_argument("--all", action="store_true", help="cả văn bản đã ban hành")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--today", **today)
+    _plan_option(s)
+    s.set_defaults(func=cmd_drafts)
+    s = sub.add_parser("issue", help="đăng ký dự thảo đã ký: số, ngày ban hành, bản PDF đã ký số")
+    s.add_argument("draft", type=int, help="số dự thảo (xem `dondoc drafts`)")
+    s.add_argument("--number", required=True, help="số, ký hiệu văn bản, ví dụ 123/STTTT-TTBCXB")
+    s.add_argument("--date", type=_date, required=True, help="ngày ban hành, DD/MM/YYYY")
+    s.add_argument("--signed", type=Path, metavar="TỆP.pdf", help="bản PDF đã ký số: đơn vị nhận đúng tệp này")
+    s.add_argument("--send", action="store_true", help="gửi ngay cho các đơn vị")
+    s.add_argument("--today", **today)
+    s.set_defaults(func=cmd_issue)
     s = sub.add_parser("resend", help="đưa thư máy chủ thư đã từ chối trở lại hàng chờ cho lần chạy tới")
     s.add_argument("--failed", action="store_true", required=True, help="các thư bị từ chối hẳn (gửi thất bại)")
     s.add_argument("--unit", help="chỉ thư của đơn vị này")

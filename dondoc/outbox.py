@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dondoc.issuing import grouping, request_numbers
 from dondoc.ledger import Ledger
-from dondoc.letters import Letter, build_letter, notice
+from dondoc.letters import Letter, build_letter, build_memo, notice, unit_mail
 from dondoc.render import Templates
 from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, address_problem, send_all
 from models.calendar import BusinessCalendar
+from models.keys import Key
 from models.plan import Plan
 from models.rules import due_actions
 
@@ -69,21 +71,43 @@ def mail_domain(plan: Plan) -> str:
 def decide(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, stages,
            held: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Record as pending every action of `stages` due today, except first requests of the
-    tasks `held` back; returns the keys recorded."""
+    tasks `held` back and follow-ups of a cycle whose first request still waits to be signed;
+    each unit's letters of a stage grouped into one email, and (stages the plan issues by
+    `sign`) into the day's one document, whose rows are `held` until it is issued. Returns
+    the keys recorded."""
+    waiting = {str(Key.parse(r["key"]).cycle) for r in ledger.db.query(
+        "select key from outbound where plan_id = ? and stage = 'request' and status = 'held'", [plan.plan.id])}
     actions = [a for a in due_actions(plan, ledger.state(plan.plan.id), today, cal)
-               if a.stage in stages and not (a.stage == "request" and a.task_id in held)]
-    return ledger.record_actions(actions, today, mail_domain(plan))
+               if a.stage in stages and not (a.stage == "request" and a.task_id in held)
+               and not (a.unit_id and a.stage != "request" and str(Key.parse(a.key).cycle) in waiting)]
+    mails, documents = grouping(plan, actions, today)
+    return ledger.record_letters(actions, today, mail_domain(plan), mails, documents)
 
 
 def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, cal: BusinessCalendar,
-            mail_from: str, now: dt.datetime):
-    """Build the letter of each row, lazily (10,000 letters do not sit in memory at once)."""
-    history = ledger.sent_by_cycle(plan.plan.id)
+            mail_from: str, now: dt.datetime, plans: dict[str, Plan] | None = None, drafts: list[str] = ()):
+    """Build the message of each row, lazily (10,000 do not sit in memory at once): a unit's
+    email of the day (every row it carries), the memo (`plans`: every plan it may cover), a
+    draft, digest or report email, an acknowledgement."""
+    plans = plans or {plan.plan.id: plan}
+    histories: dict[str, dict] = {}
+    pdfs: dict[int, bytes] = {}
     for row in rows:
+        group = ledger.mail_rows(row["key"]) if row.get("mail_key") else [row]
         if row["body"]:
             yield notice(plan, row, mail_from, now)
+        elif row["stage"] == "escalation":
+            for pid in {r["plan_id"] for r in group} - set(histories):
+                histories[pid] = ledger.sent_by_cycle(pid)
+            yield build_memo(plans, group, templates, mail_from, now, histories, list(drafts))
+        elif row["stage"] in ("request", "reminder", "urging", "overdue"):
+            doc = ledger.document(row["document_id"]) if row.get("document_id") else None
+            if doc is not None and doc["id"] not in pdfs:
+                pdfs[doc["id"]] = Path(doc["pdf_path"]).read_bytes()
+            yield unit_mail(plan, group, templates, cal, mail_from, now, doc, doc and pdfs[doc["id"]],
+                            request_numbers(ledger, group) if doc is None else None)
         else:
-            yield build_letter(plan, row, templates, cal, mail_from, now, history)
+            yield build_letter(plan, row, templates, cal, mail_from, now)
 
 
 def keep(letter: Letter, out: Path) -> Path | None:
@@ -96,15 +120,17 @@ def keep(letter: Letter, out: Path) -> Path | None:
 
 
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
-                  mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None) -> Summary:
-    """Send every unsent letter of `stages`, marking each in the ledger as soon as the server
+                  mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
+                  plans: dict[str, Plan] | None = None, drafts: list[str] = (),
+                  only: set[str] | None = None) -> Summary:
+    """Send every unsent letter of `stages` (`only` those keys, when given), marking each in the ledger as soon as the server
     answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
     again next run; a session failure does not count as an attempt). A letter to an address
     no SMTP server can take is failed without being sent. Raises SessionRefused when the
     server refuses the session, DeliveryError when it could not be reached; what was not
     sent stays pending for the next run."""
     summary = summary or Summary()
-    rows = ledger.sendable(plan.plan.id, stages, now, LEASE)
+    rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
     by_key = {r["key"]: r for r in rows}
 
     def claim(item: Outgoing) -> bool:
@@ -141,7 +167,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
             done(Outgoing(row["key"], mail_from, tuple(addresses), b""), DeliveryError("; ".join(problems), True), "")
 
     async def produce() -> AsyncIterator[Outgoing]:
-        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now):
+        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
             keep(letter, out)
             yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
 
