@@ -460,6 +460,7 @@ def cmd_demo(args, settings) -> int:
     _prefect_env(settings)
     plans = [plan for _, plan in _files(settings)]
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     console = Console()
     console.print(f"[bold]dondoc demo[/bold]: năm {args.year}, " + "; ".join(
@@ -472,8 +473,10 @@ def cmd_demo(args, settings) -> int:
             task, completed=n, description=f"ngày {day:%d/%m/%Y}"))
     args.today, args.json, args.html, args.plan = result["last_day"], False, None, None
     cmd_status(args, settings)
-    console.print(f"\nĐã gửi {result['sent']} thư; báo cáo lãnh đạo:")
-    from rich.markup import escape
+    console.print(f"\nVăn thư đã đăng ký {result['issued']} công văn (dự thảo nhận ở hộp thư văn phòng, ký số, "
+                  f"đăng ký bằng dondoc issue); đã gửi {result['sent']} thư; báo cáo lãnh đạo:")
+    for w in dict.fromkeys(result.get("warnings", [])):
+        console.print(f"  cảnh báo: {escape(w)}", soft_wrap=True)
     for subject in result["escalations"]:
         console.print(f"  - {escape(subject)}", soft_wrap=True)
     console.print(f"\nThư đã gửi (.docx): {result['letters']}")

@@ -101,6 +101,10 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
     sent = ledger.sent_index()
+    covers = {keys[0]: keys for keys in ledger.mail_cycles().values()}
+
+    def reported(k: Key) -> bool:
+        return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     for row in ledger.inbound("new"):
         try:
             reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
@@ -129,7 +133,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
                                   attachments=keys)
             summary.bounce += 1
             continue
-        m = match_reply(reply, plans, sent)
+        m = match_reply(reply, plans, sent, covers, reported)
         where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
                  "task_id": m.task_id, "unit_id": m.unit_id}
         if reply.kind in ("ooo", "auto"):

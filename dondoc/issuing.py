@@ -10,16 +10,18 @@ the PDFs, and records in the ledger. One công văn per plan, stage and day (`do
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
 import re
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 from dondoc.ledger import Ledger
 from dondoc.letters import document_context, numbered
-from dondoc.ndformat import CheckError, to_pdfs
 from dondoc.render import Templates
 from models.calendar import BusinessCalendar
 from models.keys import Key
@@ -60,18 +62,36 @@ def request_numbers(ledger: Ledger, rows: list[dict]) -> dict[tuple[str, str], t
     return out
 
 
+_PROFILE: list[str] = []   # one LibreOffice profile per process: creating one costs seconds
+
+
+def to_pdfs(docxs: list[Path]) -> dict[Path, Path | None]:
+    """Print each .docx to a PDF next to it, in ONE LibreOffice call; None for a file that did
+    not convert, or for all without LibreOffice. Side effects: runs soffice with this
+    process's own profile (kept in the temporary folder until the process ends)."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice or not docxs:
+        return dict.fromkeys(docxs)
+    if not _PROFILE:
+        _PROFILE.append(tempfile.mkdtemp(prefix="dondoc-lo-"))
+        atexit.register(shutil.rmtree, _PROFILE[0], True)
+    with tempfile.TemporaryDirectory(prefix="dondoc-pdf-") as tmp:
+        copies = {d: Path(tmp) / f"{i:04d}.docx" for i, d in enumerate(docxs)}
+        for d, c in copies.items():
+            shutil.copyfile(d, c)
+        subprocess.run([soffice, f"-env:UserInstallation=file://{_PROFILE[0]}", "--headless", "--convert-to", "pdf",
+                        "--outdir", tmp, *map(str, copies.values())], capture_output=True, timeout=600, check=False)
+        out: dict[Path, Path | None] = {}
+        for d, c in copies.items():
+            out[d] = None
+            if c.with_suffix(".pdf").exists():
+                out[d] = Path(shutil.move(c.with_suffix(".pdf"), d.with_suffix(".pdf")))
+    return out
+
+
 def to_pdf(docx: Path) -> Path | None:
     """The PDF printed from `docx` next to it, or None without LibreOffice."""
-    try:
-        made = to_pdfs([docx], docx.parent / ".pdf")[docx]
-    except CheckError:
-        return None
-    if made is None:
-        return None
-    pdf = docx.with_suffix(".pdf")
-    shutil.move(made, pdf)
-    shutil.rmtree(docx.parent / ".pdf", ignore_errors=True)
-    return pdf
+    return to_pdfs([docx])[docx]
 
 
 def _folder(out: Path, doc: dict) -> Path:
@@ -83,20 +103,23 @@ def prepare_drafts(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates:
     """Render every new draft of the plan (.docx, and its PDF when LibreOffice is there), keep
     its context, and record its email to the secretariat, each in one transaction. A draft
     whose email is already recorded is left alone (a rerun does nothing). Returns their ids."""
-    done = []
     history = None
+    rendered = []
     for doc in ledger.documents(plan.plan.id, "drafted"):
         if doc["draft_key"]:
             continue
         history = history if history is not None else ledger.sent_by_cycle(plan.plan.id)
         rows = list(ledger.db.query("select * from outbound where document_id = ? order by rowid", [doc["id"]]))
-        day = dt.date.fromisoformat(doc["day"])
-        ctx = document_context(plan, doc["stage"], day, rows, cal, history, request_numbers(ledger, rows))
+        ctx = document_context(plan, doc["stage"], dt.date.fromisoformat(doc["day"]), rows, cal, history,
+                               request_numbers(ledger, rows))
         folder = _folder(out, doc)
         folder.mkdir(parents=True, exist_ok=True)
         docx = folder / f"du-thao-{doc['stage']}-{doc['id']}.docx"
         docx.write_bytes(templates.docx(doc["stage"]).render(ctx))
-        pdf = to_pdf(docx)
+        rendered.append((doc, ctx, docx))
+    pdfs = to_pdfs([docx for _, _, docx in rendered])
+    for doc, ctx, docx in rendered:
+        day, pdf = dt.date.fromisoformat(doc["day"]), pdfs[docx]
         to = plan.issuer.secretariat_email or plan.issuer.email
         words = STAGE_WORDS[doc["stage"]]
         text = (f"Dự thảo công văn {words} số {doc['id']} ngày {day:%d/%m/%Y}, V/v {ctx['subject']}.\n\n"
@@ -116,8 +139,7 @@ def prepare_drafts(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates:
             ledger.db.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ?"
                               " where id = ?", [key, json.dumps(ctx, ensure_ascii=False), str(docx),
                                                 str(pdf) if pdf else None, doc["id"]])
-        done.append(doc["id"])
-    return done
+    return [doc["id"] for doc, _, _ in rendered]
 
 
 def is_signed(pdf: bytes) -> bool:

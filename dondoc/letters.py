@@ -218,7 +218,7 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
     subject, text, html = templates.mail(stage, ctx)
     to, cc = json.loads(lead["to_addrs"]), json.loads(lead["cc_addrs"] or "[]")
     headers = _headers(plan, subject, mail_from, unit["name"], to, cc, sent_at, lead) + [
-        ("X-Dondoc-Keys", " ".join(r["key"] for r in rows))]
+        ("X-Dondoc-Keys", "\r\n ".join(r["key"] for r in rows))]
     files: list[tuple] = [(doc_name, pdf, ("application", "pdf"))] if document is not None and pdf else []
     if stage == "request":
         form = templates.docx("reply-form")

@@ -13,8 +13,8 @@ from prefect.cache_policies import NO_CACHE
 
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.outbox import deliver
-from flows.common import logger, step
 from dondoc.runtime import Runtime, open_runtimes
+from flows.common import logger, step
 from models.inbound import Limits
 
 

@@ -11,8 +11,8 @@ from prefect import flow
 
 from dondoc.outbox import deliver, mail_domain
 from dondoc.reportdoc import report_mail_body, write_report
-from flows.common import logger, step
 from dondoc.runtime import Runtime, open_runtimes
+from flows.common import logger
 from models.period import Period, parse_label
 from models.report import compile_report
 from models.rules import Action, action_key, due_actions, report_periods, tracked
