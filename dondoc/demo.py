@@ -14,7 +14,6 @@ import datetime as dt
 import email
 import email.header
 import io
-import json
 import mailbox
 import os
 import random
@@ -162,37 +161,32 @@ def sample_signed(pdf: bytes, signer_name: str) -> bytes | None:
 
 def issue_drafts(world: World, plans, out: Path, numbers: dict[str, int]) -> tuple[int, list[str]]:
     """The văn thư's part: every draft the secretariat received is signed and registered with
-    the next number of its plan (a sample signed PDF when pyHanko is installed, else the
-    numbered PDF unsigned, and dondoc's warning kept). Returns how many, and the warnings."""
-    from dondoc.issuing import issue, to_pdfs
+    the next number of its plan. The demo signs the draft's own PDF (a real document system
+    stamps the number into it; printing each again would double the demo's time) with a
+    sample certificate when pyHanko is installed, else registers it unsigned and keeps
+    dondoc's warning. Returns how many, and the warnings."""
+    from dondoc.issuing import issue
     from dondoc.ledger import Ledger
-    from dondoc.letters import numbered
     from dondoc.render import Templates
     settings = Settings()
     ledger, templates, by_id = Ledger(settings.db), Templates(), {p.plan.id: p for p in plans}
-    todo = []
+    n, warnings = 0, []
     for msg in world.drafts:
         doc = ledger.document(Key.parse("".join(str(msg["X-Dondoc-Key"]).split())).seq)
-        if doc is None or doc["state"] != "drafted":
+        if doc is None or doc["state"] != "drafted" or not doc["pdf_path"]:
             continue
         plan = by_id[doc["plan_id"]]
         numbers[plan.plan.id] = numbers.get(plan.plan.id, 0) + 1
         number = f"{numbers[plan.plan.id]}/{plan.issuer.code}-{plan.issuer.division}"
         folder = out / "van-thu" / str(doc["id"])
         folder.mkdir(parents=True, exist_ok=True)
-        docx = folder / "ban-ky.docx"
-        docx.write_bytes(templates.docx(doc["stage"]).render(numbered(json.loads(doc["context"]), number, world.day)))
-        todo.append((doc, plan, number, docx))
-    pdfs = to_pdfs([docx for *_, docx in todo])   # the document system prints them, in one go
-    warnings = []
-    for doc, plan, number, docx in todo:
-        pdf = pdfs[docx]
-        signed = sample_signed(pdf.read_bytes(), plan.signer.name) if pdf else None
-        if signed:
-            pdf.write_bytes(signed)
+        pdf = folder / "ban-ky.pdf"
+        draft = Path(doc["pdf_path"]).read_bytes()
+        pdf.write_bytes(sample_signed(draft, plan.signer.name) or draft)
         warnings += issue(ledger, by_id, lambda p: templates, settings.out, doc["id"], number, world.day, pdf)[2]
+        n += 1
     world.drafts.clear()
-    return len(todo), warnings
+    return n, warnings
 
 
 def _reply(sender, letter, text, when, headers=None, files=(), subject_prefix="Re: ") -> bytes:

@@ -106,7 +106,7 @@ def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]
 
     An email that covered several tasks of a unit is known by its first (`covers`: that
     first cycle -> every cycle, in the email's order). A reply to it is the report of: the
-    one of those tasks its subject tag names, else the one whose id its attachments' names
+    one of its other tasks its subject tag names (the unit wrote that task's tag), else the one whose id its attachments' names
     carry (the reply forms are named "Phiếu số liệu - TASK - UNIT"), else the first of them
     the unit has not `reported` yet. Several named, or all already reported: triage, with
     the best guess."""
@@ -144,7 +144,7 @@ def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]
 
 def _one_of(group: tuple[Key, ...], reply: Reply, tags: set[Key], reported: Callable[[Key], bool]) -> tuple[Key, str]:
     """The task of a several-task email a reply reports on, and why a person must look (or "")."""
-    named = [k for k in group if k in tags]
+    named = [k for k in group[1:] if k in tags]   # the email's own tag names its first: no sign of a choice
     if not named:
         names = [a.filename or "" for a in reply.attachments]
         named = [k for k in group if any(f"- {k.task} -" in n for n in names)]
