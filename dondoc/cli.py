@@ -191,6 +191,7 @@ def cmd_status(args, settings) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
     from models.rules import STAGE_WORDS
     console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
     for plan, mine, _ in plans:
@@ -222,6 +223,7 @@ def _status_html(plans, today, path: Path) -> None:
     """A one-page status report for a browser: per plan and task a bar of the status words,
     per unit what was sent and received. Values are escaped (autoescape)."""
     from jinja2 import Environment, FileSystemLoader
+
     from dondoc.render import SHIPPED
     from models.period import parse_label, with_period
     from models.rules import STAGE_WORDS
@@ -448,6 +450,7 @@ def cmd_demo(args, settings) -> int:
     import os
     import shutil
     import time
+
     from dondoc import demo
     out = args.out
     if out.exists():
@@ -489,8 +492,9 @@ def cmd_demo(args, settings) -> int:
 def cmd_serve(args, settings) -> int:
     plans = [plan for _, plan in _files(settings)]
     _prefect_env(settings)
-    from dondoc.serve import serve
     import os
+
+    from dondoc.serve import serve
     serve(plans, Path(os.environ["PREFECT_HOME"]))
     return 0
 
@@ -551,6 +555,7 @@ def cmd_drafts(args, settings) -> int:
 def cmd_issue(args, settings) -> int:
     """Register a draft as issued (number, date, the signed PDF); with --send, send it now."""
     import asyncio
+
     from dondoc.issuing import IssueError, issue
     from dondoc.runtime import open_runtimes
     ledger = _ledger(settings)

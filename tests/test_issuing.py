@@ -4,7 +4,6 @@ secretariat, registered with `dondoc issue`, then one email per unit."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import json
 import mailbox
@@ -70,7 +69,7 @@ def units_got(smtp_server) -> list:
 
 
 def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
-    plan, c, _ = season
+    _, c, _ = season
     days = {stage if not seq else f"{stage}-{seq}": day for stage, seq, day in c.followups}
     # the first request: one draft for the secretariat, nothing for any unit
     asyncio.run(dispatch.fn(today=c.request_on))
@@ -174,7 +173,7 @@ def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
                              check=True).stdout
     assert "13/STTTT-TTBCXB" in printed and f"ngày {days['urging']:%d} tháng" in printed
     assert "đề nghị Thủ trưởng các cơ quan, đơn vị" in " ".join(printed.split())  # a peer among them: đề nghị
-    issued = [d for d in json.loads(cli("drafts", "--all", "--json").stdout) if d["id"] == 2][0]
+    issued = next(d for d in json.loads(cli("drafts", "--all", "--json").stdout) if d["id"] == 2)
     folder = tmp_path / "out" / "kh-test" / issued["day"] / "urging-2"
     assert issued["draft"] == str(folder / "13-STTTT-TTBCXB.docx")             # the .docx is kept
     r = cli("check-format", "--pdf", str(folder / "du-thao-urging-2.docx"), issued["draft"])
@@ -182,7 +181,7 @@ def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
 
 
 def test_the_memo_is_internal_and_mentions_drafts_waiting(season, smtp_server, tmp_path):
-    plan, c, _ = season
+    _, c, _ = season
     asyncio.run(dispatch.fn(today=c.request_on))      # the draft is never signed
     smtp_server.accepted.clear()
     esc = asyncio.run(escalate.fn(today=c.escalate_on))
