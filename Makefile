@@ -1,5 +1,5 @@
 # make demo: set everything up and run the main job on the shipped plan.
-# make test: set everything up and run the whole test suite (what CI runs).
+# make test: set everything up, run ruff and mypy, then the whole test suite (what CI runs).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -27,7 +27,12 @@ demo: $(STAMP)
 debs:
 	@bash scripts/ensure-debs.sh $(TEST_DEBS)
 
+# Lint and type-check first (seconds), then the suite (minutes). Paths and settings: pyproject.toml.
+LINTED := dondoc flows models tests bench templates/docx
+
 test: $(STAMP) debs
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:

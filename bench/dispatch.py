@@ -72,6 +72,7 @@ def one(kind: str, n: int, port: int) -> dict:
     elif kind == "naive":
         from docxtpl import DocxTemplate
         from jinja2 import Environment
+
         from dondoc.ledger import action_row
         from dondoc.letters import context
         from models.rules import LedgerState, due_actions
@@ -84,8 +85,8 @@ def one(kind: str, n: int, port: int) -> dict:
                 tpl.render(ctx, env)
                 tpl.save(io.BytesIO())
     else:
-        from dondoc.letters import build_letter
         from dondoc.ledger import action_row
+        from dondoc.letters import build_letter
         from models.rules import LedgerState, due_actions
         a = due_actions(rt.plan, LedgerState(), DAY, rt.cal)[0]
         data = build_letter(rt.plan, action_row(a, DAY, "<x@y>", None), rt.templates, rt.cal, rt.mail_from,

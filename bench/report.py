@@ -29,6 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     from docxtpl import DocxTemplate
     from jinja2 import Environment
+
     from dondoc.render import Templates
     from dondoc.reportdoc import report_context
     from models.calendar import BusinessCalendar

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -17,10 +18,25 @@ def _date(text: str) -> dt.date:
     import re
     try:
         if m := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text.strip()):
-            return dt.date(int(m[3]), int(m[2]), int(m[1]))
-        return dt.date.fromisoformat(text)
+            day = dt.date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} không phải ngày (DD/MM/YYYY hoặc YYYY-MM-DD)") from None
+    _near(day.year, text)
+    return day
+
+
+def _near(year: int, text: str) -> None:
+    """A date or period a clerk types is within five years of today (a typo is not 9999)."""
+    this = dt.datetime.now(TZ).year
+    if abs(year - this) > 5:
+        raise argparse.ArgumentTypeError(f"{text!r}: năm {year} cách năm nay quá 5 năm")
+
+
+def _indent() -> int | None:
+    """JSON indented for a person at a terminal; compact (C-encoded, several times faster) in a pipe."""
+    return 2 if sys.stdout.isatty() else None
 
 
 def _today(args) -> dt.date:
@@ -113,7 +129,7 @@ def cmd_plan(args, settings) -> int:
                                 "plan_hash": a.plan_hash} for a in actions],
                    "untracked": [{"plan": pid, "task": u.task_id, "period": u.period,
                                   "deadline": u.deadline.isoformat(), "units": list(u.units)} for pid, u in gaps]},
-                  sys.stdout, ensure_ascii=False, indent=2)
+                  sys.stdout, ensure_ascii=False, indent=_indent())
         print()
         return 0
     if not actions:
@@ -124,7 +140,8 @@ def cmd_plan(args, settings) -> int:
               f"  → {', '.join(a.to)}" + (f" (cc {', '.join(a.cc)})" if a.cc else ""))
     for pid, u in gaps:
         print(f"Chưa theo dõi: {pid} {u.task_id} kỳ {u.period}, hạn {u.deadline:%d/%m/%Y} đã qua, {len(u.units)} đơn "
-              f"vị chưa được đề nghị: không gửi đề nghị sau hạn; ghi nhận báo cáo bằng `dondoc record` hoặc đặt hạn mới.")
+              f"vị chưa được đề nghị: không gửi đề nghị sau hạn; ghi nhận báo cáo bằng `dondoc record` "
+              "hoặc đặt hạn mới.")
     return 0
 
 
@@ -180,12 +197,13 @@ def cmd_status(args, settings) -> int:
                    "rows": [{"plan": plan.plan.id, "period": r.period, "task": r.task_id, "unit": r.unit_id,
                              "unit_name": r.unit_name, "deadline": r.deadline.isoformat(), "status": r.status,
                              "status_text": r.word, "reported_on": r.reported_on.isoformat() if r.reported_on else None,
+                             "updated_on": r.updated_on.isoformat() if r.updated_on else None,
                              "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
                             for plan, mine, _ in plans for r in mine],
                    "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
                                "error": f["last_error"]} for f in failed],
                    "triage": triage},
-                  sys.stdout, ensure_ascii=False, indent=2)
+                  sys.stdout, ensure_ascii=False, indent=_indent())
         print()
         return 0
     from rich.console import Console
@@ -381,9 +399,9 @@ def _period(plan, args, day: dt.date) -> str:
     from models.period import parse_label
     from models.rules import deadline_for
     try:
-        parse_label(period)
-    except ValueError:
-        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10)")
+        _near(parse_label(period).year, period)
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        sys.exit(f"kỳ {period!r} không hợp lệ (ví dụ 2026, 2026-H1, 2026-Q3, 2026-10): {e}")
     if deadline_for(plan.task(args.task), period) is None:
         sys.exit(f"nhiệm vụ {args.task} không có hạn báo cáo nào cho kỳ {period}")
     return period
@@ -428,6 +446,9 @@ def cmd_run(args, settings) -> int:
     import importlib
     _files(settings, args.plan)
     _prefect_env(settings)
+    if args.i_know_the_ledger_is_new:   # read by the flow's settings (a served run is another process)
+        import os
+        os.environ["DONDOC_ACCEPT_NEW_LEDGER"] = "1"
     flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
     from dondoc.smtp import DeliveryError
     from flows.report import NoSuchReport
@@ -599,9 +620,10 @@ def _plan_option(s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dondoc", description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
+    p = argparse.ArgumentParser(prog="dondoc",
+                                description="Đôn đốc: theo dõi, đôn đốc các báo cáo mà kế hoạch yêu cầu.")
     sub = p.add_subparsers(dest="command", required=True, title="lệnh")
-    today = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
+    today: dict[str, Any] = {"type": _date, "help": "ngày xét (DD/MM/YYYY hoặc YYYY-MM-DD; mặc định: hôm nay)"}
     s = sub.add_parser("validate", help="kiểm tra các tệp kế hoạch; lỗi dạng TỆP:DÒNG:CỘT: trường: thông báo")
     s.add_argument("file", nargs="?", type=Path, help="chỉ kiểm tra tệp này (mặc định: mọi tệp kế hoạch)")
     s.add_argument("--today", **today)
@@ -625,7 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     _plan_option(s)
     s.set_defaults(func=cmd_preview)
-    s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), hoàn tác (undo)")
+    s = sub.add_parser("triage", help="thư chờ phân loại: xem (show), ghi nhận (assign), bỏ qua (dismiss), "
+                                      "hoàn tác (undo)")
     s.add_argument("action", nargs="?", choices=["show", "assign", "dismiss", "undo"])
     s.add_argument("number", nargs="?", type=int, help="số # mà `dondoc triage` hiện")
     s.add_argument("--yes", action="store_true", help="assign: nhận đúng gợi ý đang hiện")
@@ -665,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", help="report: kỳ báo cáo cần lập, ví dụ 2026-Q4 (mặc định: kỳ đến ngày tổng hợp)")
     s.add_argument("--year", type=int, help=argparse.SUPPRESS)
     s.add_argument("--resend", action="store_true", help="report: gửi lại báo cáo đã lập")
+    s.add_argument("--i-know-the-ledger-is-new", action="store_true",
+                   help="gửi dù thư mục DONDOC_OUT có thư của một sổ cái khác (sổ cái mới thật)")
     _plan_option(s)
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("drafts", help="các dự thảo công văn chờ ký (số, giai đoạn, ngày, đơn vị, tình trạng)")

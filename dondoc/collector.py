@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
+from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
-from dondoc.extract import attachment_text
 from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
-
 
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
@@ -87,7 +86,7 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
     received = dt.datetime.fromisoformat(received_at) if received_at else None
     date = reply.date
     if received is None:
-        return (date or dt.datetime.now(dt.timezone.utc)).astimezone(tz)
+        return (date or dt.datetime.now(dt.UTC)).astimezone(tz)
     if date is not None and received - dt.timedelta(days=1) <= date < received:
         return date.astimezone(tz)
     return received.astimezone(tz)
@@ -107,48 +106,60 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     for row in ledger.inbound("new"):
         try:
-            reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
-        except Exception as e:   # never lose it: a person looks at what we could not read
-            ledger.update_inbound(row["id"], status="triage", kind="unreadable", reason=f"không đọc được thư: {e}")
+            _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
+        except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
+            ledger.update_inbound(row["id"], status="triage", kind="unreadable",
+                                  reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
             summary.triage += 1
-            continue
-        at = arrival(reply, row["received_at"], tz)
-        base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
-                "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
-                "summary": reply.reply_text[:2000]}
-        if reply.kind == "bounce" and (not reply.bounces or reply.bounced_message_id not in sent):
+
+
+def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,
+         row: dict, own: str, tz, sent: dict, covers: dict, reported) -> None:
+    """Read, classify, match and record one kept message (see `process`; `covers` and
+    `reported` as `match_reply` takes them)."""
+    reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
+    at = arrival(reply, row["received_at"], tz)
+    base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
+            "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
+            "summary": reply.reply_text[:2000]}
+
+    def triage(reason: str, **where) -> None:
+        ledger.update_inbound(row["id"], **base, **where, status="triage", reason=reason)
+        summary.triage += 1
+
+    if reply.kind == "bounce":
+        if not reply.bounces or reply.bounced_message_id not in sent:
             # A bounce must prove itself (our Message-ID in the returned headers): anyone can write
             # from postmaster@, and a believed bounce silences a unit. A person reads the rest.
-            ledger.update_inbound(row["id"], **base, status="triage", reason=(
-                "thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc" if not reply.bounces else
-                "thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc"))
-            summary.triage += 1
-            continue
-        if reply.kind == "bounce":
-            failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
-            keys = [k for b in failed for k in ledger.bounced(reply.bounced_message_id, b.address,
-                                                              f"{b.status} {b.address}: {b.diagnostic}".strip())]
-            ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
-                                  reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
-                                  attachments=keys)
-            summary.bounce += 1
-            continue
-        m = match_reply(reply, plans, sent, covers, reported)
-        where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
-                 "task_id": m.task_id, "unit_id": m.unit_id}
-        if reply.kind in ("ooo", "auto"):
-            status = "ooo" if reply.kind == "ooo" else "ignored"
-            ledger.update_inbound(row["id"], **base, **where, status=status,
-                                  reason="trả lời vắng mặt" if status == "ooo" else "thư tự động")
-            setattr(summary, status, getattr(summary, status) + 1)
-            continue
-        distrust = reply.sender_problem or auth_failed(reply)
-        if distrust or m.status != "matched" or None in (m.plan_id, m.period, m.task_id, m.unit_id):
-            ledger.update_inbound(row["id"], **base, **where, status="triage", reason=distrust or m.reason)
-            summary.triage += 1
-            continue
-        accept(plans[m.plan_id], ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
-               at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
+            return triage("thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc" if not reply.bounces else
+                          "thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc")
+        failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
+        ours = reply.bounced_message_id or ""   # in `sent`, checked above
+        keys = [k for b in failed for k in ledger.bounced(ours, b.address,
+                                                          f"{b.status} {b.address}: {b.diagnostic}".strip())]
+        if failed and not keys:   # our letter, but an address it was not sent to
+            return triage("thư báo lỗi nêu địa chỉ không phải nơi thư đã gửi tới: chưa tin, xem thư gốc")
+        ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
+                              reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
+                              attachments=keys)
+        summary.bounce += 1
+        return
+    m = match_reply(reply, plans, sent, covers, reported)
+    where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
+             "task_id": m.task_id, "unit_id": m.unit_id}
+    distrust = reply.sender_problem or auth_failed(reply)
+    if reply.kind in ("ooo", "auto"):
+        # an absence counts only from the unit's own verified address: it changes who is copied
+        verified = m.status == "matched" and not distrust
+        status = "ooo" if reply.kind == "ooo" and verified else "ignored"
+        ledger.update_inbound(row["id"], **base, **(where if verified else {}), status=status,
+                              reason={"ooo": "trả lời vắng mặt", "ignored": "thư tự động"}[status])
+        setattr(summary, status, getattr(summary, status) + 1)
+        return
+    if distrust or m.status != "matched" or not (m.plan_id and m.period and m.task_id and m.unit_id):
+        return triage(distrust or m.reason, **where)
+    accept(plans[m.plan_id], ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
+           at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
 
 
 def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_id: str, reply: Reply, base: dict,
@@ -206,7 +217,8 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
     """A person's decision on a triaged reply: it is that unit's report for that task (and its
     sender is acknowledged, as for any report). Returns new, updated or exists."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes())
-    received_on = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else reply.date.date()
+    received_on = (dt.date.fromisoformat(row["received_on"]) if row["received_on"] or reply.date is None
+                   else reply.date.date())
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
             "received_on": received_on.isoformat(), "summary": reply.reply_text[:2000]}
     new = accept(plan, ledger, data_dir, limits, row["id"], reply, base, period, task_id, unit_id, received_on,

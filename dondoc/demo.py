@@ -91,7 +91,8 @@ class World:
             return
         if who in self.away:
             self.deliver(_reply(rcpt, letter, "Tôi đang đi công tác, sẽ trả lời sau.", self.now(),
-                                {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}, subject_prefix="Trả lời tự động: "))
+                                {"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"},
+                                subject_prefix="Trả lời tự động: "))
         deadline = deadline_for(plan.task(key.task), key.period) or self.day
         when = deadline + dt.timedelta(days=4) if who in self.late or who in self.away \
             else max(self.day, min(self.day + dt.timedelta(days=self.delay[who]), deadline - dt.timedelta(days=2)))
@@ -102,8 +103,8 @@ class World:
         files = [("Báo cáo kết quả.docx", _report_docx(unit.name))]
         if form:
             files.append(("Phiếu số liệu.docx", _fill(form, self.delay[who])))
-        self.pending.append((when, lambda d=when: _reply(rcpt, letter, text, dt.datetime.combine(d, dt.time(9), TZ),
-                                                            files=files)))
+        self.pending.append((when, lambda: _reply(rcpt, letter, text, dt.datetime.combine(when, dt.time(9), TZ),
+                                                  files=files)))
 
     def release(self) -> int:
         """Replies whose day has come are sent (delivered into the collector's mailbox)."""

@@ -27,7 +27,8 @@ def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date,
     rows = status_rows(plan, ledger.state(pid), today, cal=cal)
     late = [f"- {r.unit_name} — {r.task_id} ({r.period}, hạn {r.deadline:%d/%m/%Y})" for r in rows
             if r.status == "overdue"]
-    bounced = [f"- {name.get(r['unit_id'], r['unit_id'] or '')}: {r['last_error']}" for r in ledger.outbound(pid, "bounced")]
+    bounced = [f"- {name.get(r['unit_id'], r['unit_id'] or '')}: {r['last_error']}"
+               for r in ledger.outbound(pid, "bounced")]
     failed = [f"- {r['key']}: {r['last_error']}" for r in ledger.outbound(pid, "failed")]
     away = sorted({name.get(r["unit_id"], r["unit_id"]) for r in ledger.inbound("ooo")
                    if r["unit_id"] and r["plan_id"] == pid})

@@ -282,9 +282,9 @@ READERS = {".docx": _docx, ".odt": _odt, ".xlsx": _xlsx, ".pdf": _pdf, ".doc": _
 
 def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> ExtractResult:
     """The text of one attachment, NFC, at most `limits.max_text` characters, by its
-    extension (.docx .odt .xlsx .pdf .doc); for a .docx also its tables (`docx_tables`). Never raises: a file refused by the limits, broken,
-    encrypted, of another type, or without any text gives `error` (Vietnamese) and the text
-    read, if any."""
+    extension (.docx .odt .xlsx .pdf .doc); for a .docx also its tables (`docx_tables`). Never
+    raises: a file refused by the limits, broken, encrypted, of another type, or without any text
+    gives `error` (Vietnamese) and the text read, if any."""
     ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     reader = READERS.get(ext)
     if reader is None:
@@ -292,7 +292,8 @@ def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> Ex
     if len(data) > limits.max_bytes:
         return ExtractResult("", f"tệp quá lớn ({len(data) >> 20} MB)")
     try:
-        text, tables = reader(data, limits) if ext == ".docx" else (reader(data, limits), [])
+        got = reader(data, limits)   # a .docx gives its tables too
+        text, tables = got if isinstance(got, tuple) else (got, [])
     except Refused as e:
         return ExtractResult("", str(e))
     except Exception as e:   # noqa: BLE001 — a broken file is a reason, never a crash

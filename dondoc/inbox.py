@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import mailbox
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,30 +40,29 @@ def _received_header(raw: bytes) -> dt.datetime | None:
 
 
 class MaildirSource:
-    """A Maildir (on-premise delivery, the offline demo). New mail is in `new/`; once kept
-    it is moved to `cur/` with the Seen flag, as a mail client would."""
+    """A Maildir (on-premise delivery, the offline demo). New mail is in `new/`; once kept it is
+    renamed into `cur/` with the Seen flag, as a mail client would: the file itself is never
+    rewritten, and the folder is listed once per run (never rescanned per message)."""
 
     def __init__(self, path: Path):
-        self.box = mailbox.Maildir(path, factory=None, create=True)
+        self.path = path
+        for sub in ("new", "cur", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
         self.name = f"maildir:{path}"
 
     def fetch(self, uidvalidity: int | None, last_uid: int) -> tuple[int, Iterator[Fetched]]:
         def items():
-            for key in sorted(self.box.iterkeys()):
-                msg = self.box.get_message(key)
-                if msg.get_subdir() != "new":
-                    continue
-                raw = self.box.get_bytes(key)
-                received = _received_header(raw) or dt.datetime.fromtimestamp(msg.get_date(), dt.timezone.utc)
-                yield Fetched(key, raw, received)
+            names = sorted(e.name for e in os.scandir(self.path / "new") if e.is_file() and not e.name.startswith("."))
+            for name in names:
+                file = self.path / "new" / name
+                raw = file.read_bytes()
+                received = _received_header(raw) or dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
+                yield Fetched(name, raw, received)
         return 0, items()
 
     def done(self, uids: list[str]) -> None:
-        for key in uids:
-            msg = self.box.get_message(key)
-            msg.set_subdir("cur")
-            msg.add_flag("S")
-            self.box[key] = msg
+        for name in uids:   # a rename: the message's bytes stay as they came
+            os.replace(self.path / "new" / name, self.path / "cur" / f"{name.split(':')[0]}:2,S")
 
 
 class ImapSource:
@@ -97,7 +96,10 @@ class ImapSource:
                     if not isinstance(item, tuple):
                         continue
                     head, raw = item
-                    uid = int(re.search(rb"UID (\d+)", head)[1])
+                    found = re.search(rb"UID (\d+)", head)
+                    if found is None:   # never skip silently: a reply must not be lost
+                        raise ValueError(f"IMAP FETCH answer without a UID: {head[:80]!r}")
+                    uid = int(found[1])
                     stamp = re.search(rb'INTERNALDATE "([^"]+)"', head)
                     received = dt.datetime.strptime(stamp[1].decode().strip(), "%d-%b-%Y %H:%M:%S %z") \
                         if stamp else None

@@ -24,46 +24,46 @@ from models.rules import Action, LedgerState
 
 
 def _m1(db: sqlite_utils.Database) -> None:
-    db["cycles"].create({"key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
+    db.table("cycles").create({"key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
                          "deadline": str, "plan_hash": str, "created_at": str}, pk="key")
-    db["outbound"].create({
+    db.table("outbound").create({
         "key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str, "stage": str,
         "seq": int, "scheduled_on": str, "decided_on": str, "deadline": str, "to_addrs": str,
         "cc_addrs": str, "units": str, "plan_hash": str, "message_id": str, "thread_id": str,
         "status": str, "attempts": int, "last_error": str, "claimed_at": str, "sent_at": str,
         "created_at": str}, pk="key", not_null={"status", "message_id"}, defaults={"attempts": 0})
-    db["outbound"].create_index(["plan_id", "status"])
-    db["outbound"].create_index(["message_id"], unique=True)
-    db["inbound"].create({
+    db.table("outbound").create_index(["plan_id", "status"])
+    db.table("outbound").create_index(["message_id"], unique=True)
+    db.table("inbound").create({
         "id": str, "message_id": str, "sha256": str, "raw_path": str, "received_at": str,
         "date_header": str, "from_addr": str, "subject": str, "kind": str, "status": str,
         "plan_id": str, "year": int, "task_id": str, "unit_id": str, "reason": str,
         "created_at": str}, pk="id")
-    db["reports"].create({
+    db.table("reports").create({
         "key": str, "plan_id": str, "year": int, "task_id": str, "unit_id": str,
         "received_on": str, "source": str, "inbound_id": str, "files": str, "indicators": str,
         "note": str, "created_at": str}, pk="key")
-    db["events"].create({"id": int, "at": str, "kind": str, "key": str, "detail": str}, pk="id")
+    db.table("events").create({"id": int, "at": str, "kind": str, "key": str, "detail": str}, pk="id")
 
 
 def _m2(db: sqlite_utils.Database) -> None:
     # Who holds a claim (host:pid), so a rerun on the same machine can take over at once
     # the rows of a run that died, instead of waiting for the lease to run out.
-    db["outbound"].add_column("claimed_by", str)
+    db.table("outbound").add_column("claimed_by", str)
 
 
 def _m3(db: sqlite_utils.Database) -> None:
     # The collector: where each mailbox stopped, and what each reply held.
-    db["inbox_state"].create({"source": str, "uidvalidity": int, "last_uid": int, "updated_at": str}, pk="source")
+    db.table("inbox_state").create({"source": str, "uidvalidity": int, "last_uid": int, "updated_at": str}, pk="source")
     for col in ("source", "uid", "received_on", "attachments", "summary", "indicators"):
-        db["inbound"].add_column(col, str)
-    db["inbound"].create_index(["status"])
+        db.table("inbound").add_column(col, str)
+    db.table("inbound").create_index(["status"])
 
 
 def _m4(db: sqlite_utils.Database) -> None:
     # Messages whose content is decided up front (the daily digest, the report's email):
     # {"subject", "text", "files"} as JSON, built into the message at delivery.
-    db["outbound"].add_column("body", str)
+    db.table("outbound").add_column("body", str)
 
 
 def _old_key(key: str) -> str:
@@ -82,44 +82,52 @@ def _m5(db: sqlite_utils.Database) -> None:
     # Reporting periods: every cycle is keyed by a period label (2026, 2026-H1, 2026-Q3, …)
     # instead of a year, and every key has all five parts. A year key's period is its year.
     for table in ("outbound", "inbound", "reports", "cycles"):
-        db[table].add_column("period", str)
+        db.table(table).add_column("period", str)
         db.execute(f"update {table} set period = cast(year as text) where year is not null")
     renamed = {r["key"]: _old_key(r["key"]) for r in db.query("select key from outbound")}
     renamed = {old: new for old, new in renamed.items() if old != new}
     for old, new in renamed.items():
         db.execute("update outbound set key = ? where key = ?", [new, old])
         db.execute("update events set key = ? where key = ?", [new, old])
-    db["outbound"].create_index(["plan_id", "period", "task_id", "unit_id"])
-    db["reports"].create_index(["plan_id", "period"])
+    db.table("outbound").create_index(["plan_id", "period", "task_id", "unit_id"])
+    db.table("reports").create_index(["plan_id", "period"])
 
 
 def _m6(db: sqlite_utils.Database) -> None:
     # A later report replaces the earlier one (the report quotes the latest); every earlier
     # version is kept here, and `updated_on` says when the latest came.
-    db["reports"].add_column("updated_on", str)
-    db["reports"].add_column("version", int, not_null_default=1)
-    db["report_versions"].create({"key": str, "version": int, "received_on": str, "source": str, "inbound_id": str,
-                                  "files": str, "indicators": str, "note": str, "created_at": str},
-                                 pk=("key", "version"))
+    db.table("reports").add_column("updated_on", str)
+    db.table("reports").add_column("version", int, not_null_default=1)
+    db.table("report_versions").create({"key": str, "version": int, "received_on": str, "source": str,
+                                        "inbound_id": str, "files": str, "indicators": str, "note": str,
+                                        "created_at": str}, pk=("key", "version"))
 
 
 def _m7(db: sqlite_utils.Database) -> None:
+    # Who this ledger is: the output folder remembers it, so a ledger deleted or replaced under
+    # letters already sent is noticed before everything is sent again.
+    db.table("meta").create({"name": str, "value": str}, pk="name")
+    db.table("meta").insert({"name": "ledger_id", "value": uuid.uuid4().hex})
+
+
+def _m8(db: sqlite_utils.Database) -> None:
     # Letters issued as a Sở issues them: one công văn per plan, stage and day (`documents`),
     # drafted, registered (number, date, the signed PDF) and only then sent; each unit gets
     # one email per stage and day: its rows share `mail_key`, the key of the row whose
     # Message-ID the email carries. Rows of a document waiting to be signed are `held`.
-    db["documents"].create({
+    db.table("documents").create({
         "id": int, "plan_id": str, "stage": str, "day": str, "state": str, "number": str, "issued_on": str,
         "signed_file": str, "signed_sha256": str, "docx_path": str, "pdf_path": str, "draft_key": str,
         "units": str, "tasks": str, "context": str, "created_at": str, "issued_at": str}, pk="id")
-    db["documents"].create_index(["plan_id", "stage", "day"])
-    db["outbound"].add_column("document_id", int)
-    db["outbound"].add_column("mail_key", str)
-    db["outbound"].create_index(["mail_key"])
+    db.table("documents").create_index(["plan_id", "stage", "day"])
+    db.table("outbound").add_column("document_id", int)
+    db.table("outbound").add_column("mail_key", str)
+    db.table("outbound").create_index(["mail_key"])
 
 
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
-              ("reporting periods", _m5), ("report versions", _m6), ("documents and one email per unit", _m7)]
+              ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7),
+              ("documents and one email per unit", _m8)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -172,18 +180,22 @@ class Ledger:
     def migrate(self) -> None:
         """Apply the migrations this file has not seen, each in its own transaction."""
         if "migrations" not in self.db.table_names():
-            self.db["migrations"].create({"version": int, "name": str, "applied_at": str}, pk="version")
-        done = {r["version"] for r in self.db["migrations"].rows}
+            self.db.table("migrations").create({"version": int, "name": str, "applied_at": str}, pk="version")
+        done = {r["version"] for r in self.db.table("migrations").rows}
         for version, (name, step) in enumerate(MIGRATIONS, start=1):
             if version in done:
                 continue
             with self.db.conn:
                 step(self.db)
-                self.db["migrations"].insert({"version": version, "name": name, "applied_at": _now()})
+                self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
+
+    @property
+    def ledger_id(self) -> str:
+        return next(self.db.query("select value from meta where name = 'ledger_id'"))["value"]
 
     @property
     def schema_version(self) -> int:
-        return max((r["version"] for r in self.db["migrations"].rows), default=0)
+        return max((r["version"] for r in self.db.table("migrations").rows), default=0)
 
     # -- events ----------------------------------------------------------------------
     def log(self, kind: str, key: str = "", **detail) -> None:
@@ -199,7 +211,7 @@ class Ledger:
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
-        return list(self.db["events"].rows_where(where, args, order_by="id"))
+        return list(self.db.table("events").rows_where(where, args, order_by="id"))
 
     # -- decisions -------------------------------------------------------------------
     def state(self, plan_id: str) -> LedgerState:
@@ -320,7 +332,7 @@ class Ledger:
     def inbound(self, status: str | None = None) -> list[dict]:
         """Kept messages (with their `rowid`, the number a person uses for them)."""
         where, args = ("status = ?", [status]) if status else (None, None)
-        return list(self.db["inbound"].rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
+        return list(self.db.table("inbound").rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
 
     def inbound_row(self, number: int) -> dict | None:
         """The kept message a person knows as #number."""
@@ -344,7 +356,8 @@ class Ledger:
             self.db.execute("update inbound set status = 'triage', reason = ? where id = ?",
                             [detail.get("previous_reason") or row["reason"], row["id"]])
             self._event("triage-undo", row["id"], undid=last["kind"], reason=why)
-        return f"#{number}: đã hoàn tác ({'ghi nhận' if last['kind'] == 'triage-assign' else 'bỏ qua'}); thư chờ phân loại lại."
+        what = "ghi nhận" if last["kind"] == "triage-assign" else "bỏ qua"
+        return f"#{number}: đã hoàn tác ({what}); thư chờ phân loại lại."
 
     def _withdraw(self, key: str, inbound_id: str) -> None:
         """Remove the report version that came from `inbound_id`: the previous version (if
@@ -369,7 +382,7 @@ class Ledger:
         fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
                   for k, v in fields.items()}
         with self.db.conn:
-            self.db["inbound"].update(inbound_id, fields)
+            self.db.table("inbound").update(inbound_id, fields)
 
     def sent_index(self) -> dict[str, Key]:
         """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to.
@@ -443,7 +456,7 @@ class Ledger:
 
     def update_document(self, doc_id: int, **fields) -> None:
         with self.db.conn:
-            self.db["documents"].update(doc_id, fields)
+            self.db.table("documents").update(doc_id, fields)
 
     def issue(self, doc_id: int, number: str, issued_on: dt.date, pdf_path: str, signed_file: str | None,
               signed_sha256: str | None, docx_path: str | None) -> int:
@@ -478,7 +491,8 @@ class Ledger:
         to (a bounce proves itself by our Message-ID). Returns its key, or nothing."""
         rows = [r for r in self.db.query("select key, to_addrs, cc_addrs from outbound where message_id = ?",
                                          [message_id])
-                if address.lower() in {a.lower() for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
+                if address.lower() in {a.lower()
+                                       for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self.db.conn:
             for r in rows:
                 self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ? or mail_key = ?",
@@ -533,7 +547,8 @@ class Ledger:
     def history(self) -> dict[tuple[str, str], int]:
         """(plan, task) -> how many cycles the ledger holds for it (asked or reported), leaving
         out the tasks a person declared retired."""
-        retired = {tuple(r["key"].split("/", 1)) for r in self.db.query("select key from events where kind = 'retired'")}
+        retired = {tuple(r["key"].split("/", 1))
+                   for r in self.db.query("select key from events where kind = 'retired'")}
         out: dict[tuple[str, str], int] = {}
         for r in self.db.query("select plan_id, task_id, count(distinct key) as n from (select key, plan_id, task_id"
                                " from cycles union select key, plan_id, task_id from reports) group by 1, 2"):
@@ -552,7 +567,8 @@ class Ledger:
             return str(type(k)(new_plan or k.plan, k.period, new_task if task_id else k.task, k.unit, k.stage, k.seq))
 
         n = 0
-        where, args = ("plan_id = ?" + (" and task_id = ?" if task_id else "")), [plan_id, *([task_id] if task_id else [])]
+        where = "plan_id = ?" + (" and task_id = ?" if task_id else "")
+        args = [plan_id, *([task_id] if task_id else [])]
         with self.db.conn:
             for table in ("outbound", "cycles", "reports"):
                 for r in list(self.db.query(f"select key from {table} where {where}", args)):

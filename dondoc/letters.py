@@ -73,7 +73,9 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
     unit = plan.unit(row["unit_id"]) if row["unit_id"] and plan.has_unit(row["unit_id"]) else None
     day = dt.date.fromisoformat(row["decided_on"])
     deadline = dt.date.fromisoformat(row["deadline"]) if row.get("deadline") else day
-    between = lambda a, b: sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
+
+    def between(a: dt.date, b: dt.date) -> int:
+        return sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
     return {
         "plan": _plan_info(plan, period), "issuer": plan.issuer.model_dump(mode="json"),
         "task": {"id": task.id, "title": with_period(task.title, period), "text": with_period(task.text, period)},
@@ -264,7 +266,8 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
     email): its subject, text and the files to attach, as they are now on disk."""
     body = json.loads(row["body"])
     to = json.loads(row["to_addrs"])
-    headers = [("Subject", _encoded(body["subject"])), ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
+    headers = [("Subject", _encoded(body["subject"])),
+               ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
                ("To", ", ".join(to)), ("Date", format_datetime(sent_at)), ("Message-ID", row["message_id"]),
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)

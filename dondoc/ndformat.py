@@ -215,8 +215,9 @@ def pdf_pages(pdf: Path) -> list[Page]:
             block += 1
             for ln in blk.iter(f"{ns}line"):
                 words = [w.text or "" for w in ln.iter(f"{ns}word")]
-                lines.append(Line(*(float(ln.get(k)) for k in ("xMin", "yMin", "xMax", "yMax")), " ".join(words), block))
-        pages.append(Page(float(page.get("width")), float(page.get("height")), lines))
+                x0, y0, x1, y1 = (float(ln.attrib[k]) for k in ("xMin", "yMin", "xMax", "yMax"))
+                lines.append(Line(x0, y0, x1, y1, " ".join(words), block))
+        pages.append(Page(float(page.attrib["width"]), float(page.attrib["height"]), lines))
     return pages
 
 
@@ -232,7 +233,8 @@ def _name_lines(page: Page, name: str) -> list[str] | None:
     """The lines of one block that, in order, hold exactly the words of `name`; None if none do."""
     want = name.split()
     for i, first in enumerate(page.lines):
-        got, j = [], i
+        got: list[str] = []
+        j = i
         while j < len(page.lines) and page.lines[j].block == first.block and want[:len(got)] == got:
             got += page.lines[j].text.split()
             j += 1

@@ -110,6 +110,32 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
             yield build_letter(plan, row, templates, cal, mail_from, now)
 
 
+MARK = ".dondoc-ledger"   # in the output folder: the id of the ledger whose letters are there
+
+
+class LedgerMismatch(DeliveryError):
+    """Letters already sent sit in the output folder, but this ledger does not know them."""
+
+    def __init__(self, out: Path):
+        super().__init__(f"thư mục {out} đã có thư của một sổ cái khác (sổ cái bị xoá hoặc thay?): gửi tiếp sẽ gửi lại "
+                         "mọi thư; khôi phục sổ cái cũ (DONDOC_DB), hoặc nếu đúng là sổ cái mới, chạy lại với "
+                         "--i-know-the-ledger-is-new", permanent=True, session=True)
+
+
+def check_out(ledger: Ledger, out: Path, accept_new: bool = False) -> None:
+    """Refuse to send when `out` holds letters of another ledger (its mark differs, or letters
+    are there without a mark); with `accept_new`, or an empty folder, mark it as this ledger's."""
+    mark = out / MARK
+    known = mark.read_text(encoding="utf-8").strip() if mark.exists() else None
+    if known == ledger.ledger_id:
+        return
+    letters = out.exists() and any(p.parent != out for p in out.rglob("*.docx"))   # not the reports on top
+    if not accept_new and (known is not None or letters):
+        raise LedgerMismatch(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mark.write_text(ledger.ledger_id + "\n", encoding="utf-8")
+
+
 def keep(letter: Letter, out: Path) -> Path | None:
     if letter.docx is None:
         return None
@@ -122,7 +148,7 @@ def keep(letter: Letter, out: Path) -> Path | None:
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
                   plans: dict[str, Plan] | None = None, drafts: list[str] = (),
-                  only: set[str] | None = None) -> Summary:
+                  only: set[str] | None = None, accept_new: bool = False) -> Summary:
     """Send every unsent letter of `stages` (`only` those keys, when given), marking each in the ledger as soon as the server
     answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
     again next run; a session failure does not count as an attempt). A letter to an address
@@ -131,6 +157,8 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     sent stays pending for the next run."""
     summary = summary or Summary()
     rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
+    if rows:
+        check_out(ledger, out, accept_new)
     by_key = {r["key"]: r for r in rows}
 
     def claim(item: Outgoing) -> bool:

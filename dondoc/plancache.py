@@ -31,7 +31,9 @@ def code_version() -> str:
     """Hash of everything that decides what a plan file validates to."""
     h = hashlib.sha256(f"{sys.version}|{pydantic.VERSION}".encode())
     for module in ("models.loader", "models.plan", "models.period"):
-        h.update(Path(importlib.util.find_spec(module).origin).read_bytes())
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None, module
+        h.update(Path(spec.origin).read_bytes())
     return h.hexdigest()
 
 

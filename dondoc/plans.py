@@ -45,7 +45,8 @@ def read_plans(config: Path, only: list[str] | None = None) -> list[Plan]:
 def plan_files(config: Path, only: list[str] | None = None) -> list[tuple[Path, Plan]]:
     """Each plan file and its plan. Raises PlanInvalid listing every error of every file, ids
     that two files both use, and unknown ids in `only`."""
-    plans, errors, seen = [], [], {}
+    plans, errors = [], []
+    seen: dict[str, Path] = {}
     for path in plan_paths(config):
         try:
             plan = read_plan(path)

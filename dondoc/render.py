@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from docxtpl import DocxTemplate
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from dondoc.ndformat import phrase_lines
 
@@ -33,7 +33,7 @@ class CompiledDocx:
     def __init__(self, path: Path, env: Environment):
         self.path, self.env = path, env
         self._tpl = DocxTemplate(str(path))   # used only for its XML patching and listing rules
-        self.parts: list[tuple[str, object]] = []   # (name, compiled Jinja template or zip entry)
+        self.parts: list[tuple[str, Template | _Entry]] = []   # (name, compiled Jinja template or zip entry)
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
                 data = z.read(info)
@@ -78,7 +78,8 @@ class _Entry:
 
 def _zip(entries: list[_Entry]) -> bytes:
     """The bytes of a zip archive of already-deflated entries (PKZIP APPNOTE 4.3)."""
-    out, central, offset = [], [], 0
+    out: list[bytes] = []
+    central, offset = [], 0
     stamp = (0, (2026 - 1980) << 9 | 1 << 5 | 1)   # fixed time and date: identical input, identical file
     for e in entries:
         head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, *stamp, e.crc, len(e.data), e.size,
@@ -110,7 +111,7 @@ class Templates:
         self.docx_env = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=False)
         self.mail_env = Environment(
             loader=FileSystemLoader([str(r / "mail") for r in roots]),
-            autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
+            autoescape=lambda name: name is not None and name.endswith(".html.j2"),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.docx_env.filters["phrase_lines"] = phrase_lines
         for env in (self.docx_env, self.mail_env):

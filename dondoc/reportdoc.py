@@ -32,7 +32,8 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
                    "pct": f"{100 * g['on_time'] / g['asked']:.0f}%" if g["asked"] else "–"} for g in data.groups]
     signer = plan.signer
     return {
-        "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, data.period)}), "issuer": plan.issuer, "year": data.year, "number": BLANK,
+        "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, data.period)}),
+        "issuer": plan.issuer, "year": data.year, "number": BLANK,
         "period_text": data.period.text, "title": title_for(plan.plan.title, data.period),
         "date_line": f"ngày {BLANK} tháng {month} năm {compile_on.year}",
         "items": data.items, "totals": data.totals, "groups": groups,
@@ -75,13 +76,13 @@ def chart_png(groups: list[dict]) -> bytes:
             share = [100 * g[key] / g["asked"] if g["asked"] else 0 for g in groups][::-1]
             bars = ax.barh(names, share, left=left, color=face, edgecolor="black", hatch=hatch, linewidth=0.8,
                            label=label, height=0.6)
-            for bar, value in zip(bars, share):
+            for bar, value in zip(bars, share, strict=True):
                 if value >= 8:
                     ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{value:.0f}%",
                             ha="center", va="center", fontsize=10, fontweight="bold",
                             color="white" if face != "white" else "black",
                             bbox=None if face != "white" else {"facecolor": "white", "edgecolor": "none", "pad": 1.5})
-            left = [a + b for a, b in zip(left, share)]
+            left = [a + b for a, b in zip(left, share, strict=True)]
         ax.set_xlim(0, 100)
         ax.set_xlabel("Tỷ lệ trên số báo cáo được đề nghị (%)")
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)

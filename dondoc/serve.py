@@ -23,6 +23,7 @@ from models.plan import Plan
 def deployments(plans: list[Plan]):
     """Per plan: dispatch, escalate and report on its own schedules; one collect for every
     plan (the mailbox is read once), on the default plan's schedule."""
+    from prefect import Flow
     from prefect.schedules import Cron
 
     from flows.collect import collect
@@ -32,7 +33,7 @@ def deployments(plans: list[Plan]):
     out = []
     for i, plan in enumerate(plans):
         tz, s, pid = plan.calendar.timezone, plan.schedules, plan.plan.id
-        runs = [("dispatch", dispatch, s.dispatch, {"plans": [pid]}),
+        runs: list[tuple[str, Flow, str, dict]] = [("dispatch", dispatch, s.dispatch, {"plans": [pid]}),
                 ("escalate", escalate, s.escalate, {"plans": [pid]}),
                 ("report", report, s.report, {"plans": [pid], "when_due": True})]
         if i == 0:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(600.0, gt=0, description="seconds to wait for each SMTP answer; RFC 5321 allows "
                                 "10 minutes for the end of DATA (connecting waits at most 60)")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
+    accept_new_ledger: bool = Field(False, description="send although the output folder holds another ledger's "
+                                    "letters (set by `dondoc run … --i-know-the-ledger-is-new`)")
 
     def inbox_source(self):
         """The configured mailbox (a side effect: IMAP logs in here)."""

@@ -192,7 +192,8 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig)
         raise _classify(exc) from None
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         why = (f"hết {cfg.timeout:g} giây chờ máy chủ nhận thư (DONDOC_SMTP_TIMEOUT)"
-               if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)) else f"{type(exc).__name__}: {exc}")
+               if isinstance(exc, (asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError))
+               else f"{type(exc).__name__}: {exc}")
         raise DeliveryError(why, permanent=False, sent_maybe=True) from None
     return "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refused)
 

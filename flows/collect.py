@@ -44,7 +44,7 @@ async def acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
     n = 0
     for rt in runtimes:
         sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                             rt.settings.out, ("ack",), rt.now)
+                             rt.settings.out, ("ack",), rt.now, accept_new=rt.settings.accept_new_ledger)
         n += sent.sent
     return n
 

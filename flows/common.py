@@ -47,7 +47,7 @@ def record(rt: Runtime, stages: tuple[str, ...]) -> tuple[int, set[str]]:
 async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
     """Build and send every unsent letter of one stage (a batch, not a task per unit)."""
     return await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, (stage,), rt.now, summary)
+                         rt.settings.out, (stage,), rt.now, summary, accept_new=rt.settings.accept_new_ledger)
 
 
 async def run_stages(rt: Runtime, stages: tuple[str, ...], send_stages: tuple[str, ...] | None = None) -> dict:
@@ -74,8 +74,8 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...], send_stages: tuple[st
         log.warning("đã gửi %s nhưng có người nhận bị từ chối: %s", key, why)
     if error:
         raise error
-    if summary.problem():
-        raise RunIncomplete(summary.problem(), summary.as_dict())
+    if problem := summary.problem():
+        raise RunIncomplete(problem, summary.as_dict())
     if held:
         raise RenamePending(f"{rt.plan.plan.id}: chưa gửi đề nghị báo cáo cho nhiệm vụ {', '.join(sorted(held))}: "
                             "sổ cái còn lịch sử dưới mã không kế hoạch nào định nghĩa (xem `dondoc validate`)")
@@ -93,9 +93,11 @@ async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...], send_stage
         except RunIncomplete as e:
             problems.append(str(e))
             results[rt.plan.plan.id] = e.summary or {}
-    keys = ("decided", "sent", "failed", "retry", "skipped")
-    totals: dict = {k: sum(r.get(k, 0) for r in results.values()) for k in keys}
-    totals |= {"failures": [f for r in results.values() for f in r.get("failures", [])], "plans": results}
+    totals: dict = {}
+    for r in results.values():   # numbers add up, lists (failures, stuck, …) join
+        for k, v in r.items():
+            totals[k] = totals.get(k, [] if isinstance(v, list) else 0) + v
+    totals["plans"] = results
     if problems:
         raise RunIncomplete("; ".join(problems), totals)
     return totals

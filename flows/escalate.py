@@ -58,14 +58,15 @@ async def escalate(today: dt.date | None = None, plans: list[str] | None = None)
     memos = 0
     for one in runtimes:
         memos += (await deliver(one.plan, one.ledger, one.cal, one.templates, one.settings.smtp(), one.mail_from,
-                                one.settings.out, ("escalation",), one.now, plans=every, drafts=late)).sent
+                                one.settings.out, ("escalation",), one.now, plans=every, drafts=late,
+                                accept_new=one.settings.accept_new_ledger)).sent
     # One digest a day for the secretariat, about every plan, from the default plan's identity.
     rt = replace(rt, plan=rt.all_plans[0], cal=BusinessCalendar(rt.all_plans[0].calendar))
     digest = digest_action(list(rt.all_plans), rt.ledger, cals, rt.today)
     if digest:
         rt.ledger.record_actions([digest], rt.today, mail_domain(rt.plan))
     sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, ("digest",), rt.now)
+                         rt.settings.out, ("digest",), rt.now, accept_new=rt.settings.accept_new_ledger)
     if incomplete:
         raise incomplete
     return result | {"sent": result.get("sent", 0) + memos, "memos": memos, "digest": sent.sent}

@@ -61,7 +61,7 @@ async def report_plan(rt: Runtime, period: str | None, resend: bool, when_due: b
         results.append({"period": p.label, "files": [str(f) for f in files], "asked": data.asked, **data.counts})
     rt.ledger.record_actions(actions, rt.today, mail_domain(rt.plan))
     sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, ("compile",), rt.now)
+                         rt.settings.out, ("compile",), rt.now, accept_new=rt.settings.accept_new_ledger)
     for r in results:
         r["emailed"] = sent.sent
     return results

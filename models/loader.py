@@ -45,7 +45,10 @@ class PlanInvalid(Exception):
         super().__init__("\n".join(map(str, errors)))
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+_BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE):
     """libyaml's parser; only its events are used, so its resolvers and constructors never run."""
 
 
@@ -150,7 +153,7 @@ def _build(text: str, source: str):
             if depth >= MAX_DEPTH:
                 raise refuse(event, path, f"lồng nhau quá sâu (tối đa {MAX_DEPTH} tầng)")
             if isinstance(event, yaml.SequenceStartEvent):
-                items = []
+                items: list = []
                 while not loader.check_event(yaml.SequenceEndEvent):
                     items.append(node(path + (len(items),), depth + 1))
                 loader.get_event()
@@ -159,7 +162,8 @@ def _build(text: str, source: str):
             while not loader.check_event(yaml.MappingEndEvent):
                 key_event = loader.peek_event()
                 if not isinstance(key_event, yaml.ScalarEvent) or key_event.tag not in _PLAIN_TAGS:
-                    raise refuse(key_event, path, "khóa phải là một chữ đơn giản, không phải danh sách, bảng hay bí danh")
+                    raise refuse(key_event, path,
+                                 "khóa phải là một chữ đơn giản, không phải danh sách, bảng hay bí danh")
                 loader.get_event()
                 key = key_event.value
                 if key in mapping:
@@ -181,7 +185,7 @@ def _build(text: str, source: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         # At the end of a file without a final newline libyaml points one line past it.
-        line, col = min((mark.line + 1, mark.column + 1), _line_col(text, len(text)))
+        line, col = min((mark.line + 1, mark.column + 1) if mark else (1, 1), _line_col(text, len(text)))
         raise _fail(source, line, col, "(yaml)", _yaml_message(e.problem or e.context or "")) from None
     except yaml.YAMLError as e:   # a reader error: the character scan below makes this unreachable in practice
         raise _fail(source, 1, 1, "(yaml)", _yaml_message(str(e))) from None
@@ -201,7 +205,7 @@ def _kind(value) -> str:
         type(value), "một chuỗi")
 
 
-def _message(err: dict) -> str:
+def _message(err) -> str:
     """pydantic's error, in Vietnamese."""
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     key = err["loc"][-1] if err["loc"] else ""
@@ -215,7 +219,8 @@ def _message(err: dict) -> str:
         "extra_forbidden": f"khóa lạ {key!r} (gõ nhầm?)",
         "string_type": f"cần một chuỗi văn bản, không phải {_kind(got)}",
         "string_too_short": "không được để trống",
-        "string_too_long": f"dài quá {ctx.get('max_length')} ký tự (đang có {len(got) if isinstance(got, str) else '?'})",
+        "string_too_long": f"dài quá {ctx.get('max_length')} ký tự "
+                           f"(đang có {len(got) if isinstance(got, str) else '?'})",
         "string_pattern_mismatch": f"không đúng dạng {ctx.get('pattern')}",
         "list_type": f"cần một danh sách (ví dụ [a, b] hoặc các dòng '- …'), không phải {_kind(got)}",
         "dict_type": f"cần một bảng khóa: giá trị, không phải {_kind(got)}",

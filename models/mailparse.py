@@ -149,14 +149,16 @@ _HEADER_NEXT = re.compile(r"^\*?(?:Đã gửi|Gửi lúc|Sent|Date|Ngày|Thời 
 _SEPARATOR = re.compile(r"^(?:[-=_]{2,}\s*[^-=_]{0,40}?(?:original|forwarded|gốc|chuyển tiếp)[^-=_]{0,40}?\s*[-=_]{2,}"
                         r"|_{10,}|--)$", re.IGNORECASE)
 _SENT_FROM = re.compile(r"^(?:Được gửi từ|Gửi từ|Sent from|Get Outlook for|Tải Outlook cho)\b", re.IGNORECASE)
-_SIGN_OFF = re.compile(r"^(?:Trân trọng(?: cảm ơn)?|Thân ái|Thân mến|Kính thư|(?:Xin |Chân thành |Trân trọng )?c[ảá]m ơn|"
+_SIGN_OFF = re.compile(r"^(?:Trân trọng(?: cảm ơn)?|Thân ái|Thân mến|Kính thư|"
+                       r"(?:Xin |Chân thành |Trân trọng )?c[ảá]m ơn|"
                        r"Kính chúc|Best regards|Kind regards|Regards|Best|Thanks|Thank you|Sincerely|Cheers)"
                        r"(?P<rest>.*)$", re.IGNORECASE)
 _DISCLAIMER = re.compile(r"^(?:Lưu ý|Chú ý|Thông báo bảo mật|Tuyên bố miễn trừ|Miễn trừ trách nhiệm|Disclaimer|"
                          r"Confidentiality|CONFIDENTIAL|Notice|This (?:e-?mail|message)|Thư (?:điện tử )?này|"
                          r"Email này|Nội dung thư này)\b", re.IGNORECASE)
 _DISCLAIMER_WORDS = re.compile(r"bảo mật|người nhận|confidential|intended|recipient|privileged|miễn trừ", re.IGNORECASE)
-_SALUTATION = re.compile(r"^(?:(?P<strong>Kính gửi|Kính gởi|Kính thưa|Thưa|Kính chào|Xin chào|Dear)|Gửi|Gởi|Chào|Hi|Hello)"
+_SALUTATION = re.compile(r"^(?:(?P<strong>Kính gửi|Kính gởi|Kính thưa|Thưa|Kính chào|Xin chào|Dear)"
+                         r"|Gửi|Gởi|Chào|Hi|Hello)"
                          r"\b.*?(?P<end>[,:!])?$", re.IGNORECASE)
 
 
@@ -219,7 +221,8 @@ _BOUNCE_SUBJECT = re.compile(r"^(?:undeliver|delivery status notification|mail d
                              r"không (?:thể )?(?:gửi|chuyển|phát) (?:được )?thư|thư bị trả lại)", re.IGNORECASE)
 _BOUNCE_BODY = re.compile(r"This is the qmail-send program|I'm afraid I wasn't able to deliver|"
                           r"could not be delivered to one or more|Delivery has failed to these recipients|"
-                          r"wasn't delivered to|following address(?:\(es\))? failed|permanent fatal errors", re.IGNORECASE)
+                          r"wasn't delivered to|following address(?:\(es\))? failed|permanent fatal errors",
+                          re.IGNORECASE)
 _DELAYED = re.compile(r"\bdelay(?:ed)?\b|will (?:continue to )?retry|warning:", re.IGNORECASE)
 # Where a text bounce starts quoting the original message (qmail, exim, Exchange, sendmail).
 _ORIGINAL_AT = re.compile(r"Below this line is a copy of the message|This is a copy of the message|"
@@ -284,7 +287,8 @@ def _bounces(msg, text: str) -> tuple[tuple[Bounce, ...], str | None]:
             original = email.message_from_string(text[after + 1:].lstrip("\r\n") if after >= 0 else "")
     ids = _ids(str(original.get("Message-ID", ""))) if original is not None else []
     if not ids:   # a Message-ID line anywhere in what the bounce quotes
-        ids = _ids(m[1]) if (m := re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)) else []
+        m = re.search(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)
+        ids = _ids(m[1]) if m else []
     if not found:
         skip = {a.lower() for _, a in getaddresses(msg.get_all("From", []) + msg.get_all("To", []))}
         if original is not None:
@@ -361,7 +365,8 @@ def auth_failed(reply: Reply, authserv_id: str | None = None) -> str | None:
                if authserv_id is None or r.split(";", 1)[0].strip().lower() == authserv_id.lower()]
     failed = []
     for result in results[:1] if authserv_id is None else results:
-        failed += [f"{m[1].lower()}=fail" for m in re.finditer(r"\b(spf|dkim|dmarc)\s*=\s*fail\b", result, re.IGNORECASE)]
+        failed += [f"{m[1].lower()}=fail"
+                   for m in re.finditer(r"\b(spf|dkim|dmarc)\s*=\s*fail\b", result, re.IGNORECASE)]
     return "xác thực người gửi không đạt: " + ", ".join(dict.fromkeys(failed)) if failed else None
 
 
@@ -395,7 +400,8 @@ def parse_reply(raw: bytes, own_domain: str | None = None, ours=()) -> Reply:
         ctype = part.get_content_type()
         if filename or disposition == "attachment":
             try:
-                data = part.get_payload(decode=True) or b""
+                payload = part.get_payload(decode=True)   # bytes (or None) for a leaf part
+                data = payload if isinstance(payload, bytes) else b""
             except Exception:
                 data, defects = b"", defects + [f"unreadable part {ctype}"]
             attachments.append(Attachment(nfc(filename or f"untitled.{ctype.split('/')[-1]}"), ctype, data))

@@ -127,7 +127,8 @@ def parse_due(value: object) -> Schedule:
         return Schedule("year", (_day_month(value),))
     if isinstance(value, list):
         days = tuple(_day_month(v) for v in value)
-        kind = {1: "year", 2: "half", 4: "quarter", 12: "month"}.get(len(days))
+        kinds: dict[int, Kind] = {1: "year", 2: "half", 4: "quarter", 12: "month"}
+        kind = kinds.get(len(days))
         if kind is None:
             raise ValueError("a list of deadlines has 2 (half-years), 4 (quarters) or 12 (months) dates")
         periods = {period_of(kind, dt.date(2023, mo, d)).label for d, mo in days}
@@ -140,7 +141,7 @@ def parse_due(value: object) -> Schedule:
         unknown = set(value) - {"every", "day", "month"}
         if unknown:
             raise ValueError(f"unknown key {sorted(unknown)[0]!r} (every, day, month)")
-        names = {"year": "year", "half-year": "half", "quarter": "quarter", "month": "month"}
+        names: dict[str, Kind] = {"year": "year", "half-year": "half", "quarter": "quarter", "month": "month"}
         if every not in names:
             raise ValueError("every: one of year, half-year, quarter, month")
         kind = names[str(every)]

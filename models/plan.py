@@ -50,9 +50,12 @@ def _email(value: str) -> str:
     if len(value) > 254:
         raise ValueError(f"địa chỉ email dài {len(value)} ký tự, quá 254 ký tự cho phép")
     try:
-        return _one_line(validate_email(value)[1])
+        address = _one_line(validate_email(value)[1])
     except PydanticCustomError:
         raise ValueError(f"{value[:80]!r} không phải là địa chỉ email hợp lệ") from None
+    if not address.isascii():   # most mail servers refuse it (no SMTPUTF8), and dispatch could not send
+        raise ValueError(f"{value[:80]!r}: địa chỉ email chỉ được gồm chữ không dấu (tên miền có dấu: viết dạng xn--)")
+    return address
 
 
 def _day_month(value: str) -> str:
@@ -291,8 +294,8 @@ class Task(Strict):
 
 
 class WorkingHours(Strict):
-    start: Clock = "07:30"
-    end: Clock = "17:00"
+    start: Clock = dt.time(7, 30)
+    end: Clock = dt.time(17, 0)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -322,7 +325,7 @@ def _cron_field(text: str, name: str, low: int, high: int) -> None:
         for v in (first, last):
             if v is not None and not low <= v <= high:
                 raise ValueError(f"trường {name} {text!r}: {v} nằm ngoài khoảng {low}–{high}")
-        if last is not None and last < first:
+        if first is not None and last is not None and last < first:
             raise ValueError(f"trường {name} {text!r}: khoảng {first}-{last} bị ngược")
         if step is not None and not 1 <= step <= high:
             raise ValueError(f"trường {name} {text!r}: bước /{step} phải từ 1 đến {high}")
@@ -332,7 +335,7 @@ def _cron(value: str) -> str:
     fields = value.split()
     if len(fields) != 5:
         raise ValueError(f"{value[:80]!r} không phải dòng cron gồm năm trường (phút giờ ngày tháng thứ)")
-    for text, (name, low, high) in zip(fields, _CRON_FIELDS):
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         _cron_field(text, name, low, high)
     return " ".join(fields)
 

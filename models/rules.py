@@ -230,6 +230,7 @@ def due_actions(plan: Plan, state: LedgerState, today: dt.date,
                 continue
             base = c.key(pid, unit.id)
             requested = state.decided.get(str(base.at("request")))
+            stage: Stage
             if requested is None:
                 if today > c.deadline:   # too late to ask: the secretariat decides (dondoc plan)
                     continue

@@ -39,10 +39,11 @@ class StatusRow:
     status: str
     reported_on: dt.date | None
     sent: tuple[tuple[str, dt.date, str], ...]   # (stage, day decided, delivery status)
+    updated_on: dt.date | None = None            # a later report replaced the first
 
     @property
     def word(self) -> str:
-        return WORDS[self.status]
+        return WORDS[self.status] + (f" (đã cập nhật {self.updated_on:%d/%m})" if self.updated_on else "")
 
 
 def status_rows(plan: Plan, state: LedgerState, today: dt.date,
@@ -70,7 +71,7 @@ def status_rows(plan: Plan, state: LedgerState, today: dt.date,
                 reported = state.reported.get(k)
                 rows.append(StatusRow(label, task.id, unit.id, unit.name, c.deadline,
                                       report_status(c.deadline, reported, unit.id in task.exempt, today),
-                                      reported, tuple(sent.get(k, ()))))
+                                      reported, tuple(sent.get(k, ())), state.updated.get(k)))
     return rows
 
 

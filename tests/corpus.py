@@ -132,7 +132,8 @@ def build(mid, form: bytes):
         "bientap@congttdt.daknong.example", f"Re: {tag(t, 'cong-ttdt')} V/v báo cáo",
         "Gửi Sở số liệu kèm theo.\n\nOn 05/11/2026 08:00, Sở Thông tin và Truyền thông wrote:\n> Kính gửi\n",
         mid="<tb-1@congttdt.daknong.example>", irt=mid(t, "cong-ttdt"),
-        attachments=[("so-lieu.xlsx", xlsx(), ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"))]),
+        attachments=[("so-lieu.xlsx", xlsx(),
+                      ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"))]),
         ("matched", "cong-ttdt", t))
     add("phone reply matched by the subject tag alone", message(
         "ttcntt@stttt.daknong.example", f"Re: {tag(t, 'trung-tam-cntt')} V/v báo cáo",
@@ -174,8 +175,10 @@ def build(mid, form: bytes):
     add("windows-1258 body", raw1258, ("matched", "so-tu-phap", s))
     import unicodedata
     from email.header import Header
-    nfd = message("vanthu@skhcn.daknong.example", "SUBJECT", unicodedata.normalize("NFD", "Sở Khoa học và Công nghệ gửi báo cáo.\n"),
-                  mid="<nfd-1@skhcn.daknong.example>", irt=mid(s, "so-khcn"), name="Nguyễn Thị Mường Khương Phòng Văn thư",
+    nfd = message("vanthu@skhcn.daknong.example", "SUBJECT",
+                  unicodedata.normalize("NFD", "Sở Khoa học và Công nghệ gửi báo cáo.\n"),
+                  mid="<nfd-1@skhcn.daknong.example>", irt=mid(s, "so-khcn"),
+                  name="Nguyễn Thị Mường Khương Phòng Văn thư",
                   attachments=[("bc.docx", report_docx(), DOCX_CT)])
     subject = Header(unicodedata.normalize("NFD", f"Re: {tag(s, 'so-khcn')} V/v báo cáo"), "utf-8").encode()
     add("NFD text and a split encoded-word name", nfd.replace(b"Subject: SUBJECT", b"Subject: " + subject.encode()),
@@ -240,7 +243,8 @@ def build(mid, form: bytes):
     dsn = {"From": "Mail Delivery System <MAILER-DAEMON@mx.daknong.example>", "To": "dondoc@stttt.daknong.example",
            "Subject": "Undelivered Mail Returned to Sender", "Message-ID": "<dsn-1@mx.daknong.example>",
            "Date": format_datetime(ON_TIME)}
-    raw_dsn = (f"From: {dsn['From']}\r\nTo: {dsn['To']}\r\nSubject: {dsn['Subject']}\r\nMessage-ID: {dsn['Message-ID']}\r\n"
+    raw_dsn = (f"From: {dsn['From']}\r\nTo: {dsn['To']}\r\nSubject: {dsn['Subject']}\r\n"
+               f"Message-ID: {dsn['Message-ID']}\r\n"
                f"Date: {dsn['Date']}\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
                'Content-Type: multipart/report; report-type=delivery-status; boundary="dsnb"\r\n\r\n'
                "--dsnb\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
@@ -261,7 +265,8 @@ def build(mid, form: bytes):
     malformed = (b"From: vanthu@tuyduc.daknong.example\r\nSubject: Re: " + tag(h, "ubnd-tuy-duc").encode() +
                  b" V/v\r\nMessage-ID: <broken-1@tuyduc.daknong.example>\r\nMIME-Version: 1.0\r\n"
                  b"Content-Type: multipart/mixed; boundary=\"nope\"\r\nDate: not a date\r\n\r\n"
-                 b"--other\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                 b"--other\r\nContent-Type: application/pdf; name=\"x.pdf\"\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n"
                  b"!!!not base64!!!\r\n")
     add("malformed MIME", malformed, ("triage", "ubnd-tuy-duc", h))
     add("two different tags in one subject", message(
@@ -272,6 +277,81 @@ def build(mid, form: bytes):
         "news@bantin.example", "Bản tin tuần", "Tin tức...\n", mid="<news-1@bantin.example>",
         headers={"List-Unsubscribe": "<mailto:unsub@bantin.example>", "Precedence": "list"}),
         ("ignored", None, None))
+    # -- what units really write (the replies issue): body-only reports, cover notes, updates --
+    add("a report written in the body, no attachment", message(
+        "vanthu@snv.daknong.example", f"Trả lời: {tag(s, 'so-noi-vu')} V/v báo cáo",
+        "Kính gửi Sở Thông tin và Truyền thông,\n\nSở Nội vụ xin báo cáo kết quả thực hiện năm 2025 như sau: "
+        "đã đăng tải 6 văn bản về xây dựng xã hội học tập trên Trang thông tin điện tử của Sở; tổ chức 2 buổi "
+        "sinh hoạt chuyên đề cho công chức về học tập suốt đời; phát hành bản tin nội bộ có chuyên mục học tập.\n"
+        "Tin, bài, ảnh đã đăng, phát: khoảng 20\n\nTrân trọng,\nVăn phòng Sở Nội vụ\n",
+        mid="<body-2@snv.daknong.example>", irt=mid(s, "so-noi-vu")),
+        ("matched", "so-noi-vu", s))
+    add("TL: prefix from the unit's address, a PDF", message(
+        "vanthu@syt.daknong.example", f"TL: {tag(s, 'so-y-te')} V/v báo cáo", "Sở Y tế gửi báo cáo kết quả.\n",
+        mid="<tl-1@syt.daknong.example>", irt=mid(s, "so-y-te"),
+        attachments=[("Bao cao So Y te.pdf", PDF, ("application", "pdf"))]),
+        ("matched", "so-y-te", s))
+    add("a cover note with nothing attached", message(
+        "tongbientap@baodaknong.example", f"Re: {tag(t, 'bao-dak-nong')} V/v báo cáo", "Em gửi báo cáo ạ.\n",
+        mid="<cover-1@baodaknong.example>", irt=mid(t, "bao-dak-nong")),
+        ("triage", "bao-dak-nong", t))
+    add("says attached, but only a refused .rar", message(
+        "giamdoc@ptth.daknong.example", f"Re: {tag(t, 'dai-ptth')} V/v báo cáo",
+        "Đài gửi báo cáo đính kèm.\n", mid="<rar-1@ptth.daknong.example>", irt=mid(t, "dai-ptth"),
+        attachments=[("baocao.rar", b"Rar!\x1a\x07\x00", ("application", "x-rar-compressed"))]),
+        ("triage", "dai-ptth", t))
+    add("corrected figures sent again: the later report replaces the earlier", message(
+        "vanthu@sgddt.daknong.example", f"Re: {tag(s, 'so-gddt')} V/v báo cáo (bổ sung số liệu)",
+        "Sở Giáo dục và Đào tạo gửi lại số liệu đã chỉnh sửa:\nVăn bản đăng tải trên trang thông tin điện tử: 5\n"
+        "Tin, bài, ảnh đã đăng, phát: 60\n", mid="<body-1b@sgddt.daknong.example>", irt=mid(s, "so-gddt"),
+        date=ON_TIME + dt.timedelta(days=2)),
+        ("matched", "so-gddt", s), ON_TIME + dt.timedelta(days=2))
+    add("Gmail vacation reply from the unit", message(
+        "vanthu@sgddt.daknong.example", "Vacation: đang nghỉ phép", "Tôi nghỉ phép đến 15/12.\n",
+        mid="<vac-1@sgddt.daknong.example>", irt=mid(s, "so-gddt"),
+        headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"}),
+        ("ooo", "so-gddt", s))
+    add("a forged out-of-office from a stranger, with a tag", message(
+        "ke-gia-mao@thu-ca-nhan.example", f"Auto: {tag(h, 'ubnd-dak-mil')} vắng mặt", "Vắng mặt.\n",
+        mid="<fake-ooo@thu-ca-nhan.example>", headers={"Auto-Submitted": "auto-replied"}),
+        ("ignored", None, None))
+    add("DMARC failed per our server: not the unit's report", message(
+        "vanthu@krongno.daknong.example", f"Re: {tag(h, 'ubnd-krong-no')} V/v báo cáo", "Gửi báo cáo.\n",
+        mid="<spoof-1@evil.example>", headers={
+            "Authentication-Results": "mx.stttt.daknong.example; spf=fail smtp.mailfrom=evil.example; dmarc=fail"},
+        attachments=[("bc.pdf", PDF, ("application", "pdf"))]),
+        ("triage", "ubnd-krong-no", h))
+    add("a display-name trick: the unit's address shown, another behind it", message(
+        "ke-gia-mao@evil.example", f"Re: {tag(h, 'ubnd-dak-song')} V/v báo cáo", "Gửi báo cáo.\n",
+        mid="<trick-1@evil.example>", name="vanthu@daksong.daknong.example",
+        attachments=[("bc.pdf", PDF, ("application", "pdf"))]),
+        ("triage", None, None))
+    add("Outlook in English from a unit, a .docx", message(
+        "vanphong@hoiphunu.daknong.example", f"RE: {tag(s, 'hoi-lhpn')} V/v báo cáo", "Please find the report.\n\n"
+        "From: So TTTT <dondoc@stttt.daknong.example>\nSent: Thursday, November 5, 2025 8:00 AM\n"
+        "To: vanphong@hoiphunu.daknong.example\nSubject: V/v báo cáo\n\nKính gửi…\n",
+        mid="<en-1@hoiphunu.daknong.example>", irt=mid(s, "hoi-lhpn"),
+        attachments=[("Bao cao Hoi LHPN.docx", report_docx("Hội LHPN tỉnh: kết quả tuyên truyền năm 2025"), DOCX_CT)]),
+        ("matched", "hoi-lhpn", s))
+    qmail = (f"From: MAILER-DAEMON@mx2.daknong.example\r\nTo: dondoc@stttt.daknong.example\r\n"
+             f"Subject: failure notice\r\nMessage-ID: <qmail-1@mx2.daknong.example>\r\n"
+             f"Date: {format_datetime(ON_TIME)}\r\n\r\nHi. This is the qmail-send program at mx2.daknong.example.\r\n"
+             "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+             "This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n"
+             "<vanthu@dakrlap.daknong.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n"
+             "--- Below this line is a copy of the message.\r\n\r\n"
+             f"Message-ID: {mid(h, 'ubnd-dak-rlap')}\r\nTo: vanthu@dakrlap.daknong.example\r\n"
+             "Subject: V/v bao cao\r\n\r\n...\r\n").encode()
+    add("a qmail bounce, our Message-ID quoted in its body", qmail, ("bounce", None, None))
+    add("an old Exchange bounce that names nothing", message(
+        "postmaster@mail.syt.daknong.example", "Undeliverable: V/v báo cáo",
+        "Delivery has failed to these recipients or groups.\n", mid="<exch-1@mail.syt.daknong.example>"),
+        ("triage", None, None))
+    add("a fake DSN from a stranger's postmaster, without our Message-ID", message(
+        "postmaster@evil.example", "Delivery Status Notification (Failure)",
+        "Delivery to the following recipient failed permanently:\n\n     vanthu@gianghia.daknong.example\n\n"
+        "Technical details of permanent failure: 550 5.1.1 user unknown\n", mid="<fake-dsn@evil.example>"),
+        ("triage", None, None))
     add("our own letter coming back", message(
         "dondoc@stttt.daknong.example", f"{tag(t, 'bao-dak-nong')} V/v báo cáo", "...\n",
         mid="<abc.request@stttt.daknong.example>"),

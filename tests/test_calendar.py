@@ -53,7 +53,7 @@ def test_counting_working_days():
 
 
 def test_working_hours_are_in_vietnam_time():
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert CAL.is_working_time(dt.datetime(2026, 12, 7, 1, 0, tzinfo=utc))       # 08:00 in Hà Nội
     assert not CAL.is_working_time(dt.datetime(2026, 12, 7, 0, 15, tzinfo=utc))   # 07:15
     assert not CAL.is_working_time(dt.datetime(2026, 12, 7, 10, 0, tzinfo=utc))   # 17:00

@@ -139,7 +139,7 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     images = [r.target_part.content_type for r in doc.part.rels.values() if r.reltype.endswith("/image")]
     assert images == ["image/png"]   # the chart: one hatched bar chart (tests/test_layout.py looks at it printed)
     totals = [[c.text for c in r.cells] for r in doc.tables[1].rows[1:]]
-    assert totals == [["1", "Tin, bài", "tin, bài", "15", "2"]]
+    assert totals == [["1", f"báo cáo kết quả năm {Y}", "Tin, bài", "tin, bài", "15", "2"]]   # per task
     appendix = {r.cells[1].text: [c.text for c in r.cells] for r in doc.tables[-1].rows[1:]}
     assert appendix["Báo Sớm"][3:5] == [f"20/11/{Y}", "đã báo cáo đúng hạn"]
     assert appendix["Đài Muộn"][3:5] == [f"09/12/{Y}", "đã báo cáo trễ hạn"]

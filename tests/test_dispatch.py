@@ -88,7 +88,8 @@ def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path
     rtext = text_of(docx_of(reminder)[0])
     assert "Ngày 05/11/2026, Sở Thông tin và Truyền thông đã có văn bản đề nghị Báo Đắk Nông" in rtext
     assert "còn 10 ngày làm việc" in rtext
-    assert check(tmp_path / "out" / PLAN_ID / "2026" / "reminder-1" / "bao-dak-nong" / "truyen-thong-bao-chi.docx") == []
+    assert check(tmp_path / "out" / PLAN_ID / "2026" / "reminder-1" / "bao-dak-nong"
+                 / "truyen-thong-bao-chi.docx") == []
     per_unit = {}
     for m in smtp_server.accepted:
         per_unit.setdefault(key(m).rsplit("/", 1)[0], []).append(m)

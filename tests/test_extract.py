@@ -85,7 +85,8 @@ def test_xlsx_odt_and_a_handwritten_pdf():
     odt = zipped({"mimetype": "application/vnd.oasis.opendocument.text", "content.xml": content})
     assert attachment_text("bc.odt", odt).text == "Báo cáo\nĐã đăng  15 tin\tbài"
 
-    assert attachment_text("bc.pdf", handwritten_pdf("Bao cao ket qua: 15 tin bai")).text == "Bao cao ket qua: 15 tin bai"
+    assert (attachment_text("bc.pdf", handwritten_pdf("Bao cao ket qua: 15 tin bai")).text
+            == "Bao cao ket qua: 15 tin bai")
 
 
 def handwritten_pdf(text: str) -> bytes:

@@ -23,6 +23,7 @@ from dondoc.render import Templates
 from dondoc.reportdoc import write_report
 from models.calendar import BusinessCalendar
 from models.loader import parse_plan
+from models.period import parse_label
 from models.report import compile_report
 from models.rules import LedgerState, due_actions
 from tests.conftest import ROOT, SHIPPED
@@ -55,15 +56,16 @@ def _big_plan(units: int):
 
 
 def _report(out, units: int) -> tuple:
-    plan, year, today = _big_plan(units), 2026, dt.date(2026, 12, 25)
+    plan, year, today = _big_plan(units), "2026", dt.date(2026, 12, 25)
     decided = {f"{plan.plan.id}/{year}/{t.id}/{u.id}/request": dt.date(2026, 11, 5)
                for t in plan.tasks for u in plan.units_of(t)}
     reported = {(t.id, u.id, year): dt.date(2026, 11, 1 + i % 28)
                 for t in plan.tasks for i, u in enumerate(plan.units_of(t)) if i % 3}
-    reports = [{"year": year, "task_id": t, "unit_id": u, "note": "Đơn vị đã đăng 7 tin, bài.",
+    reports = [{"period": year, "task_id": t, "unit_id": u, "note": "Đơn vị đã đăng 7 tin, bài.",
                 "indicators": json.dumps({"tin-bai": 1234, "nguoi-tham-gia": 56}),
                 "files": json.dumps([f"/data/{u}/bao-cao.docx"])} for t, u, _ in reported]
-    data = compile_report(plan, LedgerState(decided, reported), reports, today, year, BusinessCalendar(plan.calendar))
+    data = compile_report(plan, LedgerState(decided, reported), reports, today, parse_label(year),
+                          BusinessCalendar(plan.calendar))
     out.mkdir()
     return write_report(plan, data, Templates(), today, out)[0], data
 
@@ -209,7 +211,8 @@ def test_check_format_pdf_names_what_a_broken_letter_breaks(printed, tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     report = r.stdout.split(str(bad))
     assert f"{good}: OK" in report[0]
-    assert re.search(r"chữ ký: “Hoàng Mạnh Thắng” ở trang (\d), không cùng trang (?!\1)\d với “KT. GIÁM ĐỐC”", report[1])
+    assert re.search(r"chữ ký: “Hoàng Mạnh Thắng” ở trang (\d), không cùng trang (?!\1)\d với “KT. GIÁM ĐỐC”",
+                     report[1])
     assert "tiêu đề: “SỞ THÔNG TIN VÀ TRUYỀN THÔNG” xuống dòng giữa cụm từ" in report[1]
     assert "trang 1 có số trang (1)" in report[1]
 

@@ -105,10 +105,13 @@ def test_status_uses_the_status_words(tmp_path, shipped):
     pid = shipped.plan.id
     led.record_report(pid, "2026", "truyen-thong-bao-chi", "bao-dak-nong", D(2026, 12, 1), source="email")
     led.record_report(pid, "2026", "truyen-thong-bao-chi", "dai-ptth", D(2026, 12, 8), source="paper")
+    assert led.record_report(pid, "2026", "truyen-thong-bao-chi", "dai-ptth", D(2026, 12, 9), source="paper",
+                             replace=True) == "updated"
     st = json.loads(dondoc("status", "--today", "2026-12-10", "--json", db=db).stdout)
     rows = {(r["task"], r["unit"]): r for r in st["rows"] if r["period"] == "2026"}
     assert rows[("truyen-thong-bao-chi", "bao-dak-nong")]["status_text"] == "đã báo cáo đúng hạn"
-    assert rows[("truyen-thong-bao-chi", "dai-ptth")]["status_text"] == "đã báo cáo trễ hạn"
+    assert rows[("truyen-thong-bao-chi", "dai-ptth")]["status_text"] == "đã báo cáo trễ hạn (đã cập nhật 09/12)"
+    assert rows[("truyen-thong-bao-chi", "dai-ptth")]["updated_on"] == "2026-12-09"
     assert rows[("truyen-thong-bao-chi", "cong-ttdt")]["status_text"] == "chưa báo cáo – quá hạn"
     assert rows[("ngay-di-san", "trung-tam-cntt")]["status_text"] == "miễn"
     assert rows[("truyen-thong-bao-chi", "cong-ttdt")]["sent"] == [

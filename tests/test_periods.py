@@ -12,17 +12,17 @@ import sys
 
 import pytest
 
-from dondoc.ledger import Ledger
+from dondoc.ledger import MIGRATIONS, Ledger
 from models.calendar import BusinessCalendar
 from models.inbound import match_reply
 from models.keys import Key
 from models.loader import PlanInvalid, parse_plan
 from models.mailparse import parse_reply
-from models.period import parse_due, parse_label, period_of, title_for, with_period
+from models.period import parse_label, period_of, title_for, with_period
 from models.renames import held_back, orphans
 from models.report import compile_report, vn_number
 from models.rules import LedgerState, due_actions, report_periods, task_cycles, untracked
-from tests.conftest import MINI, ROOT, SHIPPED
+from tests.conftest import MINI, ROOT
 
 D = dt.date
 DATA = ROOT / "tests" / "data"
@@ -161,7 +161,8 @@ def test_percent_and_decimal_indicators_are_never_summed_as_counts():
     reports = [{"task_id": "bao-cao-nam", "unit_id": u, "period": "2026", "indicators": json.dumps(v), "files": "[]",
                 "note": ""} for u, v in (("som", {"tin-bai": 1200, "ty-le": 87.5, "gio": 12.5}),
                                          ("muon", {"tin-bai": 34, "ty-le": 60, "gio": 3.25}))]
-    state = LedgerState(req, {("bao-cao-nam", "som", "2026"): D(2026, 12, 1), ("bao-cao-nam", "muon", "2026"): D(2026, 12, 1)})
+    state = LedgerState(req, {("bao-cao-nam", "som", "2026"): D(2026, 12, 1),
+                              ("bao-cao-nam", "muon", "2026"): D(2026, 12, 1)})
     data = compile_report(plan, state, reports, D(2026, 12, 25), parse_label("2026"))
     totals = {t["name"]: t["total"] for t in data.totals}
     assert totals == {"Tin, bài": "1.234", "Tỷ lệ": "trung bình 73,8% (thấp nhất 60%, cao nhất 87,5%)",
@@ -175,7 +176,7 @@ def test_the_migration_keeps_the_history_of_a_year_ledger(tmp_path, shipped):
     with sqlite3.connect(db) as conn:
         before = {r[0] for r in conn.execute("select key from outbound")}
     led = Ledger(db)
-    assert led.schema_version == 5
+    assert led.schema_version == len(MIGRATIONS)
     keys = [r["key"] for r in led.outbound(shipped.plan.id)]
     assert len(keys) == len(before) and all(Key.parse(k) for k in keys)
     assert "hoc-tap-suot-doi/2026/-/-/compile" in keys

@@ -143,13 +143,16 @@ HOSTILE = [
     ("cron reversed range", "schedules:\n  collect: 0 17-7 * * *\n", "schedules.collect", "bị ngược"),
     ("cron zero step", "schedules:\n  collect: '*/0 * * * *'\n", "schedules.collect", "bước /0"),
     ("cron four fields", "schedules:\n  escalate: 0 8 * *\n", "schedules.escalate", "năm trường"),
-    ("gmail as a domain", ("    emails: [vanthu@som.example]\n", "    emails: [vanthu@som.example]\n    domains: [Gmail.com]\n"),
+    ("gmail as a domain", ("    emails: [vanthu@som.example]\n",
+                           "    emails: [vanthu@som.example]\n    domains: [Gmail.com]\n"),
      "units[0].domains", "gmail.com là dịch vụ thư công cộng"),
-    ("yandex abroad", ("    emails: [vanthu@som.example]\n", "    emails: [vanthu@som.example]\n    domains: [yandex.com.tr]\n"),
+    ("yandex abroad", ("    emails: [vanthu@som.example]\n",
+                       "    emails: [vanthu@som.example]\n    domains: [yandex.com.tr]\n"),
      "units[0].domains", "dịch vụ thư công cộng"),
     ("a name no header can hold", ("name: Báo Sớm", "name: " + "Báo Sớm " * 30), "units[0].name", "dài quá 200 ký tự"),
     ("an address over 254", ("vanthu@som.example]", "v" * 250 + "@som.example]"), "units[0].emails[0]", "quá 254"),
-    ("a list for a name", ("name: Báo Sớm", "name: [Báo, Sớm]"), "units[0].name", "cần một chuỗi văn bản, không phải một danh sách"),
+    ("a list for a name", ("name: Báo Sớm", "name: [Báo, Sớm]"), "units[0].name",
+     "cần một chuỗi văn bản, không phải một danh sách"),
     ("a mapping for a list", ("exempt: [mien]", "exempt: {mien: 1}"), "tasks[0].exempt", "cần một danh sách"),
     ("an id with capitals", ("  - id: som", "  - id: Som"), "units[0].id", "không phải mã hợp lệ"),
     ("a word for a number", ("first_request_days_before: 30", "first_request_days_before: ba mươi"),
@@ -253,3 +256,12 @@ def test_validate_loads_neither_docxtpl_nor_prefect():
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "models.plan" in imported
     assert not {m for m in imported if m.split(".")[0] in ("docxtpl", "prefect", "docx")}
+
+
+def test_an_address_with_diacritics_is_refused_where_it_is_written():
+    from tests.conftest import MINI
+    with pytest.raises(PlanInvalid) as e:
+        parse_plan(MINI.replace("vanthu@som.example", "vănthư@som.example"), "mini.yaml")
+    err = e.value.errors[0]
+    assert err.field == "units[0].emails[0]" and "chữ không dấu" in err.message
+    assert err.line == MINI.splitlines().index("    emails: [vanthu@som.example]") + 1

@@ -7,8 +7,8 @@ import zipfile
 import pytest
 
 from models.inbound import match_reply, mentions_attachment, reads_as_report, safe_filename, vet
-from models.mailparse import auth_failed, own_text, parse_reply
 from models.keys import Key
+from models.mailparse import auth_failed, own_text, parse_reply
 
 HEAD = b"From: Van thu <vanthu@som.example>\r\nTo: dondoc@stttt.example\r\nMessage-ID: <r1@som.example>\r\n"
 
@@ -101,7 +101,8 @@ def test_attachment_names_cannot_leave_their_folder(name, safe):
 
 def test_attachments_are_vetted():
     assert vet("a.exe", b"MZ") == "loại tệp .exe không được nhận"
-    assert vet("a.pdf", b"x" * 2048, __import__("models.inbound").inbound.Limits(max_bytes=1024)).startswith("tệp quá lớn")
+    assert vet("a.pdf", b"x" * 2048,
+               __import__("models.inbound").inbound.Limits(max_bytes=1024)).startswith("tệp quá lớn")
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("word/document.xml", b"\0" * (20 << 20))
@@ -157,7 +158,8 @@ def test_a_name_of_70_emoji_can_be_written(tmp_path):
     ("Đã đăng 15 tin, bài.\n\nThis email and any attachments are confidential and intended solely for the addressee.\n",
      "Đã đăng 15 tin, bài."),
     ("Lưu ý: số liệu tính đến ngày 30/11.\nĐã đăng 15 tin.", "Lưu ý: số liệu tính đến ngày 30/11.\nĐã đăng 15 tin."),
-    ("Trân trọng cảm ơn Sở đã nhắc, đơn vị xin gửi báo cáo kèm theo.", "Trân trọng cảm ơn Sở đã nhắc, đơn vị xin gửi báo cáo kèm theo."),
+    ("Trân trọng cảm ơn Sở đã nhắc, đơn vị xin gửi báo cáo kèm theo.",
+     "Trân trọng cảm ơn Sở đã nhắc, đơn vị xin gửi báo cáo kèm theo."),
     ("Gửi Sở báo cáo.\n", "Gửi Sở báo cáo."),
     ("Dear all,\nReport attached.\n\nBest regards,\nAn\n", "Report attached."),
 ])
@@ -241,7 +243,8 @@ def test_authentication_results_of_the_receiving_server():
                            + HEAD + b"Subject: x\r\n\r\nx")
     assert auth_failed(reply("mx.stttt.example; spf=pass smtp.mailfrom=som.example; dkim=pass; dmarc=pass")) is None
     assert auth_failed(reply("mx.stttt.example; spf=fail smtp.mailfrom=som.example; dkim=none; dmarc=fail "
-                             "(p=reject) header.from=som.example")) == "xác thực người gửi không đạt: spf=fail, dmarc=fail"
+                             "(p=reject) header.from=som.example")) \
+        == "xác thực người gửi không đạt: spf=fail, dmarc=fail"
     assert auth_failed(reply("mx.stttt.example; spf=softfail; dkim=pass")) is None
     forged = reply("mx.stttt.example; dkim=fail", "mx.stttt.example; dkim=pass")   # the newest is on top
     assert auth_failed(forged) == "xác thực người gửi không đạt: dkim=fail"
@@ -274,7 +277,8 @@ REPORTS = [
     "Số liệu: 12 văn bản, 1.250 tin bài, 7 ấn phẩm.",
     "Tỷ lệ hoàn thành đạt 87,5%.",
     "Báo cáo nhanh: đã phát hành 2.000 tờ rơi.",
-    ("Trong năm, đơn vị đã phối hợp với các cơ quan báo chí tuyên truyền sâu rộng về xây dựng xã hội học tập, lồng ghép "
+    ("Trong năm, đơn vị đã phối hợp với các cơ quan báo chí tuyên truyền sâu rộng về xây dựng xã hội học tập, "
+     "lồng ghép "
      "nội dung học tập suốt đời vào các chương trình phát thanh, truyền hình hằng tuần và các buổi sinh hoạt chi bộ."),
     "Kính gửi Sở,\nĐơn vị báo cáo: đã đăng 40 tin bài, tổ chức 2 hội thảo.\nTrân trọng.",
     "Chuyên mục học tập suốt đời: 52 kỳ phát sóng.",

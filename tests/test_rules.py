@@ -52,7 +52,7 @@ EXPECTED = {
 }
 
 
-def run_cycle(start=D(2026, 11, 1), end=D(2026, 12, 31)):
+def run_cycle(start=D(2026, 11, 1), end=D(2026, 12, 31)):   # noqa: B008 — dates are immutable
     decided, reported, seen = {}, {}, {}
     day = start
     while day <= end:

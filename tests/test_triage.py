@@ -54,9 +54,11 @@ def test_triage_assign_dismiss_and_a_paper_report(prefect_api, maildir, env, smt
     deliver(maildir, "quang-cao@spam.example", "Khuyến mãi", "Mua ngay.")
     deliver(maildir, "vanthu@ptth.daknong.example", f"Re: [{PLAN}/2026/truyen-thong-bao-chi/dai-ptth] V/v",
             "Đài gửi báo cáo.", "bc-dai.pdf")
+    before = {k: maildir.get_bytes(k) for k in maildir.keys()}
     summary = asyncio.run(collect(today=D(2026, 12, 2)))
     assert (summary["kept"], summary["matched"], summary["triage"]) == (3, 1, 2)
     assert len(maildir) == 3 and all(maildir.get_message(k).get_subdir() == "cur" for k in maildir.keys())
+    assert {k: maildir.get_bytes(k) for k in maildir.keys()} == before       # marked read by a rename only
     listing = dondoc("triage").stdout
     assert "ai-do@thu-ca-nhan.example" in listing and "Khuyến mãi" in listing
     led = Ledger(env["DONDOC_DB"])

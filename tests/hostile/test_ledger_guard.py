@@ -1,0 +1,41 @@
+"""A ledger deleted or replaced under letters already sent is noticed before anything is sent
+again (finding 9 of the hardening issue: the rerun sent all 509 letters again)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_dispatch import DAY1
+
+
+def run(env: dict, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", DAY1.isoformat(), *extra],
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def served(env, prefect_api):
+    """The test's settings, with the session's Prefect server (no temporary server per run)."""
+    return {**env, "PREFECT_API_URL": prefect_api}
+
+
+def test_a_deleted_ledger_sends_nothing_again_until_a_person_says_so(served, smtp_server):
+    env = served
+    first = run(env)
+    assert first.returncode == 0, first.stderr
+    sent = len(smtp_server.accepted)
+    assert sent == 25
+    Path(env["DONDOC_DB"]).unlink()                       # the ledger is gone; the letters are still in out/
+    again = run(env)
+    assert again.returncode == 1
+    assert "đã có thư của một sổ cái khác" in again.stderr.strip().splitlines()[-1]
+    assert len(smtp_server.accepted) == sent              # nothing sent twice
+    forced = run(env, "--i-know-the-ledger-is-new")       # a person decided: it is a new ledger
+    assert forced.returncode == 0, forced.stderr
+    assert len(smtp_server.accepted) == 2 * sent
+    assert run(env).returncode == 0                        # the folder now belongs to the new ledger
