@@ -117,8 +117,8 @@ class World:
 
 def _per_task(msg):
     """The email as seen for each task it covers: its key that task's, its reply form first."""
-    keys = str(msg.get("X-Dondoc-Keys", "")).split() or [None]
-    if len(keys) == 1:
+    keys = str(msg.get("X-Dondoc-Keys", "")).split()
+    if len(keys) <= 1:
         return [msg]
     views = []
     for key in keys:

@@ -1,5 +1,6 @@
 """The daily digest to the secretariat, one a day for every plan, grouped by plan: what came
-in, the drafts waiting to be signed, who is late, bounced addresses, contacts away, what waits in triage, what could not be sent.
+in, the drafts waiting to be signed, who is late, bounced addresses, contacts away, what waits in
+triage, what could not be sent.
 
 Side effect: reads the ledger. `digest_action` returns the digest as an action to record
 (its text decided now), or None when there is nothing to say.

@@ -35,7 +35,8 @@ class IssueError(Exception):
     """A clerk's command that cannot be done: one line, in Vietnamese."""
 
 
-def grouping(plan: Plan, actions: list[Action], day: dt.date) -> tuple[dict[str, list[str]], list[tuple[dict, list[str]]]]:
+def grouping(plan: Plan, actions: list[Action],
+             day: dt.date) -> tuple[dict[str, list[str]], list[tuple[dict, list[str]]]]:
     """How the unit letters decided on `day` go out: one email per stage and unit (lead key ->
     its keys, the lead first, in plan order), and one document per stage whose plan says
     `sign` (its row, the keys it covers). Pure."""
@@ -193,9 +194,10 @@ def issue(ledger: Ledger, plans: dict[str, Plan], templates_for, out: Path, doc_
                              "hoặc đăng ký kèm bản đã ký bằng --signed TỆP.pdf")
         pdf, docx_path, sha = made, str(docx), hashlib.sha256(made.read_bytes()).hexdigest()
     n = ledger.issue(doc_id, number, issued_on, str(pdf), str(signed) if signed else None, sha, docx_path)
-    if not n and ledger.document(doc_id)["state"] != "issued":
+    issued = ledger.document(doc_id)
+    if issued is None or (not n and issued["state"] != "issued"):
         raise IssueError(f"dự thảo số {doc_id} không còn thư nào chờ gửi")
-    return ledger.document(doc_id), n, warnings
+    return issued, n, warnings
 
 
 def waiting(ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,

@@ -436,7 +436,7 @@ class Ledger:
             cols = {**doc, "state": "drafted", "created_at": _now()}
             cur = self.db.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                                   list(cols.values()))
-            ids.append(cur.lastrowid)
+            ids.append(int(cur.lastrowid or 0))
             each(keys, "update outbound set document_id = ?, status = 'held' where status = 'pending'"
                        " and key in ({marks})", cur.lastrowid)
             self._event("drafted", str(cur.lastrowid), plan=doc["plan_id"], stage=doc["stage"], day=doc["day"],
@@ -447,7 +447,7 @@ class Ledger:
         return next(self.db.query("select * from documents where id = ?", [doc_id]), None)
 
     def documents(self, plan_id: str | None = None, state: str | None = None) -> list[dict]:
-        sql, args = "select * from documents where 1", []
+        sql, args = "select * from documents where 1", list[str]()
         if plan_id:
             sql, args = sql + " and plan_id = ?", args + [plan_id]
         if state:
@@ -466,7 +466,8 @@ class Ledger:
         with self.db.conn:
             cur = self.db.execute(
                 "update documents set state = 'issued', number = ?, issued_on = ?, pdf_path = ?, signed_file = ?,"
-                " signed_sha256 = ?, docx_path = coalesce(?, docx_path), issued_at = ? where id = ? and state = 'drafted'",
+                " signed_sha256 = ?, docx_path = coalesce(?, docx_path), issued_at = ?"
+                " where id = ? and state = 'drafted'",
                 [number, issued_on.isoformat(), pdf_path, signed_file, signed_sha256, docx_path, _now(), doc_id])
             if not cur.rowcount:
                 return 0

@@ -91,7 +91,8 @@ def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None =
 
 def _plan_info(plan: Plan, period) -> dict:
     info = plan.plan.model_dump(mode="json")
-    return info | {"title": with_period(plan.plan.title, period), "implements": with_period(plan.plan.implements, period)}
+    return info | {"title": with_period(plan.plan.title, period),
+                   "implements": with_period(plan.plan.implements, period)}
 
 
 def addressees(plan: Plan, unit_ids: list[str]) -> list[str]:
@@ -164,7 +165,8 @@ def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal
         "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
         "addressees": lines if len(lines) <= APPENDIX_OVER else ["Các cơ quan, đơn vị có tên tại Phụ lục kèm theo"],
         "appendix": [{"name": plan.unit(u).name, "tasks": "; ".join(
-            t["title"] for t, (k, trs) in zip(tasks, by_task.items()) if u in {r["unit_id"] for r in trs})}
+            str(t["title"]) for t, trs in zip(tasks, by_task.values(), strict=True)
+            if u in {r["unit_id"] for r in trs})}
             for u in unit_ids] if len(lines) > APPENDIX_OVER else [],
         "who": plan.unit(unit_ids[0]).name if len(unit_ids) == 1 else "các cơ quan, đơn vị",
         "verb": verb_for(plan, unit_ids), "tasks": tasks, "subject": SUBJECTS[stage].format(title=title),
@@ -201,7 +203,7 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
     requests = requests or {}
     items = [context(plan, r, cal) for r in rows]
     unit = items[0]["unit"]
-    for r, item in zip(rows, items):
+    for r, item in zip(rows, items, strict=True):
         number, issued = requests.get((r["task_id"], r["period"]), (None, None))
         item["request"] = f"Văn bản số {number} ngày {issued}" if number else ""
     doc_name = ""
@@ -224,7 +226,7 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
     files: list[tuple] = [(doc_name, pdf, ("application", "pdf"))] if document is not None and pdf else []
     if stage == "request":
         form = templates.docx("reply-form")
-        for r, item in zip(rows, items):
+        for r, item in zip(rows, items, strict=True):
             if item["indicators"]:
                 files.append((_safe_name(f"Phiếu số liệu - {r['task_id']} - {unit['name']}") + ".docx",
                               form.render(item)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +85,7 @@ def decide(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, st
 
 
 def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, cal: BusinessCalendar,
-            mail_from: str, now: dt.datetime, plans: dict[str, Plan] | None = None, drafts: list[str] = ()):
+            mail_from: str, now: dt.datetime, plans: dict[str, Plan] | None = None, drafts: Sequence[str] = ()):
     """Build the message of each row, lazily (10,000 do not sit in memory at once): a unit's
     email of the day (every row it carries), the memo (`plans`: every plan it may cover), a
     draft, digest or report email, an acknowledgement."""
@@ -104,7 +104,7 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
             doc = ledger.document(row["document_id"]) if row.get("document_id") else None
             if doc is not None and doc["id"] not in pdfs:
                 pdfs[doc["id"]] = Path(doc["pdf_path"]).read_bytes()
-            yield unit_mail(plan, group, templates, cal, mail_from, now, doc, doc and pdfs[doc["id"]],
+            yield unit_mail(plan, group, templates, cal, mail_from, now, doc, pdfs[doc["id"]] if doc else None,
                             request_numbers(ledger, group) if doc is None else None)
         else:
             yield build_letter(plan, row, templates, cal, mail_from, now)
@@ -147,10 +147,10 @@ def keep(letter: Letter, out: Path) -> Path | None:
 
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
-                  plans: dict[str, Plan] | None = None, drafts: list[str] = (),
+                  plans: dict[str, Plan] | None = None, drafts: Sequence[str] = (),
                   only: set[str] | None = None, accept_new: bool = False) -> Summary:
-    """Send every unsent letter of `stages` (`only` those keys, when given), marking each in the ledger as soon as the server
-    answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
+    """Send every unsent letter of `stages` (`only` those keys, when given), marking each in the
+    ledger as soon as the server answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
     again next run; a session failure does not count as an attempt). A letter to an address
     no SMTP server can take is failed without being sent. Raises SessionRefused when the
     server refuses the session, DeliveryError when it could not be reached; what was not

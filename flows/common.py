@@ -82,7 +82,8 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...], send_stages: tuple[st
     return summary.as_dict()
 
 
-async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...], send_stages: tuple[str, ...] | None = None) -> dict:
+async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...],
+                    send_stages: tuple[str, ...] | None = None) -> dict:
     """run_stages for every plan; a plan whose run is incomplete (a letter refused or left for
     later, a rename not declared) does not stop the others, and the flow still fails at the
     end, with every plan's reason. Returns the totals, and each plan's own under "plans"."""

@@ -106,9 +106,9 @@ def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]
 
     An email that covered several tasks of a unit is known by its first (`covers`: that
     first cycle -> every cycle, in the email's order). A reply to it is the report of: the
-    one of its other tasks its subject tag names (the unit wrote that task's tag), else the one whose id its attachments' names
-    carry (the reply forms are named "Phiếu số liệu - TASK - UNIT"), else the first of them
-    the unit has not `reported` yet. Several named, or all already reported: triage, with
+    one of its other tasks its subject tag names (the unit wrote that task's tag), else the one
+    whose id its attachments' names carry (the reply forms are named "Phiếu số liệu - TASK -
+    UNIT"), else the first of them the unit has not `reported` yet. Several named, or all already reported: triage, with
     the best guess."""
     ref_key = next((sent[ref] for ref in reversed(reply.refs) if ref in sent), None)
     tags = {Key(m[1], m[2], m[3], m[4]) for m in TAG.finditer(reply.subject)}

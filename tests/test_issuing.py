@@ -54,7 +54,8 @@ def cli(*args, check=True):
 def season(tmp_path, env, smtp_server, monkeypatch):
     text = (MINI.replace("policy:", SECOND, 1)
             .replace("email: dondoc@stttt.example", f"email: dondoc@stttt.example\n  secretariat_email: {SECRETARIAT}"))
-    text = text.replace("- {id: huyen, name: UBND các huyện}", "- {id: huyen, name: UBND các huyện, relation: subordinate}")
+    text = text.replace("- {id: huyen, name: UBND các huyện}",
+                        "- {id: huyen, name: UBND các huyện, relation: subordinate}")
     (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
     monkeypatch.setenv("DONDOC_CONFIG", str(tmp_path / "units.yaml"))
     monkeypatch.setenv("DONDOC_INBOX", f"maildir:{tmp_path / 'Maildir'}")
@@ -134,7 +135,8 @@ def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for i in range(2):
         reply = EmailMessage()
-        reply["From"], reply["To"], reply["Subject"] = "vanthu@som.example", "dondoc@stttt.example", f"Re: {som['Subject']}"
+        reply["From"], reply["To"] = "vanthu@som.example", "dondoc@stttt.example"
+        reply["Subject"] = f"Re: {som['Subject']}"
         reply["Message-ID"], reply["In-Reply-To"] = f"<r{i}@som.example>", som["Message-ID"]
         reply["Date"] = "Mon, 16 Nov 2026 09:00:00 +0700"
         reply.set_content(f"Báo Sớm gửi báo cáo.\nTin, bài: {10 + i}\n")
