@@ -606,7 +606,8 @@ def cmd_issue(args, settings) -> int:
         "select key, mail_key from outbound where document_id = ?", [doc["id"]])}
     try:
         summary = asyncio.run(deliver(rt.plan, ledger, rt.cal, rt.templates, settings.smtp(), rt.mail_from,
-                                      settings.out, (doc["stage"],), rt.now, only=leads))
+                                      settings.out, (doc["stage"],), rt.now, only=leads,
+                                      accept_new=settings.accept_new_ledger))
     except DeliveryError as e:
         print(f"issue --send: {e}", file=sys.stderr)
         return 1

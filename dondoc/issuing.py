@@ -100,15 +100,20 @@ def _folder(out: Path, doc: dict) -> Path:
 
 
 def prepare_drafts(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, out: Path,
-                   mail_domain: str) -> list[int]:
+                   mail_domain: str, accept_new: bool = False) -> list[int]:
     """Render every new draft of the plan (.docx, and its PDF when LibreOffice is there), keep
     its context, and record its email to the secretariat, each in one transaction. A draft
-    whose email is already recorded is left alone (a rerun does nothing). Returns their ids."""
+    whose email is already recorded is left alone (a rerun does nothing). Returns their ids.
+    Before writing any, the output folder must be this ledger's (outbox.check_out, which may
+    raise LedgerMismatch; `accept_new` as there)."""
+    from dondoc.outbox import check_out   # outbox builds on this module
     history = None
     rendered = []
     for doc in ledger.documents(plan.plan.id, "drafted"):
         if doc["draft_key"]:
             continue
+        if not rendered:
+            check_out(ledger, out, accept_new)
         history = history if history is not None else ledger.sent_by_cycle(plan.plan.id)
         rows = list(ledger.db.query("select * from outbound where document_id = ? order by rowid", [doc["id"]]))
         ctx = document_context(plan, doc["stage"], dt.date.fromisoformat(doc["day"]), rows, cal, history,

@@ -39,7 +39,8 @@ def record(rt: Runtime, stages: tuple[str, ...]) -> tuple[int, set[str]]:
     tasks held back (no first request) while a rename is not declared."""
     held = held_back(rt.plan, orphans(list(rt.all_plans or (rt.plan,)), rt.ledger.history()))
     n = len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages, held))
-    prepare_drafts(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.out, mail_domain(rt.plan))
+    prepare_drafts(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.out, mail_domain(rt.plan),
+                   rt.settings.accept_new_ledger)
     return n, held
 
 
