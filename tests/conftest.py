@@ -200,9 +200,12 @@ def issue_drafts(env: dict, day, number: int = 1) -> list[int]:
     from dondoc.ledger import Ledger
     ledger = Ledger(env["DONDOC_DB"])
     ids = []
-    for i, doc in enumerate(ledger.documents(state="drafted")):
-        assert doc["pdf_path"], f"draft {doc['id']} has no PDF (LibreOffice missing?)"
-        issue(ledger, {}, None, _Path(env["DONDOC_OUT"]), doc["id"], f"{number + i}/STTTT-TTBCXB", day,
-              _Path(doc["pdf_path"]))
-        ids.append(doc["id"])
+    try:
+        for i, doc in enumerate(ledger.documents(state="drafted")):
+            assert doc["pdf_path"], f"draft {doc['id']} has no PDF (LibreOffice missing?)"
+            issue(ledger, {}, None, _Path(env["DONDOC_OUT"]), doc["id"], f"{number + i}/STTTT-TTBCXB", day,
+                  _Path(doc["pdf_path"]))
+            ids.append(doc["id"])
+    finally:
+        ledger.db.close()   # as the văn thư's command ends: no connection left on the file
     return ids
