@@ -265,25 +265,26 @@ def _status_html(plans, today, path: Path) -> None:
 
 
 def cmd_preview(args, settings) -> int:
-    from dondoc.ledger import action_row
-    from dondoc.outbox import letters, mail_domain
+    """Write what a run would produce on that day (the documents' drafts, one email per unit
+    and stage, the memo) under --out; record and send nothing."""
+    from dondoc.outbox import preview
     from models.rules import due_actions
-    out, n = args.out, 0
-    for rt in _runtimes(args, settings):
+    out, emails, docs, today = args.out, 0, 0, _today(args)
+    runtimes = _runtimes(args, settings)
+    plans = {rt.plan.plan.id: rt.plan for rt in runtimes}
+    for rt in runtimes:
         actions = [a for a in due_actions(rt.plan, rt.ledger.state(rt.plan.plan.id), rt.today, rt.cal)
                    if a.stage != "compile"]
-        domain = mail_domain(rt.plan)
-        rows = [action_row(a, rt.today, f"<preview.{i}.{a.stage}@{domain}>",
-                           rt.ledger.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
-                for i, a in enumerate(actions)]
-        for letter in letters(rt.plan, rt.ledger, rows, rt.templates, rt.cal, rt.mail_from, rt.now):
-            path = out / letter.relpath
+        for relpath, data in preview(rt.plan, rt.ledger, actions, rt.today, rt.templates, rt.cal, rt.mail_from,
+                                     rt.now, plans):
+            path = out / relpath
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(letter.docx)
-            path.with_suffix(".eml").write_bytes(letter.data)
-        n += len(rows)
+            path.write_bytes(data)
+            emails += relpath.endswith(".eml")
+            docs += relpath.endswith(".docx")
         today = rt.today
-    print(f"{n} thư (.eml và .docx) cho ngày {today:%d/%m/%Y} trong {out}; không gửi thư nào.")
+    print(f"{emails} thư (.eml) và {docs} văn bản (.docx, bản dự thảo) cho ngày {today:%d/%m/%Y} trong {out}; "
+          "không gửi thư nào.")
     return 0
 
 

@@ -106,9 +106,9 @@ def prepare_drafts(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates:
     whose email is already recorded is left alone (a rerun does nothing). Returns their ids.
     Before writing any, the output folder must be this ledger's (outbox.check_out, which may
     raise LedgerMismatch; `accept_new` as there)."""
-    from dondoc.outbox import check_out   # outbox builds on this module
+    from dondoc.outbox import check_out  # outbox builds on this module
     history = None
-    rendered = []
+    rendered: list[tuple[dict, dict, Path]] = []
     for doc in ledger.documents(plan.plan.id, "drafted"):
         if doc["draft_key"]:
             continue

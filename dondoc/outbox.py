@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dondoc.issuing import grouping, request_numbers
-from dondoc.ledger import Ledger
-from dondoc.letters import Letter, build_letter, build_memo, notice, unit_mail
+from dondoc.ledger import Ledger, action_row
+from dondoc.letters import BLANK_NUMBER, Letter, build_letter, build_memo, document_context, notice, unit_mail
 from dondoc.render import Templates
 from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, address_problem, send_all
 from models.calendar import BusinessCalendar
 from models.keys import Key
 from models.plan import Plan
-from models.rules import due_actions
+from models.rules import Action, due_actions
 
 LEASE = dt.timedelta(minutes=10)   # a claim older than this belongs to a run that died
 
@@ -108,6 +108,47 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
                             request_numbers(ledger, group) if doc is None else None)
         else:
             yield build_letter(plan, row, templates, cal, mail_from, now)
+
+
+def preview(plan: Plan, ledger: Ledger, actions: list[Action], day: dt.date, templates: Templates,
+            cal: BusinessCalendar, mail_from: str, now: dt.datetime,
+            plans: dict[str, Plan] | None = None) -> Iterator[tuple[str, bytes]]:
+    """What `actions`, decided on `day`, would produce, as files (a path relative to the output,
+    its bytes), the way a run would group them, recording and sending nothing (the ledger is
+    only read): each stage's one document as the draft the secretariat would receive (.docx,
+    not printed to PDF), each unit's one email of a stage (.eml; in `sign` mode it names the
+    document under a blank number, with no PDF attached), the day's one memo (.eml and .docx),
+    and every other message (.eml)."""
+    domain, pid = mail_domain(plan), plan.plan.id
+    rows = {a.key: action_row(a, day, f"<preview.{i}.{a.stage}@{domain}>",
+                              ledger.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack") else None)
+            for i, a in enumerate(actions)}
+    mails, documents = grouping(plan, actions, day)
+    history = ledger.sent_by_cycle(pid)
+    folder = f"{pid}/{day.isoformat()}"
+    for doc, keys in documents:
+        mine = [rows[k] for k in keys]
+        ctx = document_context(plan, doc["stage"], day, mine, cal, history, request_numbers(ledger, mine))
+        yield f"{folder}/du-thao-{doc['stage']}.docx", templates.docx(doc["stage"]).render(ctx)
+    blank = {"number": f"{BLANK_NUMBER}/{plan.issuer.code}-{plan.issuer.division}", "issued_on": day.isoformat()}
+    for keys in mails.values():
+        group = [rows[k] for k in keys]
+        lead = group[0]
+        signed = plan.mode(lead["stage"]) == "sign"
+        letter = unit_mail(plan, group, templates, cal, mail_from, now, blank if signed else None, None,
+                           None if signed else request_numbers(ledger, group))
+        yield f"{folder}/{lead['stage']}/{lead['unit_id']}.eml", letter.data
+    grouped = {k for keys in mails.values() for k in keys}
+    escalation = [r for k, r in rows.items() if k not in grouped and r["stage"] == "escalation"]
+    others = [r for k, r in rows.items() if k not in grouped and r["stage"] != "escalation"]
+    made = list(letters(plan, ledger, others, templates, cal, mail_from, now))
+    if escalation:
+        made.append(build_memo(plans or {pid: plan}, escalation, templates, mail_from, now, {pid: history}, []))
+    for letter in made:
+        path = letter.relpath or f"{folder}/{Key.parse(letter.key).stage or 'thu'}/{letter.key.replace('/', '-')}"
+        if letter.docx is not None:
+            yield path, letter.docx
+        yield str(Path(path).with_suffix(".eml")), letter.data
 
 
 MARK = ".dondoc-ledger"   # in the output folder: the id of the ledger whose letters are there

@@ -246,16 +246,20 @@ def test_a_template_folder_named_in_the_plan_overrides_the_shipped_ones(env, smt
     assert "- Cơ quan báo chí;" in text_of(Document(rt.ledger.document(1)["docx_path"]))   # the shipped .docx template
 
 
-def test_preview_writes_eml_and_docx_and_sends_nothing(env, smtp_server, tmp_path):
+def test_preview_writes_the_draft_and_one_email_per_unit_and_sends_nothing(env, smtp_server, tmp_path):
     out = tmp_path / "preview"
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "preview", "--today", "2026-11-05", "--out", str(out)],
                        capture_output=True, text=True, check=True, cwd=ROOT)
-    assert "25 thư" in r.stdout
-    assert len(list(out.rglob("*.eml"))) == len(list(out.rglob("*.docx"))) == 25
-    assert smtp_server.accepted == [] and outbound(env) == {}
-    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, out.rglob("*.docx"))],
+    assert "25 thư (.eml) và 1 văn bản" in r.stdout
+    emails, docs = list(out.rglob("*.eml")), list(out.rglob("*.docx"))
+    assert len(emails) == 25 and [d.name for d in docs] == ["du-thao-request.docx"]   # one công văn for all
+    assert "Kính gửi:\n- Cổng Thông tin điện tử, các cơ quan báo chí, truyền thông;" in text_of(Document(docs[0]))
+    one = (out / PLAN_ID / "2026-11-05" / "request" / "bao-dak-nong.eml").read_text(encoding="utf-8")
+    assert "X-Dondoc-Key: hoc-tap-suot-doi/2026/truyen-thong-bao-chi/bao-dak-nong/request" in one
+    assert smtp_server.accepted == [] and outbound(env) == {} and not (tmp_path / "out").exists()
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, docs)],
                        capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0 and r.stdout.count(": OK") == 25
+    assert r.returncode == 0 and r.stdout.count(": OK") == 1
 
 
 def test_two_runs_at_once_send_each_letter_once(prefect_api, env, smtp_server):
