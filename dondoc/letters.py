@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -288,6 +289,9 @@ def _b64(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
+_b64_file = functools.lru_cache(maxsize=4)(_b64)   # the day's one PDF goes to every unit: encode it once
+
+
 def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple], seed: str) -> bytes:
     """A multipart/mixed message: text and HTML alternatives, then the attachments, each
     `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
@@ -312,7 +316,7 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
         out.append(f"\r\n--{outer}\r\nContent-Type: {'/'.join(ctype[0] if ctype and ctype[0] else DOCX_TYPE)}\r\n"
                    f"Content-Disposition: attachment; filename*=utf-8''{quoted}\r\n"
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())
-        out.append(_b64(data))
+        out.append(_b64_file(data) if len(data) > 4096 else _b64(data))
     out.append(f"\r\n--{outer}--\r\n".encode())
     return b"".join(out)
 

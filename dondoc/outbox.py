@@ -92,6 +92,7 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
     plans = plans or {plan.plan.id: plan}
     histories: dict[str, dict] = {}
     pdfs: dict[int, bytes] = {}
+    docs: dict[int, dict | None] = {}
     for row in rows:
         group = ledger.mail_rows(row["key"]) if row.get("mail_key") else [row]
         if row["body"]:
@@ -101,7 +102,11 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
                 histories[pid] = ledger.sent_by_cycle(pid)
             yield build_memo(plans, group, templates, mail_from, now, histories, list(drafts))
         elif row["stage"] in ("request", "reminder", "urging", "overdue"):
-            doc = ledger.document(row["document_id"]) if row.get("document_id") else None
+            doc = None
+            if row.get("document_id"):
+                if row["document_id"] not in docs:
+                    docs[row["document_id"]] = ledger.document(row["document_id"])
+                doc = docs[row["document_id"]]
             if doc is not None and doc["id"] not in pdfs:
                 pdfs[doc["id"]] = Path(doc["pdf_path"]).read_bytes()
             yield unit_mail(plan, group, templates, cal, mail_from, now, doc, pdfs[doc["id"]] if doc else None,
