@@ -132,12 +132,14 @@ def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal
     order = {t.id: i for i, t in enumerate(plan.tasks)}
     for r in sorted(rows, key=lambda r: (order.get(r["task_id"], 99), r["period"])):
         by_task.setdefault((r["task_id"], r["period"]), []).append(r)
-    unit_ids = list(dict.fromkeys(u.id for u in plan.units if u.id in {r["unit_id"] for r in rows}))
+    concerned = {r["unit_id"] for r in rows}
+    unit_ids = [u.id for u in plan.units if u.id in concerned]
     lines = addressees(plan, unit_ids)
     tasks = []
     for (task_id, label), trs in by_task.items():
         period, task = parse_label(label), plan.task(task_id)
-        mine = [u for u in unit_ids if u in {r["unit_id"] for r in trs}]
+        asked = {r["unit_id"] for r in trs}
+        mine = [u for u in unit_ids if u in asked]
         deadline = dt.date.fromisoformat(trs[0]["deadline"])
         number, issued = requests.get((task_id, label), (None, None))
         tasks.append({
@@ -152,6 +154,7 @@ def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal
                                 for i in range(1, (day - deadline).days + 1)),
             "indicators": bool(task.indicators),
         })
+    per_task = [{r["unit_id"] for r in trs} for trs in by_task.values()]
     first = parse_label(rows[0]["period"])
     title = tasks[0]["title"] if len(tasks) == 1 else \
         f"báo cáo kết quả thực hiện {plan.plan.type.lower()} {with_period(plan.plan.title, first)}"
@@ -166,8 +169,7 @@ def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal
         "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
         "addressees": lines if len(lines) <= APPENDIX_OVER else ["Các cơ quan, đơn vị có tên tại Phụ lục kèm theo"],
         "appendix": [{"name": plan.unit(u).name, "tasks": "; ".join(
-            str(t["title"]) for t, trs in zip(tasks, by_task.values(), strict=True)
-            if u in {r["unit_id"] for r in trs})}
+            str(t["title"]) for t, asked in zip(tasks, per_task, strict=True) if u in asked)}
             for u in unit_ids] if len(lines) > APPENDIX_OVER else [],
         "who": plan.unit(unit_ids[0]).name if len(unit_ids) == 1 else "các cơ quan, đơn vị",
         "verb": verb_for(plan, unit_ids), "tasks": tasks, "subject": SUBJECTS[stage].format(title=title),
