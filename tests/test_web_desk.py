@@ -13,7 +13,6 @@ import shutil
 import threading
 import time
 import zipfile
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from dondoc.runtime import open_runtimes
 from models.calendar import BusinessCalendar
 from models.inbound import Limits
 from tests.servers import free_port
+from tests.test_triage import deliver as mail  # the same reply, written into a Maildir
 
 CHROMIUM = "/usr/bin/chromium"
 PLAN, TASK = "hoc-tap-suot-doi", "truyen-thong-bao-chi"
@@ -33,18 +33,6 @@ D = dt.date
 TODAY = D(2026, 12, 2)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is installed by `make test`")
-
-
-def mail(box, sender, subject, body, attachment=None):
-    m = EmailMessage()
-    date = "Tue, 01 Dec 2026 09:00:00 +0700"
-    m["From"], m["To"], m["Subject"], m["Date"] = sender, "dondoc@stttt.daknong.example", subject, date
-    m["Message-ID"] = f"<{abs(hash((sender, subject)))}@mail.example>"
-    m["Received"] = f"from mx.example by mail.stttt.daknong.example; {date}"
-    m.set_content(body)
-    if attachment:
-        m.add_attachment(b"%PDF-1.4\n%%EOF\n", "application", "pdf", filename=attachment)
-    box.add(m)
 
 
 @pytest.fixture
