@@ -220,7 +220,7 @@ def cmd_status(args, settings) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from models.rules import STAGE_WORDS
+    from models.rules import STAGE_WORDS, STATE_WORDS
     console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets unwrapped rows
     for plan, mine, _ in plans:
         table = Table(title=f"Tình hình báo cáo — {plan.plan.id} — ngày {_today(args):%d/%m/%Y}")
@@ -242,9 +242,6 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
-# Delivery states as a clerk reads them.
-STATE_WORDS = {"pending": "chờ gửi", "sending": "đang gửi", "failed": "gửi thất bại", "bounced": "bị trả lại"}
-
 
 def _status_html(plans, today, path: Path) -> None:
     """A one-page status report for a browser: per plan and task a bar of the status words,
@@ -253,7 +250,7 @@ def _status_html(plans, today, path: Path) -> None:
 
     from dondoc.render import SHIPPED
     from models.period import parse_label, with_period
-    from models.rules import STAGE_WORDS
+    from models.rules import STAGE_WORDS, STATE_WORDS
     from models.status import WORDS, counts
     tasks, rows = [], []
     for plan, mine, _ in plans:
@@ -274,25 +271,26 @@ def _status_html(plans, today, path: Path) -> None:
 
 
 def cmd_preview(args, settings) -> int:
-    from dondoc.ledger import action_row
-    from dondoc.outbox import letters, mail_domain
+    """Write what a run would produce on that day (the documents' drafts, one email per unit
+    and stage, the memo) under --out; record and send nothing."""
+    from dondoc.outbox import preview
     from models.rules import due_actions
-    out, n = args.out, 0
-    for rt in _runtimes(args, settings):
+    out, emails, docs, today = args.out, 0, 0, _today(args)
+    runtimes = _runtimes(args, settings)
+    plans = {rt.plan.plan.id: rt.plan for rt in runtimes}
+    for rt in runtimes:
         actions = [a for a in due_actions(rt.plan, rt.ledger.state(rt.plan.plan.id), rt.today, rt.cal)
                    if a.stage != "compile"]
-        domain = mail_domain(rt.plan)
-        rows = [action_row(a, rt.today, f"<preview.{i}.{a.stage}@{domain}>",
-                           rt.ledger.thread_of(a.key) if a.unit_id and a.stage != "request" else None)
-                for i, a in enumerate(actions)]
-        for letter in letters(rt.plan, rt.ledger, rows, rt.templates, rt.cal, rt.mail_from, rt.now):
-            path = out / letter.relpath
+        for relpath, data in preview(rt.plan, rt.ledger, actions, rt.today, rt.templates, rt.cal, rt.mail_from,
+                                     rt.now, plans):
+            path = out / relpath
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(letter.docx)
-            path.with_suffix(".eml").write_bytes(letter.data)
-        n += len(rows)
+            path.write_bytes(data)
+            emails += relpath.endswith(".eml")
+            docs += relpath.endswith(".docx")
         today = rt.today
-    print(f"{n} thư (.eml và .docx) cho ngày {today:%d/%m/%Y} trong {out}; không gửi thư nào.")
+    print(f"{emails} thư (.eml) và {docs} văn bản (.docx, bản dự thảo) cho ngày {today:%d/%m/%Y} trong {out}; "
+          "không gửi thư nào.")
     return 0
 
 
@@ -496,6 +494,7 @@ def cmd_demo(args, settings) -> int:
     _prefect_env(settings)
     plans = [plan for _, plan in _files(settings)]
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     console = Console()
     console.print(f"[bold]dondoc demo[/bold]: năm {args.year}, " + "; ".join(
@@ -508,8 +507,10 @@ def cmd_demo(args, settings) -> int:
             task, completed=n, description=f"ngày {day:%d/%m/%Y}"))
     args.today, args.json, args.html, args.plan = result["last_day"], False, None, None
     cmd_status(args, settings)
-    console.print(f"\nĐã gửi {result['sent']} thư; báo cáo lãnh đạo:")
-    from rich.markup import escape
+    console.print(f"\nVăn thư đã đăng ký {result['issued']} công văn (dự thảo nhận ở hộp thư văn phòng, ký số, "
+                  f"đăng ký bằng dondoc issue); đã gửi {result['sent']} thư; báo cáo lãnh đạo:")
+    for w in dict.fromkeys(result.get("warnings", [])):
+        console.print(f"  cảnh báo: {escape(w)}", soft_wrap=True)
     for subject in result["escalations"]:
         console.print(f"  - {escape(subject)}", soft_wrap=True)
     console.print(f"\nThư đã gửi (.docx): {result['letters']}")
@@ -577,6 +578,86 @@ def cmd_resend(args, settings) -> int:
     print(f"Đã đưa {n} thư bị từ chối{who} trở lại hàng chờ; lần chạy tới (dondoc run dispatch / "
           "escalate) sẽ gửi lại, cùng Message-ID.")
     return 0
+
+
+DOC_STATES = {"drafted": "chờ ký", "issued": "đã ban hành"}
+
+
+def cmd_drafts(args, settings) -> int:
+    """The documents dondoc drafted: id, plan, stage, day, units and state."""
+    from models.calendar import BusinessCalendar
+    from models.rules import STAGE_WORDS
+    ledger = _ledger(settings)
+    plans = _plans(args, settings)
+    cals = {p.plan.id: BusinessCalendar(p.calendar) for p in plans}
+    today = _today(args)
+    docs = [d for d in ledger.documents() if d["plan_id"] in cals and (args.all or d["state"] == "drafted")]
+
+    def waited(d) -> int:
+        since, cal = dt.date.fromisoformat(d["day"]), cals[d["plan_id"]]
+        return sum(cal.is_working_day(since + dt.timedelta(days=i)) for i in range(1, (today - since).days + 1))
+    if args.json:
+        json.dump([{"id": d["id"], "plan": d["plan_id"], "stage": d["stage"], "day": d["day"], "state": d["state"],
+                    "state_text": DOC_STATES[d["state"]], "units": json.loads(d["units"] or "[]"),
+                    "tasks": json.loads(d["tasks"] or "[]"), "number": d["number"], "issued_on": d["issued_on"],
+                    "working_days_waited": waited(d) if d["state"] == "drafted" else None,
+                    "draft": d["docx_path"], "pdf": d["pdf_path"], "signed": bool(d["signed_file"])} for d in docs],
+                  sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    if not docs:
+        print("Không có dự thảo nào chờ ký." if not args.all else "Chưa có văn bản nào.")
+    for d in docs:
+        units = json.loads(d["units"] or "[]")
+        state = (f"chờ ký {waited(d)} ngày làm việc" if d["state"] == "drafted" else
+                 f"đã ban hành số {d['number']} ngày {dt.date.fromisoformat(d['issued_on']):%d/%m/%Y}")
+        print(f"#{d['id']}  {d['plan_id']}  {STAGE_WORDS[d['stage']]}  ngày {dt.date.fromisoformat(d['day']):%d/%m/%Y}"
+              f"  {len(units)} đơn vị ({', '.join(units[:4])}{', …' if len(units) > 4 else ''})  {state}")
+        if d["pdf_path"] or d["docx_path"]:
+            print(f"     {d['pdf_path'] or d['docx_path']}")
+    return 0
+
+
+def cmd_issue(args, settings) -> int:
+    """Register a draft as issued (number, date, the signed PDF); with --send, send it now."""
+    import asyncio
+
+    from dondoc.issuing import IssueError, issue
+    from dondoc.runtime import open_runtimes
+    ledger = _ledger(settings)
+    doc = ledger.document(args.draft)
+    if doc is not None and not (dt.date.fromisoformat(doc["day"]) <= args.date <= _today(args)):
+        sys.exit(f"ngày ban hành {args.date:%d/%m/%Y} phải từ ngày soạn dự thảo "
+                 f"({dt.date.fromisoformat(doc['day']):%d/%m/%Y}) đến hôm nay")
+    runtimes = {rt.plan.plan.id: rt for rt in open_runtimes(args.today, settings)}
+    try:
+        doc, n, warnings = issue(ledger, {k: rt.plan for k, rt in runtimes.items()},
+                                 lambda plan: runtimes[plan.plan.id].templates, settings.out, args.draft,
+                                 args.number, args.date, args.signed)
+    except IssueError as e:
+        print(e, file=sys.stderr)
+        return 1
+    for w in warnings:
+        print(f"cảnh báo: {w}", file=sys.stderr)
+    print(f"Đã đăng ký dự thảo số {doc['id']}: văn bản số {doc['number']} ngày {args.date:%d/%m/%Y}, tệp gửi "
+          f"{doc['pdf_path']}; {n} thư chờ gửi.")
+    if not args.send:
+        print("Lần chạy tới (dondoc run dispatch hoặc escalate) sẽ gửi; gửi ngay: thêm --send.")
+        return 0
+    from dondoc.outbox import deliver
+    from dondoc.smtp import DeliveryError
+    rt = runtimes[doc["plan_id"]]
+    leads = {r["mail_key"] or r["key"] for r in ledger.db.query(
+        "select key, mail_key from outbound where document_id = ?", [doc["id"]])}
+    try:
+        summary = asyncio.run(deliver(rt.plan, ledger, rt.cal, rt.templates, settings.smtp(), rt.mail_from,
+                                      settings.out, (doc["stage"],), rt.now, only=leads,
+                                      accept_new=settings.accept_new_ledger))
+    except DeliveryError as e:
+        print(f"issue --send: {e}", file=sys.stderr)
+        return 1
+    print(f"Đã gửi {summary.sent} thư." + (f" {summary.problem()}" if summary.problem() else ""))
+    return 1 if summary.problem() else 0
 
 
 def _plan_option(s) -> None:
@@ -701,6 +782,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gửi dù thư mục DONDOC_OUT có thư của một sổ cái khác (sổ cái mới thật)")
     _plan_option(s)
     s.set_defaults(func=cmd_run)
+    s = sub.add_parser("drafts", help="các dự thảo công văn chờ ký (số, giai đoạn, ngày, đơn vị, tình trạng)")
+    s.add_argument("--all", action="store_true", help="cả văn bản đã ban hành")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--today", **today)
+    _plan_option(s)
+    s.set_defaults(func=cmd_drafts)
+    s = sub.add_parser("issue", help="đăng ký dự thảo đã ký: số, ngày ban hành, bản PDF đã ký số")
+    s.add_argument("draft", type=int, help="số dự thảo (xem `dondoc drafts`)")
+    s.add_argument("--number", required=True, help="số, ký hiệu văn bản, ví dụ 123/STTTT-TTBCXB")
+    s.add_argument("--date", type=_date, required=True, help="ngày ban hành, DD/MM/YYYY")
+    s.add_argument("--signed", type=Path, metavar="TỆP.pdf", help="bản PDF đã ký số: đơn vị nhận đúng tệp này")
+    s.add_argument("--send", action="store_true", help="gửi ngay cho các đơn vị")
+    s.add_argument("--today", **today)
+    s.set_defaults(func=cmd_issue)
     s = sub.add_parser("resend", help="đưa thư máy chủ thư đã từ chối trở lại hàng chờ cho lần chạy tới")
     s.add_argument("--failed", action="store_true", required=True, help="các thư bị từ chối hẳn (gửi thất bại)")
     s.add_argument("--unit", help="chỉ thư của đơn vị này")

@@ -101,9 +101,13 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
     sent = ledger.sent_index()
+    covers = {keys[0]: keys for keys in ledger.mail_cycles().values()}
+
+    def reported(k: Key) -> bool:
+        return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     for row in ledger.inbound("new"):
         try:
-            _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent)
+            _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
         except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
             ledger.update_inbound(row["id"], status="triage", kind="unreadable",
                                   reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
@@ -111,8 +115,9 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,
-         row: dict, own: str, tz, sent: dict) -> None:
-    """Read, classify, match and record one kept message (see `process`)."""
+         row: dict, own: str, tz, sent: dict, covers: dict, reported) -> None:
+    """Read, classify, match and record one kept message (see `process`; `covers` and
+    `reported` as `match_reply` takes them)."""
     reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
     at = arrival(reply, row["received_at"], tz)
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
@@ -140,7 +145,7 @@ def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits,
                               attachments=keys)
         summary.bounce += 1
         return
-    m = match_reply(reply, plans, sent)
+    m = match_reply(reply, plans, sent, covers, reported)
     where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
              "task_id": m.task_id, "unit_id": m.unit_id}
     distrust = reply.sender_problem or auth_failed(reply)

@@ -9,6 +9,7 @@ happens. Nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import email
 import email.header
@@ -18,6 +19,7 @@ import os
 import random
 import re
 import socket
+import tempfile
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -57,6 +59,7 @@ class World:
         self.letters: list[email.message.Message] = []
         self.paper: list[tuple[dt.date, Key, bytes | None]] = []   # the Sở's own reports, recorded by hand
         self.record: Callable[[dt.date, Key, bytes | None], None] = lambda *a: None
+        self.drafts: list[email.message.Message] = []
 
     def now(self, hour: int = 9) -> dt.datetime:
         return dt.datetime.combine(self.day, dt.time(hour), TZ)
@@ -69,13 +72,17 @@ class World:
     async def handle_DATA(self, server, session, envelope):   # aiosmtpd: the Sở's letters arrive here
         msg = email.message_from_bytes(envelope.content)
         self.letters.append(msg)
+        if Key.parse("".join(str(msg.get("X-Dondoc-Key", "")).split())).stage == "draft":
+            self.drafts.append(msg)   # the secretariat's mailbox: a draft waits to be signed
+            return "250 OK"
         for rcpt in envelope.rcpt_tos:
             if rcpt in self.bounce:
                 self.deliver(_dsn(rcpt, msg["Message-ID"], self.now()))
             elif rcpt in self.collectors:
                 self.deliver(envelope.content)
             else:
-                self.answer(rcpt, msg)
+                for view in _per_task(msg):   # a unit answers each task of its email in its own reply
+                    self.answer(rcpt, view)
         return "250 OK"
 
     def answer(self, rcpt: str, letter) -> None:
@@ -121,6 +128,81 @@ class World:
         for _, make in due:
             self.deliver(make())
         return len(due)
+
+
+def _per_task(msg):
+    """The email as seen for each task it covers: its key that task's, its reply form first."""
+    keys = str(msg.get("X-Dondoc-Keys", "")).split()
+    if len(keys) <= 1:
+        return [msg]
+    views = []
+    for key in keys:
+        view = copy.deepcopy(msg)
+        del view["X-Dondoc-Key"]
+        view["X-Dondoc-Key"] = key
+        task = Key.parse(key).task
+        view.set_payload([p for p in view.get_payload() if "Phi%E1%BA%BFu" not in (d := str(
+            p.get("Content-Disposition", ""))) or f"-%20{task}%20-" in d])
+        views.append(view)
+    return views
+
+
+def sample_signed(pdf: bytes, signer_name: str) -> bytes | None:
+    """`pdf` signed with a throw-away self-signed certificate (pyHanko), as the document
+    system would sign it; None when pyHanko is not installed."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+        from pyhanko.sign import signers
+    except ImportError:
+        return None
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, signer_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    with tempfile.TemporaryDirectory() as tmp:
+        k, c = Path(tmp) / "k.pem", Path(tmp) / "c.pem"
+        k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+        c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        signer = signers.SimpleSigner.load(str(k), str(c))
+    return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)),
+                            signers.PdfSignatureMetadata(field_name="ChuKySo"), signer=signer).getvalue()
+
+
+def issue_drafts(world: World, plans, out: Path, numbers: dict[str, int]) -> tuple[int, list[str]]:
+    """The văn thư's part: every draft the secretariat received is signed and registered with
+    the next number of its plan. The demo signs the draft's own PDF (a real document system
+    stamps the number into it; printing each again would double the demo's time) with a
+    sample certificate when pyHanko is installed, else registers it unsigned and keeps
+    dondoc's warning. Returns how many, and the warnings."""
+    from dondoc.issuing import issue
+    from dondoc.ledger import Ledger
+    from dondoc.render import Templates
+    settings = Settings()
+    ledger, templates, by_id = Ledger(settings.db), Templates(), {p.plan.id: p for p in plans}
+    n, warnings = 0, []
+    for msg in world.drafts:
+        doc = ledger.document(Key.parse("".join(str(msg["X-Dondoc-Key"]).split())).seq)
+        if doc is None or doc["state"] != "drafted" or not doc["pdf_path"]:
+            continue
+        plan = by_id[doc["plan_id"]]
+        numbers[plan.plan.id] = numbers.get(plan.plan.id, 0) + 1
+        number = f"{numbers[plan.plan.id]}/{plan.issuer.code}-{plan.issuer.division}"
+        folder = out / "van-thu" / str(doc["id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        pdf = folder / "ban-ky.pdf"
+        draft = Path(doc["pdf_path"]).read_bytes()
+        pdf.write_bytes(sample_signed(draft, plan.signer.name) or draft)
+        warnings += issue(ledger, by_id, lambda p: templates, settings.out, doc["id"], number, world.day, pdf)[2]
+        n += 1
+    world.drafts.clear()
+    return n, warnings
 
 
 def _reply(sender, letter, text, when, headers=None, files=(), subject_prefix="Re: ") -> bytes:
@@ -315,6 +397,8 @@ def run(out: Path, year: int, progress=None) -> dict:
     last = stages[-1]
     reports: dict[str, list[dict]] = {}
     done = 0
+    numbers: dict[str, int] = {}
+    warnings: list[str] = []
     try:
         day = stages[0]
         while day <= last:
@@ -324,6 +408,11 @@ def run(out: Path, year: int, progress=None) -> dict:
             if day in stages:
                 asyncio.run(dispatch.fn(today=day))
                 asyncio.run(escalate.fn(today=day))
+                issued, warned = issue_drafts(world, plans, out, numbers)
+                warnings += warned
+                if issued:   # registered: the units receive them now
+                    asyncio.run(dispatch.fn(today=day))
+                    asyncio.run(escalate.fn(today=day))
                 for pid, built in asyncio.run(report.fn(today=day, when_due=True)).items():
                     reports.setdefault(pid, []).extend(built)
             done += 1
@@ -338,7 +427,7 @@ def run(out: Path, year: int, progress=None) -> dict:
             "files": [f for built in reports.values() for r in built for f in r["files"]],
             "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
                             for m in escalations],
-            "sent": len(world.letters)}
+            "sent": len(world.letters), "issued": sum(numbers.values()), "warnings": warnings}
 
 
 def _record(plan, settings, day: dt.date, key: Key, form: bytes | None) -> None:

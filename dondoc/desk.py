@@ -89,7 +89,7 @@ def remind_now(rt, task_id: str, unit_id: str, period: str) -> str:
         return f"đã nhắc {unit.name} hôm nay ({rt.today:%d/%m/%Y}); không gửi lại"
     try:
         summary = asyncio.run(deliver(plan, ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                                      rt.settings.out, ("reminder",), rt.now, only=key))
+                                      rt.settings.out, ("reminder",), rt.now, only={key}))
     except DeliveryError as e:
         raise DeskError(f"chưa gửi được thư nhắc {unit.name}: {e}; thư vẫn chờ trong hàng, "
                         "lần chạy tới sẽ gửi") from None

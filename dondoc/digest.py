@@ -1,5 +1,6 @@
 """The daily digest to the secretariat, one a day for every plan, grouped by plan: what came
-in, who is late, bounced addresses, contacts away, what waits in triage, what could not be sent.
+in, the drafts waiting to be signed, who is late, bounced addresses, contacts away, what waits in
+triage, what could not be sent.
 
 Side effect: reads the ledger. `digest_action` returns the digest as an action to record
 (its text decided now), or None when there is nothing to say.
@@ -32,7 +33,10 @@ def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date,
     failed = [f"- {r['key']}: {r['last_error']}" for r in ledger.outbound(pid, "failed")]
     away = sorted({name.get(r["unit_id"], r["unit_id"]) for r in ledger.inbound("ooo")
                    if r["unit_id"] and r["plan_id"] == pid})
-    sections = [("Báo cáo nhận được từ lần tổng hợp trước", came), ("Đơn vị quá hạn chưa báo cáo", late),
+    from dondoc.issuing import describe, waiting
+    drafts = [f"- {describe(d, n)}" for d, n in waiting(ledger, {pid: cal}, today, [pid])]
+    sections = [("Dự thảo công văn chờ ký (đơn vị chưa nhận được gì): dondoc issue", drafts),
+                ("Báo cáo nhận được từ lần tổng hợp trước", came), ("Đơn vị quá hạn chưa báo cáo", late),
                 ("Địa chỉ thư bị trả lại (cần sửa trong kế hoạch)", bounced), ("Thư không gửi được", failed),
                 ("Đơn vị có người liên hệ vắng mặt", [f"- {a}" for a in away])]
     return [(title, lines) for title, lines in sections if lines]

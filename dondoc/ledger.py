@@ -128,9 +128,24 @@ def _m9(db: sqlite_utils.Database) -> None:
     db.table("notes").create_index(["plan_id", "unit_id"])
 
 
+def _m10(db: sqlite_utils.Database) -> None:
+    # Letters issued as a Sở issues them: one công văn per plan, stage and day (`documents`),
+    # drafted, registered (number, date, the signed PDF) and only then sent; each unit gets
+    # one email per stage and day: its rows share `mail_key`, the key of the row whose
+    # Message-ID the email carries. Rows of a document waiting to be signed are `held`.
+    db.table("documents").create({
+        "id": int, "plan_id": str, "stage": str, "day": str, "state": str, "number": str, "issued_on": str,
+        "signed_file": str, "signed_sha256": str, "docx_path": str, "pdf_path": str, "draft_key": str,
+        "units": str, "tasks": str, "context": str, "created_at": str, "issued_at": str}, pk="id")
+    db.table("documents").create_index(["plan_id", "stage", "day"])
+    db.table("outbound").add_column("document_id", int)
+    db.table("outbound").add_column("mail_key", str)
+    db.table("outbound").create_index(["mail_key"])
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
               ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7),
-              ("report form", _m8), ("extensions and notes", _m9)]
+              ("report form", _m8), ("extensions and notes", _m9), ("documents and one email per unit", _m10)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -285,8 +300,9 @@ class Ledger:
     def thread_of(self, key: str) -> str | None:
         """The Message-ID of the first request of the cycle `key` belongs to."""
         first = str(Key.parse(key).cycle.at("request"))
-        row = next(self.db.query("select message_id from outbound where key = ?", [first]), None)
-        return row["message_id"] if row else None
+        row = next(self.db.query("select coalesce(l.message_id, r.message_id) as m from outbound r left join outbound l"
+                                 " on l.key = r.mail_key where r.key = ?", [first]), None)
+        return row["m"] if row else None
 
     def outbound(self, plan_id: str, status: str | None = None) -> list[dict]:
         sql, args = "select * from outbound where plan_id = ?", [plan_id]
@@ -301,7 +317,8 @@ class Ledger:
         marks = ",".join("?" * len(stages))
         rows = self.db.query(
             f"select * from outbound where plan_id = ? and stage in ({marks})"
-            " and status in ('pending', 'sending') order by rowid", [plan_id, *stages])
+            " and status in ('pending', 'sending') and (mail_key is null or mail_key = key) order by rowid",
+            [plan_id, *stages])
         return [r for r in rows if r["status"] == "pending" or _abandoned(r, now, lease)]
 
     def claim(self, row: dict, now: dt.datetime) -> bool:
@@ -317,8 +334,8 @@ class Ledger:
     def finish(self, key: str, status: str, error: str = "") -> None:
         """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
         with self._tx():
-            self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ?",
-                            [status, error or None, _now() if status == "sent" else None, key])
+            self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ? or mail_key = ?",
+                            [status, error or None, _now() if status == "sent" else None, key, key])
             self._event(status, key, **({"error": error} if error else {}))
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
@@ -406,9 +423,117 @@ class Ledger:
             self.db.table("inbound").update(inbound_id, fields)
 
     def sent_index(self) -> dict[str, Key]:
-        """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to."""
+        """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to.
+        An email covering several tasks is known by its Message-ID under its first task (the one
+        its subject tag names); `mail_cycles` lists all of them."""
         return {r["message_id"]: Key(r["plan_id"], r["period"], r["task_id"], r["unit_id"]) for r in self.db.query(
-            "select message_id, plan_id, period, task_id, unit_id from outbound where unit_id is not null")}
+            "select message_id, plan_id, period, task_id, unit_id from outbound where unit_id is not null"
+            " and (mail_key is null or mail_key = key)")}
+
+    def mail_cycles(self) -> dict[str, tuple[Key, ...]]:
+        """Message-ID of every email to a unit that covers more than one cycle -> those cycles,
+        in the email's order (its first is the one `sent_index` and the subject tag name)."""
+        out: dict[str, list[Key]] = defaultdict(list)
+        for r in self.db.query("select l.message_id as m, o.plan_id, o.period, o.task_id, o.unit_id from outbound o"
+                               " join outbound l on l.key = o.mail_key where o.unit_id is not null"
+                               " order by (o.key != o.mail_key), o.rowid"):
+            out[r["m"]].append(Key(r["plan_id"], r["period"], r["task_id"], r["unit_id"]))
+        return {m: tuple(keys) for m, keys in out.items() if len(keys) > 1}
+
+    # -- documents ---------------------------------------------------------------------
+    def group(self, mails: dict[str, list[str]], documents: list[tuple[dict, list[str]]]) -> list[int]:
+        """Link recorded rows to the email that carries them (`mails`: lead key -> every key of
+        that email, lead included) and to the công văn they go out with (`documents`: the
+        document's row, the keys it covers), in one transaction. A document's rows are `held`
+        until it is issued. Returns the new documents' ids."""
+        with self._tx():
+            return self._group(mails, documents)
+
+    def record_letters(self, actions: list[Action], decided_on: dt.date, mail_domain: str,
+                       mails: dict[str, list[str]], documents: list[tuple[dict, list[str]]]) -> list[str]:
+        """record_actions and group in one transaction, for the rows this call inserted only
+        (another run that recorded them first grouped them already). Returns the keys inserted."""
+        with self._tx():
+            inserted = set(self._insert_actions(actions, decided_on, mail_domain))
+            kept = [[k for k in keys if k in inserted] for keys in mails.values()]
+            self._group({keys[0]: keys for keys in kept if keys},
+                        [(d, ks) for d, keys in documents if (ks := [k for k in keys if k in inserted])])
+        return [a.key for a in actions if a.key in inserted]
+
+    def _group(self, mails: dict[str, list[str]], documents: list[tuple[dict, list[str]]]) -> list[int]:
+        """group without its transaction: the caller holds one."""
+        def each(keys: list[str], sql: str, *args) -> None:
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                self.db.execute(sql.format(marks=",".join("?" * len(part))), [*args, *part])
+
+        ids = []
+        for lead, keys in mails.items():
+            each(keys, "update outbound set mail_key = ? where key in ({marks})", lead)
+        for doc, keys in documents:
+            cols = {**doc, "state": "drafted", "created_at": _now()}
+            cur = self.db.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+                                  list(cols.values()))
+            ids.append(int(cur.lastrowid or 0))
+            each(keys, "update outbound set document_id = ?, status = 'held' where status = 'pending'"
+                       " and key in ({marks})", cur.lastrowid)
+            self._event("drafted", str(cur.lastrowid), plan=doc["plan_id"], stage=doc["stage"], day=doc["day"],
+                        rows=len(keys))
+        return ids
+
+    def record_draft(self, doc_id: int, action: Action, mail_domain: str, context: dict, docx: Path,
+                     pdf: Path | None) -> None:
+        """Keep a drafted document's context and files, and record its email to the secretariat
+        (`action`), in one transaction."""
+        with self._tx():
+            self._insert_actions([action], action.scheduled_on, mail_domain)
+            self.db.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ? where id = ?",
+                            [action.key, json.dumps(context, ensure_ascii=False), str(docx),
+                             str(pdf) if pdf else None, doc_id])
+
+    def document(self, doc_id: int) -> dict | None:
+        return next(self.db.query("select * from documents where id = ?", [doc_id]), None)
+
+    def documents(self, plan_id: str | None = None, state: str | None = None) -> list[dict]:
+        sql, args = "select * from documents where 1", list[str]()
+        if plan_id:
+            sql, args = sql + " and plan_id = ?", args + [plan_id]
+        if state:
+            sql, args = sql + " and state = ?", args + [state]
+        return list(self.db.query(sql + " order by id", args))
+
+    def update_document(self, doc_id: int, **fields) -> None:
+        with self.db.conn:
+            self.db.table("documents").update(doc_id, fields)
+
+    def issue(self, doc_id: int, number: str, issued_on: dt.date, pdf_path: str, signed_file: str | None,
+              signed_sha256: str | None, docx_path: str | None) -> int:
+        """Register a drafted document as issued (its number, date and the PDF units receive)
+        and release its rows for sending, in one transaction. Returns how many rows; 0 when
+        the document is not (or no longer) a draft."""
+        with self._tx():
+            cur = self.db.execute(
+                "update documents set state = 'issued', number = ?, issued_on = ?, pdf_path = ?, signed_file = ?,"
+                " signed_sha256 = ?, docx_path = coalesce(?, docx_path), issued_at = ?"
+                " where id = ? and state = 'drafted'",
+                [number, issued_on.isoformat(), pdf_path, signed_file, signed_sha256, docx_path, _now(), doc_id])
+            if not cur.rowcount:
+                return 0
+            n = self.db.execute("update outbound set status = 'pending' where document_id = ? and status = 'held'",
+                                [doc_id]).rowcount
+            self._event("issued", str(doc_id), number=number, issued_on=issued_on, signed=bool(signed_file), rows=n)
+        return n
+
+    def mail_rows(self, lead: str) -> list[dict]:
+        """Every row an email carries, its lead first."""
+        return list(self.db.query("select * from outbound where mail_key = ? order by (key != mail_key), rowid",
+                                  [lead]))
+
+    def request_document(self, key: str) -> dict | None:
+        """The issued document that carried the first request of the cycle `key` belongs to."""
+        first = str(Key.parse(key).cycle.at("request"))
+        return next(self.db.query("select d.* from outbound o join documents d on d.id = o.document_id"
+                                  " where o.key = ? and d.state = 'issued'", [first]), None)
 
     def bounced(self, message_id: str, address: str, why: str) -> list[str]:
         """Mark as bounced the letter with that Message-ID, when `address` is one it was sent
@@ -419,7 +544,8 @@ class Ledger:
                                        for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self._tx():
             for r in rows:
-                self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ?", [why, r["key"]])
+                self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ? or mail_key = ?",
+                                [why, r["key"], r["key"]])
                 self._event("bounced", r["key"], address=address, why=why)
         return [r["key"] for r in rows]
 
@@ -521,6 +647,8 @@ class Ledger:
         with self._tx():
             self.db.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
                             " where key = ? and status = 'sending'", [error or None, key])
+            self.db.execute("update outbound set last_error = ? where mail_key = ? and key != ?",
+                            [error or None, key, key])
             self._event("released", key, error=error)
 
     def resend_failed(self, plan_id: str, unit_id: str | None = None) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -57,7 +58,7 @@ class Letter:
     recipients: tuple[str, ...]
 
 
-def _history_text(entries) -> str:
+def history_text(entries) -> str:
     by_stage: dict[str, list[str]] = {}
     for stage, day, status in entries:
         if status == "sent":
@@ -66,76 +67,180 @@ def _history_text(entries) -> str:
 
 
 def context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None = None) -> dict:
-    """Everything a template may use for the letter of one ledger row."""
-    history = history or {}
-    label, stage = row["period"], row["stage"]
-    period = parse_label(label)
+    """What the reply form (and a unit's email) may use for one ledger row: its task, unit,
+    tag, deadline and indicators."""
+    period = parse_label(row["period"])
     task = plan.task(row["task_id"])
-    title = with_period(task.title, period)
+    unit = plan.unit(row["unit_id"]) if row["unit_id"] and plan.has_unit(row["unit_id"]) else None
     day = dt.date.fromisoformat(row["decided_on"])
-    deadline = dt.date.fromisoformat(row["deadline"])
-    unit = plan.unit(row["unit_id"]) if row["unit_id"] else None
-    mine = history.get((task.id, unit.id, label), []) if unit else []
-    requested = next((d for s, d, _ in mine if s == "request"), day)
-    missing = []
-    for uid in json.loads(row["units"] or "[]"):
-        if not plan.has_unit(uid):
-            continue
-        u = plan.unit(uid)
-        contact = ", ".join(filter(None, [u.contact, u.phone, *u.emails]))
-        missing.append({"id": u.id, "name": u.name, "contact": contact,
-                        "history": _history_text(history.get((task.id, u.id, label), []))})
-    signer = plan.signer
-    escalation = stage == "escalation"
-    signature = ({"authority": "", "title": plan.issuer.division_name.upper(), "name": ""} if escalation else
-                 {"authority": signer.authority or "", "title": signer.title, "name": signer.name})
-    recipients = ["- Như trên;"]
-    if row.get("cc_addrs") and json.loads(row["cc_addrs"]):
-        recipients.append("- Thủ trưởng đơn vị (để chỉ đạo);")
-    recipients += [f"- {r};" for r in plan.plan.letter_recipients]
-    recipients.append(f"- Lưu: VT, {plan.issuer.division}.")
+    deadline = dt.date.fromisoformat(row["deadline"]) if row.get("deadline") else day
+
     def between(a: dt.date, b: dt.date) -> int:
         return sum(cal.is_working_day(a + dt.timedelta(days=i)) for i in range(1, (b - a).days + 1))
-    ctx = {
-        "plan": plan.plan.model_copy(update={"title": with_period(plan.plan.title, period)}), "issuer": plan.issuer,
-        "signer": {"name": signer.name, "title_text": signer.title.capitalize(), "email": signer.email},
-        "signature": signature,
-        "task": {"id": task.id, "title": title, "text": with_period(task.text, period)},
+    return {
+        "plan": _plan_info(plan, period), "issuer": plan.issuer.model_dump(mode="json"),
+        "task": {"id": task.id, "title": with_period(task.title, period), "text": with_period(task.text, period)},
         "task_paragraphs": [with_period(p, period) for p in task.text.splitlines() if p.strip()],
-        "unit": unit, "stage": stage, "stage_word": STAGE_WORDS[stage],
-        "addressee": unit.name if unit else f"Đồng chí {plan.escalation_contact.name}, {plan.escalation_contact.title}",
-        "subject": SUBJECTS[stage].format(title=title),
-        "tag": tag_of(plan.plan.id, label, task.id, unit.id if unit else None),
-        "period_text": period.text,
-        "number": BLANK_NUMBER,
-        "date_line": _date_line(day),
-        "letter_date": f"{day:%d/%m/%Y}", "deadline": f"{deadline:%d/%m/%Y}",
-        "request_date": f"{requested:%d/%m/%Y}",
-        "received_date": dt.date.fromisoformat(row["scheduled_on"]).strftime("%d/%m/%Y"),
-        "reminders_sent": sum(s == "reminder" for s, _, _ in mine),
+        "unit": unit.model_dump(mode="json") if unit else None, "stage": row["stage"],
+        "tag": tag_of(plan.plan.id, row["period"], task.id, unit.id if unit else None),
+        "period_text": period.text, "deadline": f"{deadline:%d/%m/%Y}", "letter_date": f"{day:%d/%m/%Y}",
         "working_days_left": between(day - dt.timedelta(days=1), deadline - dt.timedelta(days=1)),
         "working_days_overdue": between(deadline, day),
-        "indicators": [i for i in plan.indicators if i.id in task.indicators],
-        "items": [c for c in plan.content_items if c.id in task.content_items],   # the reply form's rows
-        "missing": missing,
-        "units_asked": len(plan.units_of(task)) - len(task.exempt) if stage == "escalation" else None,
-        "recipients": recipients,
-        "update": stage == "ack" and bool(row["seq"]),   # ack-N answers version N+1: a report that replaced one
+        "indicators": [i.model_dump(mode="json") for i in plan.indicators if i.id in task.indicators],
+        "items": [c.model_dump(mode="json") for c in plan.content_items   # the reply form's rows
+                  if c.id in task.content_items],
     }
-    ctx["docx_name"] = _safe_name(f"Công văn {STAGE_WORDS[stage]} - {unit.name if unit else title}") + ".docx"
-    return ctx
 
 
-def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, mail_from: str,
-                 sent_at: dt.datetime, history: dict | None = None) -> Letter:
-    """The message for one ledger row, its .docx (and, for a request, the reply form) attached."""
-    ctx = context(plan, row, cal, history)
-    stage = row["stage"]
-    docx = templates.docx(stage).render(ctx) if stage in LETTER_STAGES else None
+def _plan_info(plan: Plan, period) -> dict:
+    info = plan.plan.model_dump(mode="json")
+    return info | {"title": with_period(plan.plan.title, period),
+                   "implements": with_period(plan.plan.implements, period)}
+
+
+def addressees(plan: Plan, unit_ids: list[str]) -> list[str]:
+    """The `Kính gửi` lines for these units: a group's name when every unit of the group is
+    among them, else each unit's name; in plan order."""
+    wanted, lines, done = set(unit_ids), [], set()
+    for u in plan.units:
+        if u.id not in wanted or u.id in done:
+            continue
+        members = [m.id for m in plan.units if m.group == u.group]
+        if len(members) > 1 and set(members) <= wanted:
+            lines.append(plan.group(u.group).name)
+            done |= set(members)
+        else:
+            lines.append(u.name)
+            done.add(u.id)
+    return lines
+
+
+APPENDIX_OVER = 6   # more Kính gửi lines than this: "các cơ quan, đơn vị có tên tại Phụ lục"
+
+
+def verb_for(plan: Plan, unit_ids) -> str:
+    """"yêu cầu" when every unit addressed is subordinate to the issuer, else "đề nghị"."""
+    subordinate = all(plan.group(plan.unit(u).group).relation == "subordinate" for u in unit_ids)
+    return "yêu cầu" if subordinate and unit_ids else "đề nghị"
+
+
+def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal: BusinessCalendar,
+                     history: dict | None = None, requests: dict | None = None) -> dict:
+    """The context of the one công văn of `stage` on `day` covering `rows` (every unit and
+    task concerned), as plain JSON data so the issued letter is rendered from exactly what was
+    drafted. `requests`: (task, period) -> (number, date) of the issued first request."""
+    history, requests = history or {}, requests or {}
+    by_task: dict[tuple[str, str], list[dict]] = {}
+    order = {t.id: i for i, t in enumerate(plan.tasks)}
+    for r in sorted(rows, key=lambda r: (order.get(r["task_id"], 99), r["period"])):
+        by_task.setdefault((r["task_id"], r["period"]), []).append(r)
+    concerned = {r["unit_id"] for r in rows}
+    unit_ids = [u.id for u in plan.units if u.id in concerned]
+    lines = addressees(plan, unit_ids)
+    tasks = []
+    for (task_id, label), trs in by_task.items():
+        period, task = parse_label(label), plan.task(task_id)
+        asked = {r["unit_id"] for r in trs}
+        mine = [u for u in unit_ids if u in asked]
+        deadline = dt.date.fromisoformat(trs[0]["deadline"])
+        number, issued = requests.get((task_id, label), (None, None))
+        tasks.append({
+            "id": task_id, "title": with_period(task.title, period), "period_text": period.text,
+            "deadline": f"{deadline:%d/%m/%Y}",
+            "paragraphs": [with_period(p, period) for p in task.text.splitlines() if p.strip()],
+            "units_text": "" if len(mine) == len(unit_ids) else "; ".join(addressees(plan, mine)),
+            "request": (f"Văn bản số {number} ngày {issued}" if number else
+                        f"văn bản ngày {dt.date.fromisoformat(trs[0]['decided_on']):%d/%m/%Y}"
+                        if stage == "request" else _request_text(history, task_id, label, mine)),
+            "overdue_days": sum(cal.is_working_day(deadline + dt.timedelta(days=i))
+                                for i in range(1, (day - deadline).days + 1)),
+            "indicators": bool(task.indicators),
+        })
+    per_task = [{r["unit_id"] for r in trs} for trs in by_task.values()]
+    first = parse_label(rows[0]["period"])
+    title = tasks[0]["title"] if len(tasks) == 1 else \
+        f"báo cáo kết quả thực hiện {plan.plan.type.lower()} {with_period(plan.plan.title, first)}"
+    recipients = ["- Như trên;"]
+    if any(json.loads(r.get("cc_addrs") or "[]") for r in rows):
+        recipients.append("- Thủ trưởng các cơ quan, đơn vị (để chỉ đạo);")
+    recipients += [f"- {r};" for r in plan.plan.letter_recipients]
+    recipients.append(f"- Lưu: VT, {plan.issuer.division}.")
+    signer = plan.signer
+    return {
+        "stage": stage, "plan": _plan_info(plan, first), "issuer": plan.issuer.model_dump(mode="json"),
+        "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
+        "addressees": lines if len(lines) <= APPENDIX_OVER else ["Các cơ quan, đơn vị có tên tại Phụ lục kèm theo"],
+        "appendix": [{"name": plan.unit(u).name, "tasks": "; ".join(
+            str(t["title"]) for t, asked in zip(tasks, per_task, strict=True) if u in asked)}
+            for u in unit_ids] if len(lines) > APPENDIX_OVER else [],
+        "who": plan.unit(unit_ids[0]).name if len(unit_ids) == 1 else "các cơ quan, đơn vị",
+        "verb": verb_for(plan, unit_ids), "tasks": tasks, "subject": SUBJECTS[stage].format(title=title),
+        "number_line": f"{BLANK_NUMBER}/{plan.issuer.code}-{plan.issuer.division}",
+        "date_line": _draft_date_line(day), "letter_date": f"{day:%d/%m/%Y}", "recipients": recipients,
+        "units": unit_ids,
+    }
+
+
+def _request_text(history: dict, task_id: str, label: str, units: list[str]) -> str:
+    days = sorted({d for u in units for s, d, _ in history.get((task_id, u, label), []) if s == "request"})
+    return f"văn bản ngày {days[0]:%d/%m/%Y}" if days else "văn bản trước đây"
+
+
+def _draft_date_line(day: dt.date) -> str:
+    """The date line of a draft: the day is left blank for the văn thư to write in."""
+    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
+    return f"ngày {BLANK_NUMBER[:4]} tháng {month} năm {day.year}"
+
+
+def numbered(ctx: dict, number: str, issued_on: dt.date) -> dict:
+    """The drafted context as issued: its number and date written in."""
+    return ctx | {"number_line": number, "date_line": _date_line(issued_on), "letter_date": f"{issued_on:%d/%m/%Y}"}
+
+
+def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessCalendar, mail_from: str,
+              sent_at: dt.datetime, document: dict | None = None, pdf: bytes | None = None,
+              requests: dict | None = None) -> Letter:
+    """The one email of a stage and day to one unit: `rows` (its lead first) are the tasks it
+    covers. With an issued `document`, its PDF is attached with the unit's reply forms;
+    without one (notice mode) it is a plain reminder from the drafting division citing the
+    issued first request (`requests`: (task, period) -> (number, date))."""
+    lead, stage = rows[0], rows[0]["stage"]
+    requests = requests or {}
+    items = [context(plan, r, cal) for r in rows]
+    unit = items[0]["unit"]
+    for r, item in zip(rows, items, strict=True):
+        number, issued = requests.get((r["task_id"], r["period"]), (None, None))
+        item["request"] = f"Văn bản số {number} ngày {issued}" if number else ""
+    doc_name = ""
+    if document is not None:
+        doc_name = _safe_name(f"Công văn {document['number'].replace('/', '-')} {STAGE_WORDS[stage]}") + ".pdf"
+    ctx = items[0] | {
+        "items": items, "addressee": unit["name"], "mode": "sign" if document else "notice",
+        "subject": SUBJECTS[stage].format(title=items[0]["task"]["title"] if len(items) == 1 else
+                                          f"báo cáo kết quả thực hiện {plan.plan.type.lower()} "
+                                          f"{items[0]['plan']['title']}"),
+        "document": {"number": document["number"], "date": f"{dt.date.fromisoformat(document['issued_on']):%d/%m/%Y}",
+                     "name": doc_name} if document else None,
+        "docx_name": doc_name, "verb": verb_for(plan, [unit["id"]]),
+        "any_indicators": any(i["indicators"] for i in items),
+    }
     subject, text, html = templates.mail(stage, ctx)
-    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
-    name = ctx["addressee"] if ctx["unit"] else plan.escalation_contact.name
-    headers = [
+    to, cc = json.loads(lead["to_addrs"]), json.loads(lead["cc_addrs"] or "[]")
+    headers = _headers(plan, subject, mail_from, unit["name"], to, cc, sent_at, lead) + [
+        ("X-Dondoc-Keys", "\r\n ".join(r["key"] for r in rows))]
+    files: list[tuple] = [(doc_name, pdf, ("application", "pdf"))] if document is not None and pdf else []
+    if stage == "request":
+        form = templates.docx("reply-form")
+        for r, item in zip(rows, items, strict=True):
+            if item["indicators"] or item["items"]:
+                files.append((_safe_name(f"Phiếu số liệu - {r['task_id']} - {unit['name']}") + ".docx",
+                              form.render(item)))
+    return Letter(lead["key"], mime(headers, text, html, files, lead["message_id"]), None, "", "", tuple(to + cc))
+
+
+def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
+             sent_at: dt.datetime, row: dict) -> list[tuple[str, str]]:
+    return [
         ("Subject", _encoded(subject)),
         ("From", formataddr((plan.issuer.short_name, mail_from), charset="utf-8")),
         ("To", ", ".join(formataddr((name, a), charset="utf-8") for a in to)),
@@ -145,16 +250,22 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
         ("Message-ID", row["message_id"]),
         *([("In-Reply-To", row["thread_id"]), ("References", row["thread_id"])] if row.get("thread_id") else []),
         ("X-Dondoc-Key", row["key"]),
-        *([("Auto-Submitted", "auto-replied")] if stage == "ack" else []),   # RFC 3834: no replies to it
+        *([("Auto-Submitted", "auto-replied")] if row["stage"] == "ack" else []),   # RFC 3834: no replies to it
     ]
-    files = [(ctx["docx_name"], docx)] if docx else []
-    if stage == "request" and (ctx["indicators"] or ctx["items"]):
-        form = templates.docx("reply-form").render(ctx)
-        files.append((_safe_name(f"Phiếu số liệu - {ctx['unit'].name}") + ".docx", form))
-    data = mime(headers, text, html, files, row["message_id"])
-    stage_dir = f"{stage}-{row['seq']}" if row["seq"] else stage
-    relpath = f"{plan.plan.id}/{row['period']}/{stage_dir}/{row['unit_id'] or '_'}/{row['task_id']}.docx"
-    return Letter(row["key"], data, docx, ctx["docx_name"], relpath, tuple(to + cc))
+
+
+def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, mail_from: str,
+                 sent_at: dt.datetime, history: dict | None = None) -> Letter:
+    """The message for one ledger row that no document or grouped email carries: the
+    acknowledgement of a report."""
+    ctx = context(plan, row, cal, history)
+    ctx |= {"addressee": plan.unit(row["unit_id"]).name, "docx_name": "", "update": bool(row["seq"]),
+            "subject": SUBJECTS[row["stage"]].format(title=ctx["task"]["title"]),
+            "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
+    subject, text, html = templates.mail(row["stage"], ctx)
+    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
+    headers = _headers(plan, subject, mail_from, ctx["addressee"], to, cc, sent_at, row)
+    return Letter(row["key"], mime(headers, text, html, [], row["message_id"]), None, "", "", tuple(to + cc))
 
 
 def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Letter:
@@ -182,6 +293,9 @@ def _b64(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
+_b64_file = functools.lru_cache(maxsize=4)(_b64)   # the day's one PDF goes to every unit: encode it once
+
+
 def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple], seed: str) -> bytes:
     """A multipart/mixed message: text and HTML alternatives, then the attachments, each
     `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
@@ -206,6 +320,70 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
         out.append(f"\r\n--{outer}\r\nContent-Type: {'/'.join(ctype[0] if ctype and ctype[0] else DOCX_TYPE)}\r\n"
                    f"Content-Disposition: attachment; filename*=utf-8''{quoted}\r\n"
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())
-        out.append(_b64(data))
+        out.append(_b64_file(data) if len(data) > 4096 else _b64(data))
     out.append(f"\r\n--{outer}--\r\n".encode())
     return b"".join(out)
+
+
+def title_case(title: str) -> str:
+    """A leader's title as running text writes it: "PHÓ GIÁM ĐỐC" -> "Phó Giám đốc"."""
+    words = title.lower().split()
+    n = 2 if words[:1] == ["phó"] else 1
+    return " ".join(w.capitalize() if i < n else w for i, w in enumerate(words))
+
+
+def _short_plan(plan: Plan) -> str:
+    if plan.plan.number:
+        return f"{plan.plan.type.lower()} số {plan.plan.number}"
+    words = plan.plan.title.split()
+    return f"{plan.plan.type.lower()} {' '.join(words[:10])}" + ("…" if len(words) > 10 else "")
+
+
+def memo_context(plans: dict[str, Plan], rows: list[dict], histories: dict[str, dict], day: dt.date,
+                 drafts: list[str]) -> dict:
+    """The internal memo of `day`: from the drafting division (under its Sở) to the leader
+    the escalations go to, listing per task the units still missing (`rows`: the escalation
+    rows of every plan it covers), and the `drafts` waiting to be signed too long."""
+    first = plans[rows[0]["plan_id"]]
+    iss, contact, head = first.issuer, first.escalation_contact, first.issuer.division_head
+    title = title_case(first.escalate_to.title if first.escalate_to else first.signer.title)
+    items = []
+    for r in rows:
+        plan, period = plans[r["plan_id"]], parse_label(r["period"])
+        task, history = plan.task(r["task_id"]), histories.get(r["plan_id"], {})
+        missing = []
+        for uid in json.loads(r["units"] or "[]"):
+            if plan.has_unit(uid):
+                u = plan.unit(uid)
+                missing.append({"name": u.name, "contact": ", ".join(filter(None, [u.contact, u.phone, *u.emails])),
+                                "history": history_text(history.get((task.id, u.id, r["period"]), []))})
+        items.append({"title": with_period(task.title, period), "plan": _short_plan(plan),
+                      "deadline": f"{dt.date.fromisoformat(r['deadline']):%d/%m/%Y}", "missing": missing,
+                      "asked": len(plan.units_of(task)) - len(task.exempt)})
+    return {
+        "issuer": iss.model_dump(mode="json") | {"parent": iss.name, "name": iss.division_name.upper()},
+        "number_line": f"{BLANK_NUMBER}/BC-{iss.division}", "date_line": _date_line(day),
+        "letter_date": f"{day:%d/%m/%Y}", "addressee": f"{title} {contact.name}", "addressee_short": title,
+        "division": iss.division_name, "items": items, "drafts": drafts,
+        "signature": {"authority": "", "title": (head.title if head else "Trưởng phòng").upper(),
+                      "name": head.name if head else ""},
+        "recipients": ["- Như trên;", f"- Lưu: {iss.division}."],
+        "tag": tag_of(first.plan.id, rows[0]["period"], rows[0]["task_id"]),
+        "subject": f"báo cáo các cơ quan, đơn vị chưa gửi báo cáo ngày {day:%d/%m/%Y}",
+    }
+
+
+def build_memo(plans: dict[str, Plan], rows: list[dict], templates: Templates, mail_from: str,
+               sent_at: dt.datetime, histories: dict[str, dict], drafts: list[str]) -> Letter:
+    """The memo's email (its lead row first in `rows`), the memo's .docx attached."""
+    day = dt.date.fromisoformat(rows[0]["decided_on"])
+    ctx = memo_context(plans, rows, histories, day, drafts)
+    docx = templates.docx("escalation").render(ctx)
+    first, lead = plans[rows[0]["plan_id"]], rows[0]
+    subject, text, html = templates.mail("escalation", ctx)
+    to = json.loads(lead["to_addrs"])
+    headers = _headers(first, subject, mail_from, first.escalation_contact.name, to, [], sent_at, lead)
+    name = _safe_name(f"Báo cáo đơn vị chưa gửi báo cáo {day:%d-%m-%Y}") + ".docx"
+    relpath = f"{first.plan.id}/{day.isoformat()}/escalation/{name}"
+    return Letter(lead["key"], mime(headers, text, html, [(name, docx)], lead["message_id"]), docx, name, relpath,
+                  tuple(to))

@@ -11,17 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dondoc.ledger import Ledger
-from dondoc.letters import Letter, build_letter, notice
+from dondoc.issuing import grouping, request_numbers
+from dondoc.ledger import Ledger, action_row
+from dondoc.letters import BLANK_NUMBER, Letter, build_letter, build_memo, document_context, notice, unit_mail
 from dondoc.render import Templates
 from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, address_problem, send_all
 from models.calendar import BusinessCalendar
+from models.keys import Key
 from models.plan import Plan
-from models.rules import due_actions
+from models.rules import Action, due_actions
 
 LEASE = dt.timedelta(minutes=10)   # a claim older than this belongs to a run that died
 
@@ -70,21 +72,89 @@ def mail_domain(plan: Plan) -> str:
 def decide(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, stages,
            held: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Record as pending every action of `stages` due today, except first requests of the
-    tasks `held` back; returns the keys recorded."""
+    tasks `held` back and follow-ups of a cycle whose first request still waits to be signed;
+    each unit's letters of a stage grouped into one email, and (stages the plan issues by
+    `sign`) into the day's one document, whose rows are `held` until it is issued. Returns
+    the keys recorded."""
+    waiting = {str(Key.parse(r["key"]).cycle) for r in ledger.db.query(
+        "select key from outbound where plan_id = ? and stage = 'request' and status = 'held'", [plan.plan.id])}
     actions = [a for a in due_actions(plan, ledger.state(plan.plan.id), today, cal)
-               if a.stage in stages and not (a.stage == "request" and a.task_id in held)]
-    return ledger.record_actions(actions, today, mail_domain(plan))
+               if a.stage in stages and not (a.stage == "request" and a.task_id in held)
+               and not (a.unit_id and a.stage != "request" and str(Key.parse(a.key).cycle) in waiting)]
+    mails, documents = grouping(plan, actions, today)
+    return ledger.record_letters(actions, today, mail_domain(plan), mails, documents)
 
 
 def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, cal: BusinessCalendar,
-            mail_from: str, now: dt.datetime):
-    """Build the letter of each row, lazily (10,000 letters do not sit in memory at once)."""
-    history = ledger.sent_by_cycle(plan.plan.id)
+            mail_from: str, now: dt.datetime, plans: dict[str, Plan] | None = None, drafts: Sequence[str] = ()):
+    """Build the message of each row, lazily (10,000 do not sit in memory at once): a unit's
+    email of the day (every row it carries), the memo (`plans`: every plan it may cover), a
+    draft, digest or report email, an acknowledgement."""
+    plans = plans or {plan.plan.id: plan}
+    histories: dict[str, dict] = {}
+    pdfs: dict[int, bytes] = {}
+    docs: dict[int, dict | None] = {}
     for row in rows:
+        group = ledger.mail_rows(row["key"]) if row.get("mail_key") else [row]
         if row["body"]:
             yield notice(plan, row, mail_from, now)
+        elif row["stage"] == "escalation":
+            for pid in {r["plan_id"] for r in group} - set(histories):
+                histories[pid] = ledger.sent_by_cycle(pid)
+            yield build_memo(plans, group, templates, mail_from, now, histories, list(drafts))
+        elif row["stage"] in ("request", "reminder", "urging", "overdue"):
+            doc = None
+            if row.get("document_id"):
+                if row["document_id"] not in docs:
+                    docs[row["document_id"]] = ledger.document(row["document_id"])
+                doc = docs[row["document_id"]]
+            if doc is not None and doc["id"] not in pdfs:
+                pdfs[doc["id"]] = Path(doc["pdf_path"]).read_bytes()
+            yield unit_mail(plan, group, templates, cal, mail_from, now, doc, pdfs[doc["id"]] if doc else None,
+                            request_numbers(ledger, group) if doc is None else None)
         else:
-            yield build_letter(plan, row, templates, cal, mail_from, now, history)
+            yield build_letter(plan, row, templates, cal, mail_from, now)
+
+
+def preview(plan: Plan, ledger: Ledger, actions: list[Action], day: dt.date, templates: Templates,
+            cal: BusinessCalendar, mail_from: str, now: dt.datetime,
+            plans: dict[str, Plan] | None = None) -> Iterator[tuple[str, bytes]]:
+    """What `actions`, decided on `day`, would produce, as files (a path relative to the output,
+    its bytes), the way a run would group them, recording and sending nothing (the ledger is
+    only read): each stage's one document as the draft the secretariat would receive (.docx,
+    not printed to PDF), each unit's one email of a stage (.eml; in `sign` mode it names the
+    document under a blank number, with no PDF attached), the day's one memo (.eml and .docx),
+    and every other message (.eml)."""
+    domain, pid = mail_domain(plan), plan.plan.id
+    rows = {a.key: action_row(a, day, f"<preview.{i}.{a.stage}@{domain}>",
+                              ledger.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack") else None)
+            for i, a in enumerate(actions)}
+    mails, documents = grouping(plan, actions, day)
+    history = ledger.sent_by_cycle(pid)
+    folder = f"{pid}/{day.isoformat()}"
+    for doc, keys in documents:
+        mine = [rows[k] for k in keys]
+        ctx = document_context(plan, doc["stage"], day, mine, cal, history, request_numbers(ledger, mine))
+        yield f"{folder}/du-thao-{doc['stage']}.docx", templates.docx(doc["stage"]).render(ctx)
+    blank = {"number": f"{BLANK_NUMBER}/{plan.issuer.code}-{plan.issuer.division}", "issued_on": day.isoformat()}
+    for keys in mails.values():
+        group = [rows[k] for k in keys]
+        lead = group[0]
+        signed = plan.mode(lead["stage"]) == "sign"
+        letter = unit_mail(plan, group, templates, cal, mail_from, now, blank if signed else None, None,
+                           None if signed else request_numbers(ledger, group))
+        yield f"{folder}/{lead['stage']}/{lead['unit_id']}.eml", letter.data
+    grouped = {k for keys in mails.values() for k in keys}
+    escalation = [r for k, r in rows.items() if k not in grouped and r["stage"] == "escalation"]
+    others = [r for k, r in rows.items() if k not in grouped and r["stage"] != "escalation"]
+    made = list(letters(plan, ledger, others, templates, cal, mail_from, now))
+    if escalation:
+        made.append(build_memo(plans or {pid: plan}, escalation, templates, mail_from, now, {pid: history}, []))
+    for letter in made:
+        path = letter.relpath or f"{folder}/{Key.parse(letter.key).stage or 'thu'}/{letter.key.replace('/', '-')}"
+        if letter.docx is not None:
+            yield path, letter.docx
+        yield str(Path(path).with_suffix(".eml")), letter.data
 
 
 MARK = ".dondoc-ledger"   # in the output folder: the id of the ledger whose letters are there
@@ -126,15 +196,17 @@ def keep(letter: Letter, out: Path) -> Path | None:
 
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
-                  accept_new: bool = False, only: str | None = None) -> Summary:
-    """Send every unsent letter of `stages`, marking each in the ledger as soon as the server
-    answered it: `sent`, `failed` (5xx for the letter), or back to `pending` (4xx: tried
+                  plans: dict[str, Plan] | None = None, drafts: Sequence[str] = (),
+                  only: set[str] | None = None, accept_new: bool = False) -> Summary:
+    """Send every unsent letter of `stages` (`only` those keys, when given), marking each in
+    the ledger as soon as the server answered it: `sent`, `failed` (5xx for the letter), or back
+    to `pending` (4xx: tried
     again next run; a session failure does not count as an attempt). A letter to an address
     no SMTP server can take is failed without being sent. Raises SessionRefused when the
     server refuses the session, DeliveryError when it could not be reached; what was not
     sent stays pending for the next run."""
     summary = summary or Summary()
-    rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] == only]
+    rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
     if rows:
         check_out(ledger, out, accept_new)
     by_key = {r["key"]: r for r in rows}
@@ -173,7 +245,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
             done(Outgoing(row["key"], mail_from, tuple(addresses), b""), DeliveryError("; ".join(problems), True), "")
 
     async def produce() -> AsyncIterator[Outgoing]:
-        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now):
+        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
             keep(letter, out)
             yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
 

@@ -117,6 +117,7 @@ class Templates:
         for env in (self.docx_env, self.mail_env):
             env.filters["date_line"] = _date_line
             env.filters["ddmmyyyy"] = lambda d: d.strftime("%d/%m/%Y")
+            env.filters["capitalize_first"] = lambda t: str(t)[:1].upper() + str(t)[1:]
         self._docx: dict[str, CompiledDocx] = {}
 
     def docx(self, name: str) -> CompiledDocx:

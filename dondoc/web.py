@@ -245,14 +245,15 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     # -- a unit ----------------------------------------------------------------------
     @web.get("/unit/{plan_id}/{unit_id}", response_class=HTMLResponse)
     def unit_page(request: Request, plan_id: str, unit_id: str, who: str = Depends(viewer)):
-        from models.rules import STAGE_WORDS
+        from models.rules import STAGE_WORDS, STATE_WORDS
         plan = plan_of(plan_id)
         if not plan.has_unit(unit_id):
             raise HTTPException(404, f"không có đơn vị {unit_id}")
         led = ledger()
         _, rows = _overview({plan_id: plan}, led, day())
         mine = [r for r in rows if r["unit_id"] == unit_id]
-        letters = [{**r, "word": STAGE_WORDS.get(r["stage"], r["stage"]), "docx": _letter_path(settings, r).exists(),
+        docs = {d["id"]: d for d in led.documents(plan_id)}
+        letters = [{**r, "word": STAGE_WORDS.get(r["stage"], r["stage"]), "doc": docs.get(r["document_id"]),
                     "state": STATE_WORDS.get(r["status"], r["status"])} for r in led.unit_outbound(plan_id, unit_id)]
         replies = [{**r, "files": [a for a in json.loads(r["attachments"] or "[]") if isinstance(a, dict)]}
                    for r in led.unit_inbound(plan_id, unit_id)]
@@ -292,16 +293,17 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         return done(f"/unit/{plan_id}/{unit_id}", said[0].upper() + said[1:] + ".", who, "remind",
                     f"{plan_id}/{period}/{task}/{unit_id}")
 
-    @web.get("/letter")
-    def letter(key: str, who: str = Depends(viewer)):
-        row = next((r for r in ledger().db.query("select * from outbound where key = ?", [key])), None)
-        if row is None:
-            raise HTTPException(404, "không có thư này")
-        path = _letter_path(settings, row)
-        if not path or not path.exists():
-            raise HTTPException(404, "không có tệp .docx của thư này")
-        return FileResponse(path, filename=_letter_name(row), media_type=(
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"))
+    @web.get("/document/{doc_id}")
+    def document(doc_id: int, who: str = Depends(viewer)):
+        """A công văn as units receive it once issued (the PDF, signed file byte for byte), its draft before."""
+        doc = ledger().document(doc_id)
+        path = doc and (doc["pdf_path"] if doc["state"] == "issued" else doc["docx_path"])
+        if not doc or not path or not Path(path).exists():
+            raise HTTPException(404, "không có tệp của công văn này")
+        from models.rules import STAGE_WORDS
+        name = (f"Công văn {doc['number'].replace('/', '-')}.pdf" if doc["state"] == "issued"
+                else f"Dự thảo công văn {STAGE_WORDS.get(doc['stage'], doc['stage'])} {doc['id']}.docx")
+        return FileResponse(path, filename=name)
 
     @web.get("/file")
     def kept_file(path: str, who: str = Depends(viewer)):
@@ -463,8 +465,6 @@ def address(server) -> str:
 
 
 # -- what the pages show -------------------------------------------------------------------
-STATE_WORDS = {"pending": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "gửi thất bại",
-               "bounced": "bị trả lại", "cancelled": "đã hủy"}
 INBOUND_WORDS = {"new": "mới nhận", "matched": "đã ghi nhận", "triage": "chờ phân loại", "dismissed": "đã bỏ qua",
                  "ooo": "trả lời vắng mặt", "bounce": "báo lỗi gửi thư", "ignored": "thư tự động"}
 
@@ -504,23 +504,11 @@ def _same_site(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _letter_path(settings: Settings, row: dict) -> Path:
-    """Where the outbox kept the .docx of an outbound row (see dondoc.letters.build_letter)."""
-    stage_dir = f"{row['stage']}-{row['seq']}" if row["seq"] else row["stage"]
-    folder = settings.out / row["plan_id"] / row["period"] / stage_dir / (row["unit_id"] or "_")
-    return folder / f"{row['task_id']}.docx"
-
-
-def _letter_name(row: dict) -> str:
-    from models.rules import STAGE_WORDS
-    return f"Công văn {STAGE_WORDS.get(row['stage'], row['stage'])} - {row['unit_id']} - {row['period']}.docx"
-
-
 def _overview(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]]:
     """Per plan, period and task: the counts of each status word; per unit and cycle: a row."""
     from models.calendar import BusinessCalendar
     from models.period import parse_label, with_period
-    from models.rules import STAGE_WORDS
+    from models.rules import STAGE_WORDS, STATE_WORDS
     from models.status import counts, status_rows
     tasks, rows = [], []
     for pid, plan in plans.items():

@@ -11,7 +11,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
-from dondoc.outbox import Summary, decide, deliver
+from dondoc.issuing import prepare_drafts
+from dondoc.outbox import Summary, decide, deliver, mail_domain
 from dondoc.runtime import Runtime
 from dondoc.smtp import DeliveryError, RunIncomplete
 from models.renames import held_back, orphans
@@ -33,10 +34,14 @@ class RenamePending(RunIncomplete):
 
 @task(name="record", cache_policy=NO_CACHE)
 def record(rt: Runtime, stages: tuple[str, ...]) -> tuple[int, set[str]]:
-    """Decide what is due and write it to the ledger as pending. Returns how many, and the
+    """Decide what is due and write it to the ledger as pending (or held, with its document
+    drafted and the draft's email to the secretariat recorded). Returns how many, and the
     tasks held back (no first request) while a rename is not declared."""
     held = held_back(rt.plan, orphans(list(rt.all_plans or (rt.plan,)), rt.ledger.history()))
-    return len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages, held)), held
+    n = len(decide(rt.plan, rt.ledger, rt.cal, rt.today, stages, held))
+    prepare_drafts(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.out, mail_domain(rt.plan),
+                   rt.settings.accept_new_ledger)
+    return n, held
 
 
 @task(name="send", cache_policy=NO_CACHE)
@@ -46,15 +51,16 @@ async def send(rt: Runtime, stage: str, summary: Summary) -> Summary:
                          rt.settings.out, (stage,), rt.now, summary, accept_new=rt.settings.accept_new_ledger)
 
 
-async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
-    """Record, then send stage by stage; raise DeliveryError (the flow fails) when the
+async def run_stages(rt: Runtime, stages: tuple[str, ...], send_stages: tuple[str, ...] | None = None) -> dict:
+    """Record `stages`, then send stage by stage (`send_stages`, default the same) and the
+    drafts waiting for the secretariat; raise DeliveryError (the flow fails) when the
     server could not be reached or refused the session, and RunIncomplete when some letter
     of this run was refused or left for later, after logging what was done."""
     log = logger()
     decided, held = step(record, rt, stages)
     summary = Summary(decided=decided)
     error = None
-    for stage in stages:
+    for stage in ("draft", *(stages if send_stages is None else send_stages)):
         try:
             await step(send, rt, stage, summary)
         except DeliveryError as e:
@@ -77,14 +83,15 @@ async def run_stages(rt: Runtime, stages: tuple[str, ...]) -> dict:
     return summary.as_dict()
 
 
-async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...]) -> dict:
+async def each_plan(runtimes: list[Runtime], stages: tuple[str, ...],
+                    send_stages: tuple[str, ...] | None = None) -> dict:
     """run_stages for every plan; a plan whose run is incomplete (a letter refused or left for
     later, a rename not declared) does not stop the others, and the flow still fails at the
     end, with every plan's reason. Returns the totals, and each plan's own under "plans"."""
     results, problems = {}, []
     for rt in runtimes:
         try:
-            results[rt.plan.plan.id] = await run_stages(rt, stages)
+            results[rt.plan.plan.id] = await run_stages(rt, stages, send_stages)
         except RunIncomplete as e:
             problems.append(str(e))
             results[rt.plan.plan.id] = e.summary or {}

@@ -11,7 +11,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,18 +98,32 @@ def speaks_for(unit: Unit, sender: str) -> bool:
     return sender in addresses_of(unit) or domain in {d.lower() for d in unit.domains}
 
 
-def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]) -> Match:
+def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key],
+                covers: Mapping[Key, tuple[Key, ...]] | None = None,
+                reported: Callable[[Key], bool] | None = None) -> Match:
     """Which plan, period, task and unit a reply answers. `sent` maps each Message-ID we sent
     to its cycle, for every plan; a tag names its plan, so every plan's replies are matched
-    by that plan's units, in one pass over the mailbox."""
-    key = next((sent[ref] for ref in reversed(reply.refs) if ref in sent), None)
-    via = "references" if key else ""
+    by that plan's units, in one pass over the mailbox.
+
+    An email that covered several tasks of a unit is known by its first (`covers`: that
+    first cycle -> every cycle, in the email's order). A reply to it is the report of: the
+    one of its other tasks its subject tag names (the unit wrote that task's tag), else the one
+    whose id its attachments' names carry (the reply forms are named "Phiếu số liệu - TASK -
+    UNIT"), else the first of them the unit has not `reported` yet. Several named, or all already reported: triage, with
+    the best guess."""
+    ref_key = next((sent[ref] for ref in reversed(reply.refs) if ref in sent), None)
+    tags = {Key(m[1], m[2], m[3], m[4]) for m in TAG.finditer(reply.subject)}
+    key, via = ref_key, "references" if ref_key else ""
     if key is None:
-        tags = {Key(m[1], m[2], m[3], m[4]) for m in TAG.finditer(reply.subject)}
         if len(tags) > 1:
             return Match("triage", reason="tiêu đề có nhiều mã khác nhau")
         if tags:
-            key, via = tags.pop(), "tag"
+            key, via = next(iter(tags)), "tag"
+    group = (covers or {}).get(key) if key is not None else None
+    if group:
+        key, problem = _one_of(group, reply, tags, reported or (lambda k: False))
+        if problem:
+            return Match("triage", key.plan, key.period, key.task, key.unit, via, problem)
     if key is None:
         units = [(p.plan.id, u) for p in plans.values() for u in p.units if speaks_for(u, reply.from_addr)]
         one = units[0] if len({u.id for _, u in units}) == 1 else None
@@ -127,6 +141,23 @@ def match_reply(reply: Reply, plans: Mapping[str, Plan], sent: Mapping[str, Key]
         return Match("triage", *where, via,
                      f"người gửi {reply.from_addr} không phải địa chỉ đã đăng ký của {unit.name}")
     return Match("matched", *where, via)
+
+
+def _one_of(group: tuple[Key, ...], reply: Reply, tags: set[Key], reported: Callable[[Key], bool]) -> tuple[Key, str]:
+    """The task of a several-task email a reply reports on, and why a person must look (or "")."""
+    named = [k for k in group[1:] if k in tags]   # the email's own tag names its first: no sign of a choice
+    if not named:
+        names = [a.filename or "" for a in reply.attachments]
+        named = [k for k in group if any(f"- {k.task} -" in n for n in names)]
+    if len(named) == 1:
+        return named[0], ""
+    tasks = ", ".join(k.task or "" for k in group)
+    if named:
+        return named[0], f"thư trả lời nêu nhiều nhiệm vụ ({', '.join(k.task or '' for k in named)}): chọn một"
+    left = [k for k in group if not reported(k)]
+    if left:
+        return left[0], ""
+    return group[0], f"thư trả lời công văn gồm {len(group)} nhiệm vụ ({tasks}), đều đã có báo cáo: chọn nhiệm vụ"
 
 
 @dataclass(frozen=True)

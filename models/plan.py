@@ -13,7 +13,15 @@ import unicodedata
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
@@ -128,6 +136,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+class DivisionHead(Strict):
+    title: Line = Field(description="e.g. Trưởng phòng")
+    name: Line
+
+
 class Issuer(Strict):
     parent: Line = Field(description="parent body, e.g. UBND TỈNH ĐẮK NÔNG")
     name: Line = Field(description="issuing body in capitals, e.g. SỞ THÔNG TIN VÀ TRUYỀN THÔNG")
@@ -140,6 +153,8 @@ class Issuer(Strict):
     secretariat_email: Email | None = Field(None, description="receives the daily digest (default: email)")
     phone: Line | None = None
     address: Line | None = None
+    division_head: DivisionHead | None = Field(
+        None, description="signs the internal escalation memo (default: the division's name, Trưởng phòng)")
 
 
 class Signer(Strict):
@@ -259,6 +274,8 @@ class Policy(Strict):
 class Group(Strict):
     id: Id
     name: Line
+    relation: Literal["subordinate", "peer"] = Field(
+        "peer", description="peer: letters say \"đề nghị\"; subordinate (under the issuer): \"yêu cầu\"")
     policy: Policy | None = Field(None, description="the reminder policy of this group's units")
 
 
@@ -345,6 +362,19 @@ class ReportSpec(Strict):
         return "half" if self.period == "half-year" else self.period
 
 
+IssueMode = Literal["sign", "notice"]
+
+
+class Issuing(Strict):
+    """How the letters of each stage go out. `sign`: one công văn per stage and day, drafted,
+    emailed to the secretariat and sent once `dondoc issue` registers it; `notice`: a plain
+    reminder email from the drafting division citing the issued request, no công văn."""
+    request: Literal["sign"] = "sign"
+    reminder: IssueMode = "notice"
+    urging: IssueMode = "sign"
+    overdue: IssueMode = "sign"
+
+
 class Plan(Strict):
     version: Annotated[int, Field(ge=1, le=1, description="schema version")] = 1
     plan: PlanInfo
@@ -359,6 +389,7 @@ class Plan(Strict):
     tasks: list[Task] = Field(min_length=1)
     calendar: CalendarConfig = CalendarConfig()
     schedules: Schedules = Schedules()
+    issuing: Issuing = Issuing()
     policy: Policy
     templates: Line | None = Field(None, description="folder whose templates override the shipped ones")
 
@@ -389,6 +420,13 @@ class Plan(Strict):
     def escalation_contact(self) -> Person:
         s = self.signer
         return self.escalate_to or Person(title=s.title.capitalize(), name=s.name, email=s.email)
+
+    def group(self, group_id: str) -> Group:
+        return self._groups[group_id]
+
+    def mode(self, stage: str) -> str:
+        """`sign` or `notice` for a unit stage (see `Issuing`); internal stages are neither."""
+        return getattr(self.issuing, stage, "internal")
 
     def units_of(self, task: Task) -> list[Unit]:
         """Units the task is assigned to, in plan order, exempt ones included."""

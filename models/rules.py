@@ -324,3 +324,9 @@ STAGE_WORDS: dict[str, str] = {
     "ack": "xác nhận đã nhận",
     "digest": "tổng hợp hằng ngày",
 }
+
+# A letter's delivery state (outbound.status), as a clerk reads it.
+STATE_WORDS: dict[str, str] = {
+    "held": "chờ ký", "pending": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "gửi thất bại",
+    "bounced": "bị trả lại", "cancelled": "đã hủy",
+}

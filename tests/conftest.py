@@ -187,3 +187,25 @@ def dovecot():
             yield server
     except DovecotMissing as e:
         pytest.fail(str(e))
+
+
+def issue_drafts(env: dict, day, number: int = 1) -> list[int]:
+    """The văn thư's step, through the Python API: register every draft waiting in the test's
+    ledger as issued on `day` (numbers `number`, `number`+1, …/STTTT-TTBCXB), each with the
+    PDF of its draft as the signed file (units then receive exactly that file; no second
+    LibreOffice call). Returns the issued documents' ids."""
+    from pathlib import Path as _Path
+
+    from dondoc.issuing import issue
+    from dondoc.ledger import Ledger
+    ledger = Ledger(env["DONDOC_DB"])
+    ids = []
+    try:
+        for i, doc in enumerate(ledger.documents(state="drafted")):
+            assert doc["pdf_path"], f"draft {doc['id']} has no PDF (LibreOffice missing?)"
+            issue(ledger, {}, None, _Path(env["DONDOC_OUT"]), doc["id"], f"{number + i}/STTTT-TTBCXB", day,
+                  _Path(doc["pdf_path"]))
+            ids.append(doc["id"])
+    finally:
+        ledger.db.close()   # as the văn thư's command ends: no connection left on the file
+    return ids

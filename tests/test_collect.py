@@ -46,11 +46,14 @@ def sent_letters(shipped):
     replies can refer to their Message-IDs."""
     rt = open_runtime(D(Y, 11, 5))
     decide(rt.plan, rt.ledger, rt.cal, D(Y, 11, 5), ("request",))
+    for doc in rt.ledger.documents(PLAN, "drafted"):   # registered by the văn thư: the reminders follow
+        rt.ledger.issue(doc["id"], "1/STTTT-TTBCXB", D(Y, 11, 5), "ban-ky.pdf", None, None, None)
     decide(rt.plan, rt.ledger, rt.cal, D(Y, 11, 21), ("reminder",))
     rows = {r["key"]: r for r in rt.ledger.outbound(PLAN)}
 
-    def mid(task, unit, stage="request"):
-        return rows[f"{PLAN}/{Y}/{task}/{unit}/{stage}"]["message_id"]
+    def mid(task, unit, stage="request"):   # the Message-ID of the email that carried the letter
+        row = rows[f"{PLAN}/{Y}/{task}/{unit}/{stage}"]
+        return rows[row["mail_key"] or row["key"]]["message_id"]
     a = next(a for a in due_actions(rt.plan, LedgerState(), D(Y, 11, 5), rt.cal)
              if (a.task_id, a.unit_id) == ("so-nganh-dang-tai", "so-vhttdl"))
     form = Templates().docx("reply-form").render(context(rt.plan, action_row(a, D(Y, 11, 5), "<x@y>", None), rt.cal))

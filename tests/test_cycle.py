@@ -24,7 +24,7 @@ from flows.report import report
 from models.calendar import BusinessCalendar
 from models.rules import task_cycles
 from tests import corpus
-from tests.conftest import MINI
+from tests.conftest import MINI, issue_drafts
 
 Y = corpus.YEAR            # a past cycle: Dovecot keeps only past arrival times
 TZ = dt.timezone(dt.timedelta(hours=7))
@@ -81,6 +81,10 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     def sent(stage):
         return [m for m in smtp_server.accepted if key(m).endswith(stage)]
 
+    # the request: its draft to the secretariat first; once issued, one email per unit
+    assert asyncio.run(dispatch(today=c.request_on))["sent"] == 1 and sent("/draft-1")
+    assert [m for m in smtp_server.accepted if "/request" in key(m)] == []
+    issue_drafts(env, c.request_on, 1)
     assert asyncio.run(dispatch(today=c.request_on))["sent"] == 4                     # som, muon, khong, hong
     led = Ledger(env["DONDOC_DB"])
     hong_request = led.db["outbound"].get(f"kh-test/{Y}/bao-cao-nam/hong/request")
@@ -98,6 +102,8 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     # hong's address bounced: it is written to no more (the digest and status say so)
     assert asyncio.run(dispatch(today=days["reminder-1"]))["sent"] == 2               # muon, khong
     assert asyncio.run(dispatch(today=days["reminder-2"]))["sent"] == 2
+    assert asyncio.run(escalate(today=days["urging"]))["sent"] == 1                   # the urging's draft
+    issue_drafts(env, days["urging"], 2)
     assert asyncio.run(escalate(today=days["urging"]))["sent"] == 2
     urging_muon = next(m for m in sent("urging") if "/muon/" in key(m))
     assert [a.addr_spec for a in urging_muon["Cc"].addresses] == ["gd@muon.example"]
@@ -121,6 +127,8 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     arrive(reply("vanthu@muon.example", "muon", "Đài gửi báo cáo muộn.\nTin, bài: 5\n",
                  dt.datetime(Y, 12, 9, 10, tzinfo=TZ)), dt.datetime(Y, 12, 9, 10, tzinfo=TZ))
     asyncio.run(collect(today=dt.date(Y, 12, 9)))
+    assert asyncio.run(escalate(today=days["overdue-1"]))["sent"] == 1                # the overdue's draft
+    issue_drafts(env, days["overdue-1"], 3)
     assert asyncio.run(escalate(today=days["overdue-1"]))["sent"] == 1                # khong
     # a Saturday: nothing is sent
     assert "skipped" in asyncio.run(escalate(today=dt.date(Y, 12, 13)))

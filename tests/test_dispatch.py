@@ -10,15 +10,17 @@ import signal
 import subprocess
 import sys
 from email.header import decode_header, make_header
+from pathlib import Path
 
 import pytest
 from docx import Document
 
 from dondoc.ledger import Ledger
 from dondoc.ndformat import check
+from dondoc.outbox import deliver
 from dondoc.smtp import DeliveryError, RunIncomplete
 from flows.dispatch import dispatch
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, issue_drafts
 
 D = dt.date
 PLAN_ID = "hoc-tap-suot-doi"
@@ -40,16 +42,51 @@ def text_of(doc) -> str:
 
 
 def outbound(env):
-    return {r["key"]: r for r in Ledger(env["DONDOC_DB"]).outbound(PLAN_ID)}
+    """The ledger's letters to units (not the drafts to the secretariat), by key."""
+    return {r["key"]: r for r in Ledger(env["DONDOC_DB"]).outbound(PLAN_ID) if r["unit_id"]}
+
+
+SECRETARIAT = "ttbcxb@stttt.daknong.example"
+
+
+def units_got(smtp_server) -> list:
+    return [m for m in smtp_server.accepted if SECRETARIAT not in str(m["To"])]
+
+
+def issued_day(env) -> None:
+    """The first dispatch of DAY1 drafted the one request; the văn thư issues it."""
+    assert issue_drafts(env, DAY1) == [1]
+
+
+def drafted_and_issued(env, smtp_server) -> None:
+    """DAY1's draft made, mailed to the secretariat and issued: the next dispatch sends to units."""
+    assert asyncio.run(dispatch.fn(today=DAY1))["sent"] == 1
+    issued_day(env)
+    smtp_server.accepted.clear()
+    smtp_server.raw.clear()
+    smtp_server.data_seen = 0
 
 
 def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path, shipped):
     summary = asyncio.run(dispatch(today=DAY1))
-    assert summary["decided"] == summary["sent"] == 25 and summary["failed"] == 0
+    # one công văn for the 25 units: its draft goes to the secretariat, nothing to any unit yet
+    assert summary["decided"] == 25 and summary["sent"] == 1 and summary["failed"] == 0
+    assert units_got(smtp_server) == [] and len(smtp_server.to(SECRETARIAT)) == 1
+    assert {r["status"] for r in outbound(env).values()} == {"held"}
+    draft = tmp_path / "out" / PLAN_ID / DAY1.isoformat() / "request-1" / "du-thao-request-1.docx"
+    text = text_of(Document(draft))
+    for must in ("Kính gửi:", "trước ngày 05/12/2026", "Hoàng Mạnh Thắng", "KT. GIÁM ĐỐC", "tháng 11 năm 2026",
+                 "Số:", "/STTTT-TTBCXB", "Kế hoạch số 169/KH-UBND"):
+        assert must in text, must
+    assert check(draft) == []
+
+    issued_day(env)
+    summary = asyncio.run(dispatch(today=DAY1))
+    assert (summary["decided"], summary["sent"], summary["failed"]) == (0, 25, 0)
     rows = outbound(env)
     assert {r["status"] for r in rows.values()} == {"sent"}
     # every (unit, task) got exactly one message; nothing else was sent
-    keys = [key(m) for m in smtp_server.accepted]
+    keys = [key(m) for m in units_got(smtp_server)]
     assert sorted(keys) == sorted(rows) and len(set(keys)) == 25
     msg = next(m for m in smtp_server.accepted
                if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/request")
@@ -65,31 +102,27 @@ def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path
     assert b"=?utf-8?" in raw_subject.lower()                       # RFC 2047
     assert b"filename*=utf-8''" in raw.lower()                       # RFC 2231
     assert "In-Reply-To" not in msg
-    doc, name = docx_of(msg)
-    assert name == "Công văn đề nghị báo cáo - Báo Đắk Nông.docx"
-    text = text_of(doc)
-    for must in ("Kính gửi: Báo Đắk Nông.", "trước ngày 05/12/2026", "Hoàng Mạnh Thắng", "KT. GIÁM ĐỐC",
-                 "Đắk Nông, ngày 05 tháng 11 năm 2026", "Số:", "/STTTT-TTBCXB", "Kế hoạch số 169/KH-UBND"):
-        assert must in text, must
-    kept = tmp_path / "out" / PLAN_ID / "2026" / "request" / "bao-dak-nong" / "truyen-thong-bao-chi.docx"
-    assert check(kept) == []
-    form, form_name = docx_of(msg, 1)
-    assert form_name == "Phiếu số liệu - Báo Đắk Nông.docx"
+    pdf = next(p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf")
+    assert pdf.get_filename() == "Công văn 1-STTTT-TTBCXB đề nghị báo cáo.pdf"
+    doc = Ledger(env["DONDOC_DB"]).document(1)
+    assert pdf.get_content() == Path(doc["pdf_path"]).read_bytes()   # the issued file, byte for byte
+    body = msg.get_body(("plain",)).get_content()
+    assert "Văn bản số 1/STTTT-TTBCXB" in body and "trước ngày 05/12/2026" in body
+    form, form_name = docx_of(msg)
+    assert form_name == "Phiếu số liệu - truyen-thong-bao-chi - Báo Đắk Nông.docx"
     assert "Tin, bài, ảnh đã đăng, phát [tin-bai]" in text_of(form)
 
-    # the reminders of 20/11 thread to the first request; each unit gets one per stage
+    # the reminders of 20/11 (notice mode: a plain email, no công văn) thread to the first request
     smtp_server.accepted.clear()
     summary = asyncio.run(dispatch(today=REMIND))
-    assert summary["sent"] == 25
+    assert summary["sent"] == 25 and smtp_server.to(SECRETARIAT) == []
     reminder = next(m for m in smtp_server.accepted
                     if key(m) == f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/reminder-1")
     assert reminder["In-Reply-To"] == reminder["References"] == row["message_id"]
     assert reminder["Subject"].endswith("V/v nhắc báo cáo kết quả truyền thông về học tập suốt đời năm 2026")
-    rtext = text_of(docx_of(reminder)[0])
-    assert "Ngày 05/11/2026, Sở Thông tin và Truyền thông đã có văn bản đề nghị Báo Đắk Nông" in rtext
-    assert "còn 10 ngày làm việc" in rtext
-    assert check(tmp_path / "out" / PLAN_ID / "2026" / "reminder-1" / "bao-dak-nong"
-                 / "truyen-thong-bao-chi.docx") == []
+    assert list(reminder.iter_attachments()) == []
+    rtext = reminder.get_body(("plain",)).get_content()
+    assert "Văn bản số 1/STTTT-TTBCXB ngày 05/11/2026" in rtext and "còn 10 ngày làm việc" in rtext
     per_unit = {}
     for m in smtp_server.accepted:
         per_unit.setdefault(key(m).rsplit("/", 1)[0], []).append(m)
@@ -98,6 +131,7 @@ def test_a_dispatch_day_of_the_seed_plan(prefect_api, env, smtp_server, tmp_path
 
 
 def test_a_451_is_retried_and_sent_once(prefect_api, env, smtp_server):
+    drafted_and_issued(env, smtp_server)
     smtp_server.busy_once = {"vanthu@baodaknong.example"}
     summary = asyncio.run(dispatch(today=DAY1))
     assert summary["sent"] == 25 and summary["failed"] == 0
@@ -106,6 +140,7 @@ def test_a_451_is_retried_and_sent_once(prefect_api, env, smtp_server):
 
 
 def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smtp_server):
+    drafted_and_issued(env, smtp_server)
     smtp_server.refuse = {"vanthu@ptth.daknong.example": "550 5.1.1 <vanthu@ptth.daknong.example>: no such user"}
     with pytest.raises(RunIncomplete, match="resend --failed") as run:    # the run fails, visibly
         asyncio.run(dispatch(today=DAY1))
@@ -123,6 +158,7 @@ def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smt
 
 
 def test_server_down_fails_cleanly_and_the_next_run_sends_everything(prefect_api, env, smtp_server, monkeypatch):
+    drafted_and_issued(env, smtp_server)
     monkeypatch.setenv("DONDOC_SMTP_PORT", str(free_port()))        # nothing listens there
     with pytest.raises(DeliveryError, match="unreachable"):
         asyncio.run(dispatch(today=DAY1))
@@ -136,6 +172,7 @@ def test_server_down_fails_cleanly_and_the_next_run_sends_everything(prefect_api
 
 
 def test_killed_mid_run_then_rerun_sends_no_second_copy(prefect_api, env, smtp_server):
+    drafted_and_issued(env, smtp_server)
     environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "1"}
     cmd = [sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", "2026-11-05"]
     smtp_server.hold_at = 7                     # the 7th message waits at DATA: kill the sender there
@@ -156,26 +193,37 @@ def test_killed_mid_run_then_rerun_sends_no_second_copy(prefect_api, env, smtp_s
     assert {r["status"] for r in outbound(env).values()} == {"sent"}
 
 
-def test_markup_in_names_and_tasks_is_shown_literally(env, smtp_server, tmp_path, monkeypatch, mini_text):
-    plan_file = tmp_path / "units.yaml"
-    plan_file.write_text(mini_text.replace("name: Báo Sớm", 'name: "Báo <Sớm> & \\"Bạn\\" đọc"')
-                         .replace("text: Tuyên truyền về học tập suốt đời.",
-                                  "text: \"Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}\""), encoding="utf-8")
-    monkeypatch.setenv("DONDOC_CONFIG", str(plan_file))
-    from dondoc.outbox import decide, deliver
+def requests_issued(env):
+    """The runtime of DAY1 with its first requests decided, drafted (the draft recorded for the
+    secretariat, not sent) and issued: ready for `deliver(("request",))`."""
+    from dondoc.issuing import prepare_drafts
+    from dondoc.outbox import decide, mail_domain
     from dondoc.runtime import open_runtime
     rt = open_runtime(DAY1)
     decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request",))
+    prepare_drafts(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.out, mail_domain(rt.plan))
+    assert issue_drafts(env, DAY1) == [1]
+    return rt
+
+
+def test_markup_in_names_and_tasks_is_shown_literally(env, smtp_server, tmp_path, monkeypatch, mini_text):
+    plan_file = tmp_path / "units.yaml"
+    plan_file.write_text(mini_text.replace("name: Báo Sớm", 'name: "Báo <Sớm> & \\"Bạn\\" đọc"')
+                         .replace("name: Cơ quan báo chí}", 'name: "Cơ quan <báo> & \\"chí\\""}')
+                         .replace("text: Tuyên truyền về học tập suốt đời.",
+                                  "text: \"Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}\""), encoding="utf-8")
+    monkeypatch.setenv("DONDOC_CONFIG", str(plan_file))
+    rt = requests_issued(env)
     summary = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                                   rt.settings.out, ("request",), rt.now))
     assert summary.sent == 3
     msg = smtp_server.to("vanthu@som.example")[0]
-    text = text_of(docx_of(msg)[0])
-    assert "Kính gửi: Báo <Sớm> & \"Bạn\" đọc." in text
+    text = text_of(Document(rt.ledger.document(1)["docx_path"]))
+    assert "- Cơ quan <báo> & \"chí\";" in text
     assert "Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}" in text
     assert msg["To"].addresses[0].display_name == 'Báo <Sớm> & "Bạn" đọc'
-    body = msg.get_body(("plain",)).get_content()
-    assert "Đăng <w:p>tin</w:p> & bài 'hay' {{ 7*7 }}" in body
+    body = msg.get_body(("plain",)).get_content()   # names the tasks; their text is in the công văn
+    assert 'Kính gửi: Báo <Sớm> & "Bạn" đọc.' in body
     html = msg.get_body(("html",)).get_content()
     assert "Báo &lt;Sớm&gt; &amp; &#34;Bạn&#34; đọc" in html
     assert str(make_header(decode_header(msg["Subject"]))).startswith("[kh-test/2026/bao-cao-nam/som]")
@@ -190,30 +238,32 @@ def test_a_template_folder_named_in_the_plan_overrides_the_shipped_ones(env, smt
     plan_file = tmp_path / "units.yaml"
     plan_file.write_text(mini_text + "templates: mine\n", encoding="utf-8")
     monkeypatch.setenv("DONDOC_CONFIG", str(plan_file))
-    from dondoc.outbox import decide, deliver
-    from dondoc.runtime import open_runtime
-    rt = open_runtime(DAY1)
-    decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request",))
+    rt = requests_issued(env)
     asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                         rt.settings.out, ("request",), rt.now))
     msg = smtp_server.to("vanthu@som.example")[0]
     assert "Mẫu riêng của Sở Thông tin và Truyền thông." in msg.get_body(("plain",)).get_content()
-    assert "Kính gửi: Báo Sớm." in text_of(docx_of(msg)[0])      # the .docx still comes from the shipped one
+    assert "- Cơ quan báo chí;" in text_of(Document(rt.ledger.document(1)["docx_path"]))   # the shipped .docx template
 
 
-def test_preview_writes_eml_and_docx_and_sends_nothing(env, smtp_server, tmp_path):
+def test_preview_writes_the_draft_and_one_email_per_unit_and_sends_nothing(env, smtp_server, tmp_path):
     out = tmp_path / "preview"
     r = subprocess.run([sys.executable, "-m", "dondoc.cli", "preview", "--today", "2026-11-05", "--out", str(out)],
                        capture_output=True, text=True, check=True, cwd=ROOT)
-    assert "25 thư" in r.stdout
-    assert len(list(out.rglob("*.eml"))) == len(list(out.rglob("*.docx"))) == 25
-    assert smtp_server.accepted == [] and outbound(env) == {}
-    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, out.rglob("*.docx"))],
+    assert "25 thư (.eml) và 1 văn bản" in r.stdout
+    emails, docs = list(out.rglob("*.eml")), list(out.rglob("*.docx"))
+    assert len(emails) == 25 and [d.name for d in docs] == ["du-thao-request.docx"]   # one công văn for all
+    assert "Kính gửi:\n- Cổng Thông tin điện tử, các cơ quan báo chí, truyền thông;" in text_of(Document(docs[0]))
+    one = (out / PLAN_ID / "2026-11-05" / "request" / "bao-dak-nong.eml").read_text(encoding="utf-8")
+    assert "X-Dondoc-Key: hoc-tap-suot-doi/2026/truyen-thong-bao-chi/bao-dak-nong/request" in one
+    assert smtp_server.accepted == [] and outbound(env) == {} and not (tmp_path / "out").exists()
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", "check-format", *map(str, docs)],
                        capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0 and r.stdout.count(": OK") == 25
+    assert r.returncode == 0 and r.stdout.count(": OK") == 1
 
 
 def test_two_runs_at_once_send_each_letter_once(prefect_api, env, smtp_server):
+    drafted_and_issued(env, smtp_server)
     environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "2"}
     cmd = [sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", "2026-11-05"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -17,7 +17,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm
 
 from dondoc.ledger import action_row
-from dondoc.letters import context
+from dondoc.letters import document_context, memo_context
 from dondoc.ndformat import layout_breaches, pdf_pages, to_pdfs
 from dondoc.render import Templates
 from dondoc.reportdoc import write_report
@@ -36,14 +36,25 @@ DATE = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
 
 
 def _letters(plan) -> dict[str, dict]:
-    """The context of the first letter of every stage of `plan`."""
+    """The context of the first document of every stage of `plan`, as a run drafts it: one
+    công văn per stage and day for every unit concerned (a reminder too, as a plan that signs
+    reminders would have it), and the day's internal memo."""
     cal, decided, found = BusinessCalendar(plan.calendar), {}, {}
     for day in (dt.date(2026, 11, 5), dt.date(2026, 11, 20), dt.date(2026, 12, 2), dt.date(2026, 12, 4),
                 dt.date(2026, 12, 11)):
+        by_stage: dict[str, list[dict]] = {}
         for a in due_actions(plan, LedgerState(dict(decided)), day, cal):
             decided[a.key] = day
-            if a.stage not in found and a.stage != "compile":
-                found[a.stage] = context(plan, action_row(a, day, "<x@y>", None), cal)
+            if a.stage not in ("compile", "ack"):
+                by_stage.setdefault(a.stage, []).append(action_row(a, day, "<x@y>", None))
+        for stage, rows in by_stage.items():
+            if stage in found:
+                continue
+            found[stage] = (memo_context({plan.plan.id: plan}, rows, {plan.plan.id: {}}, day, [])
+                            if stage == "escalation" else document_context(plan, stage, day, rows, cal))
+            found[stage]["stage"] = stage
+            if stage == "request":   # and the request to a single unit: its body ends on page 1
+                found["request-one"] = document_context(plan, stage, day, rows[:1], cal) | {"stage": stage}
     return found
 
 
@@ -75,11 +86,12 @@ def printed(tmp_path_factory, shipped):
     """{name: (docx, pages)} for every document below, all converted in one LibreOffice call."""
     out, templates = tmp_path_factory.mktemp("layout"), Templates()
     docs = _letters(shipped)
-    base = docs["request"]
+    base = docs["request-one"]
     for k in SWEEP:
-        docs[f"sweep-{k:02d}"] = base | {"task_paragraphs": [f"Nhiệm vụ bổ sung số {i + 1}." for i in range(k)]}
+        more = [f"Nhiệm vụ bổ sung số {i + 1}." for i in range(k)]
+        docs[f"sweep-{k:02d}"] = base | {"tasks": [base["tasks"][0] | {"paragraphs": more}, *base["tasks"][1:]]}
     for i, name in enumerate(NAMES):
-        docs[f"issuer-{i}"] = base | {"issuer": shipped.issuer.model_copy(update={"name": name})}
+        docs[f"issuer-{i}"] = base | {"issuer": base["issuer"] | {"name": name}}
     paths = {}
     for name, ctx in docs.items():
         paths[name] = out / f"{name}.docx"

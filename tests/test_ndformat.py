@@ -10,7 +10,7 @@ from docx import Document
 from docx.shared import Mm
 
 from dondoc.ledger import action_row
-from dondoc.letters import context
+from dondoc.letters import context, document_context, memo_context
 from dondoc.ndformat import check
 from dondoc.render import Templates
 from models.calendar import BusinessCalendar
@@ -30,10 +30,14 @@ def rendered(tmp_path_factory, shipped):
             decided[a.key] = day
             if a.stage in files or a.stage == "compile":
                 continue
-            ctx = context(shipped, action_row(a, day, "<x@y>", None), cal)
-            for name in (a.stage, "reply-form") if a.stage == "request" else (a.stage,):
-                files[name] = out / f"{name}.docx"
-                files[name].write_bytes(templates.docx(name).render(ctx))
+            row = action_row(a, day, "<x@y>", None)
+            ctx = (memo_context({shipped.plan.id: shipped}, [row], {}, day, ["dự thảo số 1: chờ ký 3 ngày"])
+                   if a.stage == "escalation" else document_context(shipped, a.stage, day, [row], cal))
+            files[a.stage] = out / f"{a.stage}.docx"
+            files[a.stage].write_bytes(templates.docx(a.stage).render(ctx))
+            if a.stage == "request":
+                files["reply-form"] = out / "reply-form.docx"
+                files["reply-form"].write_bytes(templates.docx("reply-form").render(context(shipped, row, cal)))
     return files
 
 
@@ -49,7 +53,7 @@ def test_every_kind_of_letter_passes(rendered):
 def test_a_wrong_margin_and_a_date_without_leading_zeros_are_both_named(rendered, tmp_path):
     doc = Document(str(rendered["request"]))
     doc.sections[0].left_margin = Mm(25)
-    date_para = next(p for t in doc.tables for c in t._cells for p in c.paragraphs if "ngày 05 tháng 11" in p.text)
+    date_para = next(p for t in doc.tables for c in t._cells for p in c.paragraphs if "tháng 11 năm 2026" in p.text)
     date_para.runs[0].text = "Đắk Nông, ngày 5 tháng 1 năm 2027"
     bad = tmp_path / "bad.docx"
     doc.save(str(bad))

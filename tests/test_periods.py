@@ -271,7 +271,7 @@ def test_a_letter_of_the_second_plan_names_its_period_and_its_signer_as_written(
     from docx import Document
 
     from dondoc.ledger import action_row
-    from dondoc.letters import build_letter
+    from dondoc.letters import document_context, unit_mail
     from dondoc.plans import read_plan
     from dondoc.render import Templates
     plan = read_plan(SECOND)
@@ -279,9 +279,11 @@ def test_a_letter_of_the_second_plan_names_its_period_and_its_signer_as_written(
     act = next(a for a in due_actions(plan, LedgerState(), D(2026, 9, 7), cal) if a.unit_id == "xa-ea-lam")
     assert (act.stage, act.period, act.deadline) == ("request", "2026-Q3", D(2026, 9, 20))   # a Sunday: kept
     row = action_row(act, D(2026, 9, 7), "<t.request@skhcn.lamnguyen.example>", None)
-    letter = build_letter(plan, row, Templates(), cal, plan.issuer.email, dt.datetime(2026, 9, 7, 8, tzinfo=cal.tz))
-    text = "\n".join(p.text for p in Document(io.BytesIO(letter.docx)).paragraphs)
-    cells = "\n".join(c.text for t in Document(io.BytesIO(letter.docx)).tables for r in t.rows for c in r.cells)
+    templates = Templates()
+    docx = templates.docx("request").render(document_context(plan, "request", D(2026, 9, 7), [row], cal))
+    letter = unit_mail(plan, [row], templates, cal, plan.issuer.email, dt.datetime(2026, 9, 7, 8, tzinfo=cal.tz))
+    text = "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
+    cells = "\n".join(c.text for t in Document(io.BytesIO(docx)).tables for r in t.rows for c in r.cells)
     assert "quý III năm 2026" in text and "{period}" not in text + cells and "None" not in text + cells
     assert "KT." not in cells and "GIÁM ĐỐC" in cells and "Trần Thị Minh Hằng" in cells
     import email

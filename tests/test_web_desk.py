@@ -12,16 +12,17 @@ import os
 import shutil
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.inbox import MaildirSource
+from dondoc.issuing import issue
 from dondoc.ledger import Ledger
-from dondoc.outbox import decide, deliver
+from dondoc.outbox import deliver
 from dondoc.runtime import open_runtimes
+from flows.common import record
 from models.calendar import BusinessCalendar
 from models.inbound import Limits
 from tests.servers import free_port
@@ -31,6 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 PLAN, TASK = "hoc-tap-suot-doi", "truyen-thong-bao-chi"
 D = dt.date
 TODAY = D(2026, 12, 2)
+SIGNED = b"%PDF-1.4\n% the issued letter, as the document system signed it\n%%EOF\n"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is installed by `make test`")
 
@@ -42,9 +44,13 @@ def season(tmp_path, env, smtp_server, monkeypatch):
     monkeypatch.setenv("DONDOC_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("DONDOC_INBOX", f"maildir:{tmp_path / 'Maildir'}")
     rt = next(r for r in open_runtimes(D(2026, 11, 5)) if r.plan.plan.id == PLAN)
-    decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request",))
+    record(rt, ("request",))   # the day's công văn drafted, then issued with the signed PDF, then sent
+    (tmp_path / "signed.pdf").write_bytes(SIGNED)
+    doc = rt.ledger.documents(PLAN)[0]
+    issue(rt.ledger, {PLAN: rt.plan}, lambda p: rt.templates, rt.settings.out, doc["id"], "215/STTTT-TTBCXB",
+          D(2026, 11, 5), tmp_path / "signed.pdf")
     asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                        rt.settings.out, ("request",), rt.now))
+                        rt.settings.out, ("request", "draft"), rt.now))
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     mail(box, "ai-do@thu-ca-nhan.example", f"Re: [{PLAN}/2026/{TASK}/bao-dak-nong] V/v báo cáo",
          "Tôi gửi hộ Báo Đắk Nông báo cáo năm 2026.", "bao-cao.pdf")
@@ -117,12 +123,12 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
         "cong-ttdt", "bao-dak-nong", "trung-tam-cntt"}
     assert page.locator("#units tr[data-status=on_time]").count() == 0
 
-    # a unit's page: the letter sent (.docx), a note, an extension honoured by the status
+    # a unit's page: the công văn it received (the signed PDF itself), a note, an extension honoured by the status
     page.click("#units a:has-text('Báo Đắk Nông')")
     assert page.inner_text("h1") == "Báo Đắk Nông"
     with page.expect_download() as got:
-        page.click("#letters a:has-text('.docx')")
-    assert zipfile.is_zipfile(got.value.path()) and got.value.suggested_filename.endswith(".docx")
+        page.click("#letters a:has-text('215/STTTT-TTBCXB')")
+    assert Path(got.value.path()).read_bytes() == SIGNED and got.value.suggested_filename.endswith(".pdf")
     page.fill("textarea[name=text]", "Đã gọi điện, chị Lan hứa gửi trước 10/12")
     page.click("text=Lưu ghi chú")
     assert "chị Lan hứa" in page.inner_text("#notes")

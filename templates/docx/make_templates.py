@@ -263,78 +263,126 @@ def task_paragraphs(doc) -> None:
     para(doc, "{%p endfor %}")
 
 
-NUMBER = "Số: {{ number }}/{{ issuer.code }}-{{ issuer.division }}"
-REPLY = ("Đơn vị gửi báo cáo bằng cách trả lời thư điện tử kèm theo văn bản này (giữ nguyên tiêu đề thư, "
-         "có mã {{ tag }}), đính kèm báo cáo của đơn vị và phiếu số liệu đã điền đầy đủ; hoặc gửi về "
-         "địa chỉ thư điện tử {{ issuer.email }}.")
+NUMBER = "Số: {{ number_line }}"
+MANY = "{% if tasks|length > 1 %}{{ loop.index }}. {% endif %}"
+REPLY = ("Cơ quan, đơn vị gửi báo cáo bằng cách trả lời thư điện tử chuyển văn bản này (giữ nguyên tiêu đề thư)"
+         "{% if tasks|selectattr('indicators')|list %}, đính kèm phiếu số liệu của từng nhiệm vụ đã điền đầy đủ"
+         "{% endif %}; hoặc gửi về địa chỉ thư điện tử {{ issuer.email }}.")
 CONTACT = ("Mọi chi tiết xin liên hệ {{ issuer.division_name }}, {{ issuer.short_name }}"
            "{% if issuer.phone %}, điện thoại {{ issuer.phone }}{% endif %}./.")
+ASKED = ("Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã {{ verb }} {{ who }} báo cáo "
+         "kết quả thực hiện nhiệm vụ được giao. Đến ngày {{ letter_date }}, {{ issuer.short_name }} "
+         "{{ 'vẫn chưa' if stage != 'reminder' else 'chưa' }} nhận được báo cáo của {{ who }} về "
+         "{{ 'các nội dung' if tasks|length > 1 else 'nội dung' }} sau:")
+TASK_LINE = (MANY + "{{ t.title|capitalize_first }} (đã {{ verb }} tại {{ t.request }}), hạn gửi trước ngày "
+             "{{ t.deadline }}{% if stage == 'overdue' %}, đã quá hạn {{ t.overdue_days }} ngày làm việc{% endif %}"
+             "{% if t.units_text %}: {{ t.units_text }}{% endif %}.")
 
+# Each stage's body: a string is a paragraph, ("tasks", …) the loop over the tasks it covers.
 LETTERS = {
     "request": [
         "Thực hiện {{ plan.implements }}; {{ issuer.short_name }} đã ban hành {{ plan.type|lower }} "
-        "{{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}. Theo đó, {{ unit.name }} "
-        "được giao thực hiện nhiệm vụ sau:",
-        None,
-        "Để có cơ sở tổng hợp, báo cáo {{ plan.report_to }}, {{ issuer.short_name }} đề nghị {{ unit.name }} "
-        "báo cáo kết quả thực hiện nhiệm vụ nêu trên{% if indicators %}, kèm theo số liệu theo phiếu "
-        "đính kèm{% endif %}, gửi về {{ issuer.short_name }} trước ngày {{ deadline }}.",
+        "{{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}.",
+        "Để có cơ sở tổng hợp, báo cáo {{ plan.report_to }}, {{ issuer.short_name }} {{ verb }} {{ who }} báo cáo "
+        "kết quả thực hiện {{ 'các nhiệm vụ' if tasks|length > 1 else 'nhiệm vụ' }} sau, theo nội dung kế hoạch:",
+        ("tasks", MANY + "{{ t.title|capitalize_first }}{% if t.units_text %} ({{ t.units_text }}){% endif %}, "
+                  "hạn gửi trước ngày {{ t.deadline }}. Kế hoạch nêu:", True),
+        "Báo cáo gửi về {{ issuer.short_name }} trước thời hạn nêu trên.",
         REPLY, CONTACT],
     "reminder": [
-        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
-        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}. Đến nay, {{ issuer.short_name }} "
-        "chưa nhận được báo cáo của đơn vị.",
-        "Hạn gửi báo cáo là trước ngày {{ deadline }} (còn {{ working_days_left }} ngày làm việc). "
-        "{{ issuer.short_name }} đề nghị {{ unit.name }} quan tâm, gửi báo cáo đúng thời hạn để "
+        ASKED, ("tasks", TASK_LINE, False),
+        "{{ issuer.short_name }} {{ verb }} {{ who }} quan tâm, gửi báo cáo đúng thời hạn để "
         "{{ issuer.short_name }} kịp tổng hợp, báo cáo {{ plan.report_to }}.",
         REPLY, CONTACT],
     "urging": [
-        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
-        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}, và đã nhắc lại {{ reminders_sent }} lần. "
-        "Đến ngày {{ letter_date }}, {{ issuer.short_name }} vẫn chưa nhận được báo cáo của đơn vị.",
-        "Hạn gửi báo cáo là trước ngày {{ deadline }}. {{ issuer.short_name }} đề nghị Thủ trưởng "
-        "{{ unit.name }} quan tâm chỉ đạo bộ phận liên quan khẩn trương hoàn thành, gửi báo cáo đúng "
-        "thời hạn; quá thời hạn trên, {{ issuer.short_name }} sẽ báo cáo Lãnh đạo danh sách các đơn vị "
-        "chưa gửi báo cáo.",
+        ASKED, ("tasks", TASK_LINE, False),
+        "{{ issuer.short_name }} {{ verb }} Thủ trưởng {{ who }} quan tâm chỉ đạo bộ phận liên quan khẩn trương "
+        "hoàn thành, gửi báo cáo đúng thời hạn; quá thời hạn trên, {{ issuer.short_name }} sẽ báo cáo Lãnh đạo "
+        "danh sách các cơ quan, đơn vị chưa gửi báo cáo.",
         REPLY, CONTACT],
     "overdue": [
-        "Ngày {{ request_date }}, {{ issuer.short_name }} đã có văn bản đề nghị {{ unit.name }} "
-        "{{ task.title }} theo {{ plan.type|lower }} {{ plan.title }}, hạn gửi trước ngày {{ deadline }}.",
-        "Đến ngày {{ letter_date }}, đã quá hạn {{ working_days_overdue }} ngày làm việc, "
-        "{{ issuer.short_name }} vẫn chưa nhận được báo cáo của đơn vị. Đề nghị {{ unit.name }} gửi báo "
-        "cáo ngay. Trường hợp đơn vị đã gửi báo cáo bằng văn bản giấy hoặc qua hệ thống quản lý văn bản, "
-        "đề nghị trả lời thư này để {{ issuer.short_name }} cập nhật.",
+        ASKED, ("tasks", TASK_LINE, False),
+        "{{ issuer.short_name }} {{ verb }} {{ who }} gửi báo cáo ngay. Trường hợp đã gửi báo cáo bằng văn bản giấy "
+        "hoặc qua hệ thống quản lý văn bản, đề nghị trả lời thư điện tử chuyển văn bản này để "
+        "{{ issuer.short_name }} cập nhật.",
         REPLY, CONTACT],
 }
 
 
+def kinh_gui(doc, one: str, many: str) -> None:
+    """`Kính gửi: X.` on one centred line, or `Kính gửi:` over a list of lines `- X;`…`- Y.`
+    (the `many` list variable)."""
+    para(doc, "{%p if " + many + "|length == 1 %}")
+    para(doc, "Kính gửi: " + one + ".", align="center", after=12, before=12)
+    para(doc, "{%p else %}")
+    para(doc, "Kính gửi:", align="center", after=0, before=12)
+    para(doc, "{%p for a in " + many + " %}")
+    p = para(doc, "- {{ a }}{% if loop.last %}.{% else %};{% endif %}", align="left", indent=False, after=0)
+    p.paragraph_format.left_indent = Cm(4)
+    para(doc, "{%p endfor %}")
+    para(doc, "", after=6)
+    para(doc, "{%p endif %}")
+
+
 def letter(stage: str) -> Document:
+    """The one công văn of a stage and day: addressed to every unit concerned, covering every
+    task due for them; an appendix lists the units when they are too many for Kính gửi."""
     doc = new_document()
     header_block(doc, NUMBER, "V/v {{ subject }}")
-    para(doc, "Kính gửi: {{ unit.name }}.", align="center", after=12, before=12)
+    kinh_gui(doc, "{{ addressees[0] }}", "addressees")
     *texts, last = LETTERS[stage]
     for text in texts:
-        if text is None:
-            task_paragraphs(doc)
+        if isinstance(text, tuple):
+            _, line, quote = text
+            para(doc, "{%p for t in tasks %}")
+            para(doc, line)
+            if quote:
+                para(doc, "{%p for q in t.paragraphs %}")
+                para(doc, "“{{ q }}”", italic=True)
+                para(doc, "{%p endfor %}")
+            para(doc, "{%p endfor %}")
         else:
             para(doc, text)
     closing(doc, last)
     signature_block(doc)
+    para(doc, "{%p if appendix %}")
+    p = para(doc, "PHỤ LỤC", bold=True, align="center", after=0, keep=True)
+    p.paragraph_format.page_break_before = True
+    para(doc, "Danh sách cơ quan, đơn vị nhận văn bản", bold=True, align="center", after=0, keep=True)
+    para(doc, "(Kèm theo Công văn số {{ number_line }} {{ date_line }} của {{ issuer.short_name }})",
+         italic=True, align="center", after=6, keep=True)
+    table(doc, ["STT", "Cơ quan, đơn vị", "Nội dung báo cáo"], [14, 70, 81],
+          ["{{ loop.index }}", "{{ u.name }}", "{{ u.tasks|capitalize_first }}"], "for u in appendix", size=12)
+    para(doc, "{%p endif %}")
     return doc
 
 
 def escalation() -> Document:
+    """The internal memo of the drafting division to the leader: per task, the units still
+    missing with their contacts and what was sent; the drafts waiting to be signed."""
     doc = new_document()
-    header_block(doc, NUMBER, "V/v {{ subject }}")
-    para(doc, "Kính gửi: {{ signer.title_text }} {{ signer.name }}.", align="center", after=12, before=12)
-    para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã đề nghị "
-              "{{ units_asked }} đơn vị {{ task.title }}, hạn gửi trước ngày {{ deadline }}. "
-              "Đến ngày {{ letter_date }}, còn {{ missing|length }} đơn vị chưa gửi báo cáo, cụ thể:")
+    header_block(doc, NUMBER, None)
+    para(doc, "BÁO CÁO", size=14, bold=True, align="center", before=12, after=0)
+    rule_under(para(doc, "Tình hình các cơ quan, đơn vị chưa gửi báo cáo", size=14, bold=True, align="center",
+                    after=12), 55)
+    para(doc, "Kính gửi: {{ addressee }}.", align="center", after=12)
+    para(doc, "Đến ngày {{ letter_date }}, {{ division }} tổng hợp các cơ quan, đơn vị chưa gửi báo cáo theo các "
+              "kế hoạch đang theo dõi như sau:")
+    para(doc, "{%p for t in items %}")
+    para(doc, "{{ loop.index }}. {{ t.title|capitalize_first }} ({{ t.plan }}), hạn gửi trước ngày {{ t.deadline }}: "
+              "còn {{ t.missing|length }}/{{ t.asked }} đơn vị chưa gửi.", keep=True)
     table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [14, 56, 45, 50],
-          ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in missing", size=13)
+          ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in t.missing", size=13)
     para(doc, "", after=0)
-    closing(doc, "{{ issuer.short_name }} kính báo cáo {{ signer.title_text }} xem xét, chỉ đạo./.")
-    signature_block(doc, recipients=False)
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p if drafts %}")
+    para(doc, "Văn bản đã trình ký quá 2 ngày làm việc chưa ban hành (các đơn vị chưa nhận được):", keep=True)
+    para(doc, "{%p for d in drafts %}")
+    para(doc, "- {{ d }}")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p endif %}")
+    closing(doc, "{{ division }} kính báo cáo {{ addressee_short }} xem xét, chỉ đạo./.")
+    signature_block(doc)
     return doc
 
 

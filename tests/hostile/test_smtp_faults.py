@@ -19,7 +19,7 @@ from dondoc.ledger import Ledger
 from dondoc.smtp import RunIncomplete
 from flows.dispatch import dispatch
 from tests.conftest import ROOT, Mailbox, free_port
-from tests.test_dispatch import DAY1, PLAN_ID, key, outbound
+from tests.test_dispatch import DAY1, PLAN_ID, drafted_and_issued, key, outbound
 
 USER, PASSWORD = "vanthu", "dung-mat-khau"
 SLOW = "vanthu@baodaknong.example"          # two letters (two tasks) go to this address
@@ -107,6 +107,7 @@ def assert_each_sent_once(env, smtp_server) -> None:
 ])
 def test_a_refused_session_stops_the_run_with_one_line_and_loses_nothing(prefect_api, login, smtp_server,
                                                                           monkeypatch, fault, line):
+    drafted_and_issued(login, smtp_server)     # the draft went out; the unit letters meet the fault
     if fault == "535":
         monkeypatch.setenv("DONDOC_SMTP_PASSWORD", "sai-mat-khau")
     elif fault == "530":
@@ -134,6 +135,7 @@ def test_a_refused_session_stops_the_run_with_one_line_and_loses_nothing(prefect
 
 
 def test_a_550_on_one_recipient_fails_that_letter_and_resend_sends_it_once(prefect_api, login, smtp_server):
+    drafted_and_issued(login, smtp_server)
     smtp_server.refuse = {REFUSED: f"550 5.1.1 <{REFUSED}>: no such user"}
     r = dispatch_cli(prefect_api)
     assert r.returncode == 1
@@ -158,6 +160,7 @@ def test_a_550_on_one_recipient_fails_that_letter_and_resend_sends_it_once(prefe
 
 def test_a_450_on_one_recipient_leaves_that_letter_for_later_and_reports_it_when_stuck(login, smtp_server,
                                                                                           monkeypatch):
+    drafted_and_issued(login, smtp_server)
     monkeypatch.setenv("DONDOC_SMTP_ATTEMPTS", "2")
     smtp_server.refuse = {REFUSED: "450 4.2.0 greylisted, try again later"}
     with pytest.raises(RunIncomplete, match="1 thư bị tạm từ chối") as run:
@@ -179,6 +182,7 @@ def test_a_450_on_one_recipient_leaves_that_letter_for_later_and_reports_it_when
 
 @pytest.mark.parametrize("timeout,sent", [(1, 24), (5, 25)])
 def test_a_slow_server_is_waited_for_as_long_as_configured(login, smtp_server, monkeypatch, timeout, sent):
+    drafted_and_issued(login, smtp_server)
     smtp_server.slow = 2.0
     monkeypatch.setenv("DONDOC_SMTP_TIMEOUT", str(timeout))
     if sent == 25:
@@ -200,14 +204,12 @@ def test_the_default_timeout_is_the_ten_minutes_rfc_5321_allows(monkeypatch):
 
 
 def test_an_address_with_diacritics_fails_that_letter_only(login, smtp_server):
-    from dondoc.outbox import decide
-    from dondoc.runtime import open_runtime
-    rt = open_runtime(DAY1)
-    decide(rt.plan, rt.ledger, rt.cal, rt.today, ("request", "reminder"))
+    drafted_and_issued(login, smtp_server)
+    ledger = Ledger(login["DONDOC_DB"])
     # The plan check refuses such addresses now; a ledger recorded before it must not stop a run.
     bad = f"{PLAN_ID}/2026/truyen-thong-bao-chi/bao-dak-nong/request"
-    rt.ledger.db.execute("update outbound set to_addrs = ? where key = ?", ['["vănthư@ubnd.example"]', bad])
-    rt.ledger.db.conn.commit()
+    ledger.db.execute("update outbound set to_addrs = ? where key = ?", ['["vănthư@ubnd.example"]', bad])
+    ledger.db.conn.commit()
     with pytest.raises(RunIncomplete, match="1 thư bị máy chủ từ chối hẳn") as run:
         asyncio.run(dispatch(today=DAY1))
     assert run.value.summary["sent"] == 24
@@ -219,6 +221,7 @@ def test_an_address_with_diacritics_fails_that_letter_only(login, smtp_server):
 
 
 def test_a_run_where_every_message_is_deferred_exits_non_zero(prefect_api, login, smtp_server):
+    drafted_and_issued(login, smtp_server)
     smtp_server.rcpt_answer = "451 4.3.0 queue full, try later"
     r = dispatch_cli(prefect_api)
     assert r.returncode == 1

@@ -1,0 +1,206 @@
+"""Letters issued the way a Sở issues them, over a replayed season with the real SMTP server
+(aiosmtpd), LibreOffice and the real flows: one công văn per stage and day, drafted to the
+secretariat, registered with `dondoc issue`, then one email per unit."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import mailbox
+import shutil
+import subprocess
+import sys
+from email.message import EmailMessage
+
+import pytest
+from docx import Document
+
+from dondoc.demo import sample_signed
+from dondoc.ledger import Ledger
+from flows.collect import collect
+from flows.dispatch import dispatch
+from flows.escalate import escalate
+from models.calendar import BusinessCalendar
+from models.loader import parse_plan
+from models.rules import task_cycles
+from tests.conftest import MINI, ROOT
+
+pytestmark = pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (soffice) is not installed")
+
+Y = 2026
+# A second task for the press: Báo Sớm and Đài Muộn have two tasks due the same day.
+SECOND = """  - id: chuyen-muc
+    title: báo cáo chuyên mục năm {year}
+    text: "Mở chuyên mục về học tập suốt đời; báo cáo số chuyên mục đã đăng năm {year}."
+    assign: {groups: [bao-chi]}
+    indicators: [tin-bai]
+    due: "05/12"
+policy:"""
+SECRETARIAT = "vanthu-so@stttt.example"
+
+
+def key(msg) -> str:
+    return "".join(str(msg["X-Dondoc-Key"]).split())
+
+
+def cli(*args, check=True):
+    r = subprocess.run([sys.executable, "-m", "dondoc.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                       check=False)
+    assert not check or r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture
+def season(tmp_path, env, smtp_server, monkeypatch):
+    text = (MINI.replace("policy:", SECOND, 1)
+            .replace("email: dondoc@stttt.example", f"email: dondoc@stttt.example\n  secretariat_email: {SECRETARIAT}"))
+    text = text.replace("- {id: huyen, name: UBND các huyện}",
+                        "- {id: huyen, name: UBND các huyện, relation: subordinate}")
+    (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("DONDOC_CONFIG", str(tmp_path / "units.yaml"))
+    monkeypatch.setenv("DONDOC_INBOX", f"maildir:{tmp_path / 'Maildir'}")
+    monkeypatch.setenv("DONDOC_DATA", str(tmp_path / "data"))
+    plan = parse_plan(text, "units.yaml")
+    c = next(c for c, _ in task_cycles(plan, BusinessCalendar(), plan.tasks[0], (Y,)))
+    return plan, c, tmp_path
+
+
+def units_got(smtp_server) -> list:
+    return [m for m in smtp_server.accepted if SECRETARIAT not in str(m["To"]) and "pgd@" not in str(m["To"])]
+
+
+def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
+    _, c, _ = season
+    days = {stage if not seq else f"{stage}-{seq}": day for stage, seq, day in c.followups}
+    # the first request: one draft for the secretariat, nothing for any unit
+    asyncio.run(dispatch.fn(today=c.request_on))
+    assert units_got(smtp_server) == []
+    draft = smtp_server.to(SECRETARIAT)
+    assert len(draft) == 1 and str(draft[0]["Subject"]).startswith("Dự thảo công văn đề nghị báo cáo số 1")
+    assert str(draft[0]["Subject"]).endswith("– chờ ký")
+    names = sorted(p.get_filename() for p in draft[0].iter_attachments())
+    assert names == ["du-thao-request-1.docx", "du-thao-request-1.pdf"]
+    listed = json.loads(cli("drafts", "--json", "--today", c.request_on.isoformat()).stdout)
+    assert [(d["id"], d["stage"], d["state"], d["units"]) for d in listed] == [(1, "request", "drafted",
+                                                                                 ["som", "muon", "khong"])]
+    doc = Document(listed[0]["draft"])
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "Kính gửi:" in body and "- Cơ quan báo chí;" in body and "- UBND huyện Không." in body
+    assert "Sở Thông tin và Truyền thông đề nghị các cơ quan, đơn vị báo cáo" in body       # a peer is asked
+    assert "“Tuyên truyền về học tập suốt đời.”" in body                                   # the plan's own words
+    assert all(tc.findall("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}p")
+               for t in doc.tables for tc in t._tbl.iter("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}tc"))
+    status = json.loads(cli("status", "--json", "--today", c.request_on.isoformat()).stdout)
+    assert {s["status"] for r in status["rows"] for s in r["sent"]} == {"held"}
+    assert "chờ ký" in cli("status", "--today", c.request_on.isoformat()).stdout
+
+    # a day later the draft still waits: still nothing for units, and no second draft
+    day2 = BusinessCalendar().add_working_days(c.request_on, 1)
+    asyncio.run(dispatch.fn(today=day2))
+    assert units_got(smtp_server) == [] and len(smtp_server.to(SECRETARIAT)) == 1
+
+    # the văn thư registers the signed PDF; units receive exactly that file, once each
+    signed = tmp_path / "ky-so.pdf"
+    signed.write_bytes(sample_signed((tmp_path / listed[0]["pdf"]).read_bytes(), "Hoàng Mạnh Thắng"))
+    bad = cli("issue", "1", "--number", "12/STTTT-TTBCXB", "--date", f"{day2:%d/%m/%Y}",
+              "--signed", str(listed[0]["draft"]), check=False)
+    assert bad.returncode == 1 and "không phải tệp PDF" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    r = cli("issue", "1", "--number", "12/STTTT-TTBCXB", "--date", f"{day2:%d/%m/%Y}", "--signed", str(signed),
+            "--today", day2.isoformat())
+    assert "cảnh báo" not in r.stderr and "3 thư chờ gửi" not in r.stdout
+    again = cli("issue", "1", "--number", "13/STTTT-TTBCXB", "--date", f"{day2:%d/%m/%Y}", "--today",
+                day2.isoformat(), check=False)
+    assert again.returncode == 1 and again.stderr.strip() == "dự thảo số 1 đã ban hành: số 12/STTTT-TTBCXB, ngày " \
+        f"{day2:%d/%m/%Y}"
+    unknown = cli("issue", "99", "--number", "1/X", "--date", f"{day2:%d/%m/%Y}", check=False)
+    assert unknown.returncode == 1 and unknown.stderr.strip().startswith("không có dự thảo số 99")
+    asyncio.run(dispatch.fn(today=day2))
+    got = units_got(smtp_server)
+    per_unit = {m["To"].addresses[0].addr_spec: m for m in got}
+    assert len(got) == 3 and len(per_unit) == 3                                   # one email per unit
+    for m in got:
+        pdfs = [p for p in m.iter_attachments() if p.get_content_type() == "application/pdf"]
+        assert len(pdfs) == 1 and pdfs[0].get_content() == signed.read_bytes()   # byte for byte
+    som = next(m for m in got if "vanthu@som.example" in str(m["To"]))
+    forms = sorted(p.get_filename() for p in som.iter_attachments() if p.get_filename().endswith(".docx"))
+    assert forms == ["Phiếu số liệu - bao-cao-nam - Báo Sớm.docx", "Phiếu số liệu - chuyen-muc - Báo Sớm.docx"]
+    text = som.get_body(("plain",)).get_content()
+    assert "Văn bản số 12/STTTT-TTBCXB" in text and "báo cáo kết quả năm 2026" in text.lower()
+    assert "Báo cáo chuyên mục năm 2026: hạn gửi trước ngày 05/12/2026" in text
+    assert str(som["Subject"]).startswith(f"[kh-test/{Y}/bao-cao-nam/som]")
+    asyncio.run(dispatch.fn(today=day2))
+    assert len(units_got(smtp_server)) == 3                                      # a rerun sends nothing twice
+
+    # two replies to Báo Sớm's one email: the first counts for its first task, the second for the other
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for i in range(2):
+        reply = EmailMessage()
+        reply["From"], reply["To"] = "vanthu@som.example", "dondoc@stttt.example"
+        reply["Subject"] = f"Re: {som['Subject']}"
+        reply["Message-ID"], reply["In-Reply-To"] = f"<r{i}@som.example>", som["Message-ID"]
+        reply["Date"] = "Mon, 16 Nov 2026 09:00:00 +0700"
+        reply.set_content(f"Báo Sớm gửi báo cáo.\nTin, bài: {10 + i}\n")
+        box.add(bytes(reply))
+    asyncio.run(collect.fn(today=days["reminder-1"]))
+    reports = {r["task_id"] for r in Ledger(tmp_path / "dondoc.db").reports("kh-test") if r["unit_id"] == "som"}
+    assert reports == {"bao-cao-nam", "chuyen-muc"}, [(r["status"], r["task_id"], r["reason"])
+                                                     for r in Ledger(tmp_path / "dondoc.db").inbound()]
+
+    # notice mode: the reminders go out on their day as plain emails citing the issued letter, no công văn
+    smtp_server.accepted.clear()
+    asyncio.run(dispatch.fn(today=days["reminder-1"]))
+    got = units_got(smtp_server)
+    assert smtp_server.to(SECRETARIAT) == [] and len(got) == 2                    # muon (two tasks), khong
+    muon = next(m for m in got if "muon" in str(m["To"]))
+    assert list(muon.iter_attachments()) == []
+    text = muon.get_body(("plain",)).get_content()
+    assert "Phòng Thông tin - Báo chí - Xuất bản, Sở Thông tin và Truyền thông xin nhắc" in text
+    assert text.count("đã đề nghị tại Văn bản số 12/STTTT-TTBCXB ngày") == 2
+    assert muon["In-Reply-To"] is not None                                       # threaded to the request
+    khong = next(m for m in got if "khong" in str(m["To"])).get_body(("plain",)).get_content()
+    assert "đã yêu cầu tại Văn bản số 12/STTTT-TTBCXB" in khong                  # a subordinate is required
+
+    # urging (sign): a draft again; issued without --signed, dondoc prints the number and date in
+    smtp_server.accepted.clear()
+    asyncio.run(escalate.fn(today=days["urging"]))
+    assert units_got(smtp_server) == [] and len([m for m in smtp_server.to(SECRETARIAT) if "/draft-" in key(m)]) == 1
+    cli("issue", "2", "--number", "13/STTTT-TTBCXB", "--date", f"{days['urging']:%d/%m/%Y}", "--send",
+        "--today", days["urging"].isoformat())
+    got = units_got(smtp_server)
+    assert len(got) == 2
+    khong = next(m for m in got if "khong" in str(m["To"]))
+    pdf = next(p for p in khong.iter_attachments() if p.get_content_type() == "application/pdf").get_content()
+    (tmp_path / "13.pdf").write_bytes(pdf)
+    printed = subprocess.run(["pdftotext", str(tmp_path / "13.pdf"), "-"], capture_output=True, text=True,
+                             check=True).stdout
+    assert "13/STTTT-TTBCXB" in printed and f"ngày {days['urging']:%d} tháng" in printed
+    assert "đề nghị Thủ trưởng các cơ quan, đơn vị" in " ".join(printed.split())  # a peer among them: đề nghị
+    issued = next(d for d in json.loads(cli("drafts", "--all", "--json").stdout) if d["id"] == 2)
+    folder = tmp_path / "out" / "kh-test" / issued["day"] / "urging-2"
+    assert issued["draft"] == str(folder / "13-STTTT-TTBCXB.docx")             # the .docx is kept
+    r = cli("check-format", "--pdf", str(folder / "du-thao-urging-2.docx"), issued["draft"])
+    assert r.stdout.count(": OK") == 2
+
+
+def test_the_memo_is_internal_and_mentions_drafts_waiting(season, smtp_server, tmp_path):
+    _, c, _ = season
+    asyncio.run(dispatch.fn(today=c.request_on))      # the draft is never signed
+    smtp_server.accepted.clear()
+    esc = asyncio.run(escalate.fn(today=c.escalate_on))
+    memo = [m for m in smtp_server.accepted if key(m).endswith("/escalation")]
+    assert len(memo) == 1 and esc["memos"] == 1
+    assert [a.addr_spec for a in memo[0]["To"].addresses] == ["pgd@stttt.example"]
+    part = next(p for p in memo[0].iter_attachments())
+    doc = Document(io.BytesIO(part.get_content()))
+    cells = "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "SỞ THÔNG TIN VÀ TRUYỀN THÔNG\nPHÒNG THÔNG TIN -\nBÁO CHÍ - XUẤT BẢN" in cells   # the division under its Sở
+    assert "Kính gửi: Phó Giám đốc Hoàng Mạnh Thắng." in body
+    assert "TRƯỞNG PHÒNG" in cells and "Nơi nhận:" in cells and "kính báo cáo" in body
+    assert "dự thảo số 1" in body and "chờ ký" in body
+    digest = next(m for m in smtp_server.accepted if key(m).endswith("/digest")).get_body(("plain",)).get_content()
+    assert "Dự thảo công văn chờ ký" in digest and "dự thảo số 1" in digest
+    out = tmp_path / "memo.docx"
+    out.write_bytes(part.get_content())
+    r = cli("check-format", "--pdf", str(out))
+    assert r.returncode == 0, r.stdout
