@@ -311,5 +311,5 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
     if refused:
         raise refused
     if stop:
-        raise DeliveryError(f"SMTP server {cfg.host}:{cfg.port} unreachable: {stop[0]} "
-                            "(không gửi được; thư chưa gửi vẫn chờ, lần chạy sau sẽ gửi)", permanent=False)
+        raise DeliveryError(f"không kết nối được máy chủ thư {cfg.host}:{cfg.port}: {stop[0]} "
+                            "(thư chưa gửi vẫn chờ, lần chạy sau sẽ gửi)", permanent=False)

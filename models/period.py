@@ -80,7 +80,7 @@ def parse_label(label: str) -> Period:
     """The period a label names; ValueError for anything else."""
     m = LABEL.match(label)
     if not m:
-        raise ValueError(f"{label!r} is not a period (2026, 2026-H1, 2026-Q3, 2026-10, 2026-10-20)")
+        raise ValueError(f"{label!r} không phải một kỳ báo cáo (2026, 2026-H1, 2026-Q3, 2026-10, 2026-10-20)")
     year, part, day = int(m[1]), m[2], m[3]
     if part is None:
         return period_of("year", dt.date(year, 1, 1))
@@ -91,7 +91,7 @@ def parse_label(label: str) -> Period:
     if part[0] == "Q":
         return period_of("quarter", dt.date(year, 3 * int(part[1]) - 2, 1))
     if not 1 <= int(part) <= 12:
-        raise ValueError(f"{label!r}: no month {part}")
+        raise ValueError(f"{label!r}: không có tháng {part}")
     return period_of("month", dt.date(year, int(part), 1))
 
 
@@ -123,47 +123,47 @@ def parse_due(value: object) -> Schedule:
             try:
                 return Schedule("once", once=dt.date(int(m[3]), int(m[2]), int(m[1])))
             except ValueError:
-                raise ValueError(f"{value} is not a date that exists") from None
+                raise ValueError(f"{value} không phải ngày có thật") from None
         return Schedule("year", (_day_month(value),))
     if isinstance(value, list):
         days = tuple(_day_month(v) for v in value)
         kinds: dict[int, Kind] = {1: "year", 2: "half", 4: "quarter", 12: "month"}
         kind = kinds.get(len(days))
         if kind is None:
-            raise ValueError("a list of deadlines has 2 (half-years), 4 (quarters) or 12 (months) dates")
+            raise ValueError("danh sách hạn gồm 2 (nửa năm), 4 (quý) hoặc 12 (tháng) ngày")
         periods = {period_of(kind, dt.date(2023, mo, d)).label for d, mo in days}
         if len(periods) != len(days):
-            raise ValueError(f"with {len(days)} dates, each must fall in a different "
-                             f"{ {'half': 'half-year', 'quarter': 'quarter', 'month': 'month'}.get(kind, 'year') }")
+            raise ValueError(f"với {len(days)} ngày, mỗi ngày phải thuộc một "
+                             f"{ {'half': 'nửa năm', 'quarter': 'quý', 'month': 'tháng'}.get(kind, 'năm') } khác nhau")
         return Schedule(kind, days)
     if isinstance(value, dict):
         every, day = value.get("every"), value.get("day")
         unknown = set(value) - {"every", "day", "month"}
         if unknown:
-            raise ValueError(f"unknown key {sorted(unknown)[0]!r} (every, day, month)")
+            raise ValueError(f"khóa {sorted(unknown)[0]!r} không dùng được (chỉ every, day, month)")
         names: dict[str, Kind] = {"year": "year", "half-year": "half", "quarter": "quarter", "month": "month"}
         if every not in names:
-            raise ValueError("every: one of year, half-year, quarter, month")
+            raise ValueError("every: một trong year, half-year, quarter, month")
         kind = names[str(every)]
         if not (isinstance(day, str) and day.isdigit() and 1 <= int(day) <= 31):
-            raise ValueError("day: a day of the month, 1 to 31")
+            raise ValueError("day: ngày trong tháng, từ 1 đến 31")
         span = MONTHS[kind]
         month = value.get("month", str(span))
         if not (isinstance(month, str) and month.isdigit() and 1 <= int(month) <= span):
-            raise ValueError(f"month: which month of the period, 1 to {span} (default: its last)")
+            raise ValueError(f"month: tháng thứ mấy của kỳ, từ 1 đến {span} (mặc định: tháng cuối kỳ)")
         return Schedule(kind, tuple((int(day), first + int(month) - 1) for first in range(1, 13, span)))
-    raise ValueError('expected "DD/MM", "DD/MM/YYYY", a list of "DD/MM", or {every: quarter, day: 20}')
+    raise ValueError('cần "DD/MM", "DD/MM/YYYY", một danh sách "DD/MM", hoặc {every: quarter, day: 20}')
 
 
 def _day_month(value: object) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", str(value).strip()) if isinstance(value, str) else None
     if not m:
-        raise ValueError(f"{value!r}: expected a day and month as DD/MM, e.g. 05/12")
+        raise ValueError(f"{value!r}: cần ngày và tháng dạng DD/MM, ví dụ 05/12")
     day, month = int(m[1]), int(m[2])
     try:
         dt.date(2023, month, day)  # a non-leap year: 29/02 does not exist every year
     except ValueError:
-        raise ValueError(f"{value} is not a date that exists every year") from None
+        raise ValueError(f"{value} không phải ngày có trong mọi năm") from None
     return day, month
 
 

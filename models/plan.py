@@ -61,12 +61,12 @@ def _email(value: str) -> str:
 def _day_month(value: str) -> str:
     m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", value)
     if not m:
-        raise ValueError("expected a day and month as DD/MM, e.g. 05/12")
+        raise ValueError("cần ngày và tháng dạng DD/MM, ví dụ 05/12")
     day, month = int(m[1]), int(m[2])
     try:
         dt.date(2023, month, day)  # a non-leap year: 29/02 does not exist every year
     except ValueError:
-        raise ValueError(f"{value} is not a date that exists every year") from None
+        raise ValueError(f"{value} không phải ngày có trong mọi năm") from None
     return f"{day:02d}/{month:02d}"
 
 
@@ -75,11 +75,11 @@ def _full_date(value: str | dt.date) -> dt.date:
         return value
     m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value) if isinstance(value, str) else None
     if not m:
-        raise ValueError("expected a date as DD/MM/YYYY, e.g. 02/01/2026")
+        raise ValueError("cần một ngày dạng DD/MM/YYYY, ví dụ 02/01/2026")
     try:
         return dt.date(int(m[3]), int(m[2]), int(m[1]))
     except ValueError:
-        raise ValueError(f"{value} is not a date that exists") from None
+        raise ValueError(f"{value} không phải ngày có thật") from None
 
 
 def _clock(value: str | dt.time) -> dt.time:
@@ -101,10 +101,10 @@ FullDate = Annotated[dt.date, BeforeValidator(_full_date)]
 Clock = Annotated[dt.time, BeforeValidator(_clock)]
 def _before(value: int) -> int:
     if value < 1:
-        raise ValueError(f"{value} would fall on or after the deadline: an offset counts "
-                         "days before the deadline and must be at least 1")
+        raise ValueError(f"{value} rơi vào hoặc sau hạn: số ngày tính lùi từ hạn "
+                         "báo cáo, ít nhất là 1")
     if value > 366:
-        raise ValueError(f"{value} is more than a year before the deadline")
+        raise ValueError(f"{value} ngày: sớm hơn hạn quá một năm")
     return value
 
 
@@ -222,7 +222,7 @@ class Assign(Strict):
     @model_validator(mode="after")
     def _not_empty(self):
         if not self.groups and not self.units:
-            raise ValueError("name at least one group or unit")
+            raise ValueError("cần ít nhất một nhóm (groups) hoặc một đơn vị (units)")
         return self
 
 
@@ -266,8 +266,8 @@ class Policy(Strict):
         first = self.first_request_days_before
         for i, r in enumerate(self.reminders):
             if r.working_days_before >= first:
-                raise ValueError(f"reminders[{i}] comes before the first request "
-                                 f"({r.working_days_before} working days ≥ {first} days)")
+                raise ValueError(f"reminders[{i}] đến trước đề nghị báo cáo đầu tiên "
+                                 f"({r.working_days_before} ngày làm việc ≥ {first} ngày)")
         return self
 
 
@@ -449,7 +449,7 @@ def cross_check(plan: Plan) -> list[tuple[tuple, str]]:
         for i, item in enumerate(items):
             if item.id in seen:
                 problems.append(((section, i, "id"),
-                                 f"duplicate id {item.id!r} (first at {section}[{seen[item.id]}])"))
+                                 f"id {item.id!r} bị trùng (lần đầu ở {section}[{seen[item.id]}])"))
             seen.setdefault(item.id, i)
         return set(seen)
 
@@ -461,18 +461,18 @@ def cross_check(plan: Plan) -> list[tuple[tuple, str]]:
 
     for i, u in enumerate(plan.units):
         if u.group not in group_ids:
-            problems.append((("units", i, "group"), f"unknown group {u.group!r}"))
+            problems.append((("units", i, "group"), f"không có nhóm {u.group!r}"))
     for i, t in enumerate(plan.tasks):
-        refs = [("assign", "groups", group_ids, "group"), ("assign", "units", unit_ids, "unit"),
-                ("exempt", None, unit_ids, "unit"), ("indicators", None, indicator_ids, "indicator"),
-                ("content_items", None, item_ids, "content item")]
+        refs = [("assign", "groups", group_ids, "nhóm"), ("assign", "units", unit_ids, "đơn vị"),
+                ("exempt", None, unit_ids, "đơn vị"), ("indicators", None, indicator_ids, "chỉ tiêu"),
+                ("content_items", None, item_ids, "nội dung")]
         for first, second, known, what in refs:
             values = getattr(t, first) if second is None else getattr(getattr(t, first), second)
             path = (first,) if second is None else (first, second)
             for j, v in enumerate(values):
                 if v not in known:
-                    problems.append((("tasks", i, *path, j), f"unknown {what} {v!r}"))
+                    problems.append((("tasks", i, *path, j), f"không có {what} {v!r}"))
         if not plan.units_of(t):
-            problems.append((("tasks", i, "assign"), "the task reaches no unit"))
+            problems.append((("tasks", i, "assign"), "nhiệm vụ không giao cho đơn vị nào"))
     return problems
 

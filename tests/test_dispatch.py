@@ -160,7 +160,7 @@ def test_a_550_fails_that_message_only_and_shows_in_status(prefect_api, env, smt
 def test_server_down_fails_cleanly_and_the_next_run_sends_everything(prefect_api, env, smtp_server, monkeypatch):
     drafted_and_issued(env, smtp_server)
     monkeypatch.setenv("DONDOC_SMTP_PORT", str(free_port()))        # nothing listens there
-    with pytest.raises(DeliveryError, match="unreachable"):
+    with pytest.raises(DeliveryError, match="không kết nối được máy chủ thư"):
         asyncio.run(dispatch(today=DAY1))
     rows = outbound(env)
     assert len(rows) == 25 and {r["status"] for r in rows.values()} == {"pending"}

@@ -77,7 +77,7 @@ def test_validate_fails_with_positions(tmp_path):
     r = dondoc("validate", str(bad), db=tmp_path / "l.db", check=False)
     assert r.returncode == 1
     line = next(i for i, s in enumerate(bad.read_text().splitlines(), 1) if "31/02" in s)
-    assert f"{bad}:{line}:10: tasks[4].due: 31/02 is not a date that exists every year" in r.stderr
+    assert f"{bad}:{line}:10: tasks[4].due: 31/02 không phải ngày có trong mọi năm" in r.stderr
     assert bad.read_text(encoding="utf-8").count("31/02") == 1  # never rewritten
 
 

@@ -49,13 +49,13 @@ def test_each_schedule_kind_gives_its_periods(due, year, expected):
 
 
 @pytest.mark.parametrize("due, message", [
-    ('"31/02"', "31/02 is not a date that exists every year"),
-    ('["15/06", "20/06"]', "each must fall in a different half-year"),
-    ('["15/06", "15/09", "15/12"]', "2 (half-years), 4 (quarters) or 12 (months)"),
-    ("{every: week, day: 2}", "every: one of year, half-year, quarter, month"),
-    ("{every: quarter, day: 40}", "day: a day of the month, 1 to 31"),
-    ("{every: quarter, day: 20, month: 4}", "month: which month of the period, 1 to 3"),
-    ('"31/02/2026"', "31/02/2026 is not a date that exists"),
+    ('"31/02"', "31/02 không phải ngày có trong mọi năm"),
+    ('["15/06", "20/06"]', "mỗi ngày phải thuộc một nửa năm khác nhau"),
+    ('["15/06", "15/09", "15/12"]', "2 (nửa năm), 4 (quý) hoặc 12 (tháng)"),
+    ("{every: week, day: 2}", "every: một trong year, half-year, quarter, month"),
+    ("{every: quarter, day: 40}", "day: ngày trong tháng, từ 1 đến 31"),
+    ("{every: quarter, day: 20, month: 4}", "month: tháng thứ mấy của kỳ, từ 1 đến 3"),
+    ('"31/02/2026"', "31/02/2026 không phải ngày có thật"),
 ])
 def test_a_bad_schedule_is_a_located_error(due, message):
     with pytest.raises(PlanInvalid) as e:

@@ -59,21 +59,21 @@ policy:"""
 
 REJECTIONS = [
     # (name, old, new, (needle, nth) of the line the error must name, field, words in the message)
-    ("duplicate unit", "  - id: muon", "  - id: som", ("- id: som", 2), "units[1].id", "duplicate id 'som'"),
+    ("duplicate unit", "  - id: muon", "  - id: som", ("- id: som", 2), "units[1].id", "id 'som' bị trùng"),
     ("duplicate task", "\npolicy:", EXTRA_TASK, ("- id: bao-cao-nam", 2), "tasks[1].id",
-     "duplicate id 'bao-cao-nam'"),
+     "id 'bao-cao-nam' bị trùng"),
     ("unknown group in task", "groups: [bao-chi, huyen]", "groups: [bao-chi, xa]",
-     ("groups: [bao-chi, xa]", 1), "tasks[0].assign.groups[1]", "unknown group 'xa'"),
+     ("groups: [bao-chi, xa]", 1), "tasks[0].assign.groups[1]", "không có nhóm 'xa'"),
     ("unknown unit in task", "exempt: [mien]", "exempt: [mien, ma]", ("exempt: [mien, ma]", 1),
-     "tasks[0].exempt[1]", "unknown unit 'ma'"),
+     "tasks[0].exempt[1]", "không có đơn vị 'ma'"),
     ("unknown group of unit", "group: huyen\n    emails: [vanthu@khong", "group: tinh\n    emails: [vanthu@khong",
-     ("group: tinh", 1), "units[2].group", "unknown group 'tinh'"),
+     ("group: tinh", 1), "units[2].group", "không có nhóm 'tinh'"),
     ("invalid email", "vanthu@muon.example,", "vanthu@@muon.example,", ("vanthu@@muon", 1), "units[1].emails[0]",
      "không phải là địa chỉ email hợp lệ"),
     ("date that does not exist", 'due: "05/12"', 'due: "31/02"', ('due: "31/02"', 1), "tasks[0].due",
-     "31/02 is not a date that exists"),
+     "31/02 không phải ngày có trong mọi năm"),
     ("reminder after the deadline", "{working_days_before: 5}", "{working_days_before: -2}",
-     ("working_days_before: -2", 1), "policy.reminders[1].working_days_before", "on or after the deadline"),
+     ("working_days_before: -2", 1), "policy.reminders[1].working_days_before", "rơi vào hoặc sau hạn"),
     ("line break in a header value", "name: Báo Sớm", 'name: "Báo Sớm\\r\\nBcc: x@evil.example"',
      ("Báo Sớm", 1), "units[0].name", "dấu xuống dòng"),
     ("control character in a title", "title: báo cáo kết quả năm {year}", 'title: "báo cáo\\x07 năm"',
@@ -112,7 +112,7 @@ def test_every_error_is_reported_at_once(mini_text):
 def test_reminder_before_first_request_is_rejected(mini_text):
     errs = errors_of(mini_text.replace("{working_days_before: 10}", "{working_days_before: 40}"))
     assert [e.field for e in errs] == ["policy"]
-    assert "comes before the first request" in errs[0].message
+    assert "đến trước đề nghị báo cáo đầu tiên" in errs[0].message
 
 
 def test_values_are_data_not_formatting(mini_text):
