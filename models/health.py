@@ -108,7 +108,9 @@ def alerts(scheds: Sequence[Schedule], runs: Sequence[Run], now: dt.datetime,
            grace: dt.timedelta = GRACE) -> list[Alert]:
     """What is wrong with each schedule at `now` (aware): its latest run failed, or started
     more than `grace` ago and never ended; or it did not run (live) for a time due more than
-    `grace` before `now`. `runs` in the order they were recorded."""
+    `grace` before `now`. `runs` in the order they were recorded; those started after `now`
+    (a day looked at again later) do not count."""
+    runs = [r for r in runs if r.started <= now]
     out = []
     for s in scheds:
         mine = [r for r in runs if r.flow == s.flow and s.plan_id in r.plans]
