@@ -91,6 +91,7 @@ def test_a_schedule_is_watched_from_the_first_live_run_of_its_plan():
 def test_the_alert_line_and_its_key():
     a = Alert("missed", DISPATCH, at(5, 8), 2)
     assert a.text == ("Lượt chạy tự động “dispatch” (gửi đề nghị, nhắc báo cáo) của kế hoạch kh-test không "
-                      "chạy theo lịch (0 8 * * 1-5) từ 08:00 05/05/2026, đã lỡ 2 lần: kiểm tra `dondoc serve` còn chạy không")
+                      "chạy theo lịch (0 8 * * 1-5) từ 08:00 05/05/2026, đã lỡ 2 lần: "
+                      "kiểm tra `dondoc serve` còn chạy không")
     assert a.key == "kh-test.dispatch.missed.20260505T0800"
     assert Alert("failed", DISPATCH, at(5, 8), error="x").text.endswith("lúc 08:00 05/05/2026 bị lỗi: x")
