@@ -191,6 +191,16 @@ def _status(args, settings):
     return out, len(ledger.inbound("triage"))
 
 
+def _problems(args, settings, plans) -> list[str]:
+    """Every failure a clerk must see (dondoc.digest.problems), judged at `--today`'s noon or now."""
+    from dondoc.digest import problems
+    from models.calendar import BusinessCalendar
+    cals = {p.plan.id: BusinessCalendar(p.calendar) for p in plans}
+    tz = cals[plans[0].plan.id].tz
+    now = dt.datetime.now(tz) if args.today is None else dt.datetime.combine(_today(args), dt.time(12), tzinfo=tz)
+    return problems(plans, _ledger(settings), cals, now, settings.smtp_attempts)
+
+
 def cmd_status(args, settings) -> int:
     _read_only()
     from models.status import WORDS, counts
@@ -201,6 +211,7 @@ def cmd_status(args, settings) -> int:
         return 0
     rows = [r for _, mine, _ in plans for r in mine]
     failed = [f for _, _, fs in plans for f in fs]
+    trouble = _problems(args, settings, [plan for plan, _, _ in plans])
     if args.json:
         sys.stdout.write(json.dumps({"today": _today(args).isoformat(), "counts": counts(rows),
                    "plans": {plan.plan.id: counts(mine) for plan, mine, _ in plans},
@@ -212,7 +223,7 @@ def cmd_status(args, settings) -> int:
                             for plan, mine, _ in plans for r in mine],
                    "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
                                "error": f["last_error"]} for f in failed],
-                   "triage": triage},
+                   "problems": trouble, "triage": triage},
                   ensure_ascii=False, indent=_indent()))
         print()
         return 0
@@ -233,10 +244,8 @@ def cmd_status(args, settings) -> int:
                           f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "")
         console.print(table)
         console.print("  ".join(f"{WORDS[k]}: {v}" for k, v in counts(mine).items()))
-    for f in failed:
-        what = "Thư bị trả lại" if f["status"] == "bounced" else "Gửi thất bại"
-        console.print(f"[red]{what}[/red] {escape(f['key'])} → {', '.join(json.loads(f['to_addrs']))}: "
-                      f"{escape(f['last_error'] or '')}", soft_wrap=True)
+    for line in trouble:
+        console.print(f"[red]![/red] {escape(line)}", soft_wrap=True)
     if triage:
         console.print(f"Thư chờ phân loại: {triage} (dondoc triage)")
     return 0

@@ -1,24 +1,102 @@
 """The daily digest to the secretariat, one a day for every plan, grouped by plan: what came
-in, the drafts waiting to be signed, who is late, bounced addresses, contacts away, what waits in
-triage, what could not be sent.
+in, the drafts waiting to be signed, who is late (with whom to call), bounced addresses the
+plan still lists, contacts still away, letters that failed, are stuck or were partly refused,
+what waits in triage; and first, what went wrong with dondoc's own scheduled runs
+(models/health). Also every problem as one line each, for `dondoc status` and the web desk.
 
-Side effect: reads the ledger. `digest_action` returns the digest as an action to record
-(its text decided now), or None when there is nothing to say.
+Side effect: reads the ledger. `digest_actions` returns the digest and the alert emails as
+actions to record (their text decided now); nothing is written here.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from dataclasses import replace
 
 from dondoc.ledger import Ledger
+from models.away import away_until
 from models.calendar import BusinessCalendar
+from models.health import Alert, Run, alerts, schedules
 from models.keys import Key
 from models.plan import Plan
 from models.rules import Action
-from models.status import status_rows
+from models.status import letter_problems, status_rows
+
+LATE_DRAFT = 2      # working days a draft may wait for its signature before it is a problem
+AWAY_DAYS = 14      # an out-of-office naming no date is taken to last this long
+ALERT_MISSES = 2    # a schedule missed this many times in a row: an email to the secretariat, once
+ATTEMPTS = 4        # runs a letter may be deferred before it is stuck (DONDOC_SMTP_ATTEMPTS)
 
 
-def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, since: str) -> list[tuple[str, list]]:
+def recorded_runs(ledger: Ledger) -> list[Run]:
+    """Every flow run the event log holds (`run-start`, `run-end`), in the order they started."""
+    runs: dict[str, Run] = {}
+    for e in ledger.db.query("select at, kind, key, detail from events where kind in ('run-start', 'run-end')"
+                             " order by id"):
+        d = json.loads(e["detail"])
+        if e["kind"] == "run-start":
+            runs[e["key"]] = Run(e["key"], d["flow"], tuple(d["plans"]), dt.datetime.fromisoformat(d["now"]),
+                                 dt.datetime.fromisoformat(e["at"]))
+        elif e["key"] in runs:
+            runs[e["key"]] = replace(runs[e["key"]], state=d["state"], error=d.get("error", ""))
+    return list(runs.values())
+
+
+def run_alerts(plans: Sequence[Plan], ledger: Ledger, now: dt.datetime) -> list[Alert]:
+    """What is wrong with the scheduled runs of `plans` at `now` (models.health.alerts)."""
+    return alerts(schedules(plans), recorded_runs(ledger), now)
+
+
+def _letter_problems(plan: Plan, ledger: Ledger, attempts: int) -> list[tuple[str, str]]:
+    pid = plan.plan.id
+    bounced_to = {r["key"]: r["a"] for r in ledger.db.query(
+        "select key, json_extract(detail, '$.address') as a from events where kind = 'bounced' and key like ?"
+        " order by id", [f"{pid}/%"])}
+    rows = ledger.db.query("select * from outbound where plan_id = ? and last_error is not null"
+                           " and status in ('failed', 'bounced', 'pending', 'sent') order by rowid", [pid])
+    return letter_problems(plan, rows, bounced_to, attempts)
+
+
+def problems(plans: Sequence[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar] | None, now: dt.datetime,
+             attempts: int = ATTEMPTS) -> list[str]:
+    """Every failure a clerk must see, one Vietnamese line each: the scheduled runs' alerts,
+    then per plan the letters failed, bounced (to an address the plan still lists), stuck or
+    partly refused, and the drafts waiting for a signature more than LATE_DRAFT working days."""
+    from dondoc.issuing import describe, waiting
+    cals = cals or {p.plan.id: BusinessCalendar(p.calendar) for p in plans}
+    lines = [a.text for a in run_alerts(plans, ledger, now)]
+    for plan in plans:
+        lines += [line for _, line in _letter_problems(plan, ledger, attempts)]
+    ids = [p.plan.id for p in plans]
+    lines += [f"Chờ ký quá {LATE_DRAFT} ngày làm việc: {describe(d, n)}"
+              for d, n in waiting(ledger, cals, now.date(), ids) if n > LATE_DRAFT]
+    return lines
+
+
+def _contact(plan: Plan, unit_id: str) -> str:
+    unit = plan.unit(unit_id)
+    who = ", ".join(filter(None, [unit.contact, f"ĐT {unit.phone}" if unit.phone else None]))
+    return f" — liên hệ: {who}" if who else ""
+
+
+def _away(plan: Plan, ledger: Ledger, today: dt.date) -> list[str]:
+    """The units whose contact said they are away and are not back yet (per the reply's own
+    dates, or AWAY_DAYS after it came when it names none)."""
+    until: dict[str, dt.date] = {}
+    for r in ledger.inbound("ooo"):
+        if not r["unit_id"] or r["plan_id"] != plan.plan.id or not plan.has_unit(r["unit_id"]):
+            continue
+        came = dt.date.fromisoformat(r["received_on"] or r["received_at"][:10])
+        end = away_until(f"{r['subject'] or ''}\n{r['summary'] or ''}", came) or came + dt.timedelta(days=AWAY_DAYS)
+        if end >= today:
+            until[r["unit_id"]] = max(end, until.get(r["unit_id"], end))
+    return [f"- {plan.unit(u).name} (vắng đến {d:%d/%m/%Y}){_contact(plan, u)}"
+            for u, d in sorted(until.items(), key=lambda ud: plan.unit(ud[0]).name)]
+
+
+def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date, since: str,
+              attempts: int) -> list[tuple[str, list]]:
     pid = plan.plan.id
     name = {u.id: u.name for u in plan.units}
     came = [f"- {name.get(r['unit_id'], r['unit_id'])} — {r['task_id']} ({r['period']}) — nhận ngày "
@@ -26,33 +104,46 @@ def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date,
             for r in ledger.db.query("select * from reports where plan_id = ? and created_at > ? order by created_at",
                                      [pid, since])]
     rows = status_rows(plan, ledger.state(pid), today, cal=cal)
-    late = [f"- {r.unit_name} — {r.task_id} ({r.period}, hạn {r.deadline:%d/%m/%Y})" for r in rows
-            if r.status == "overdue"]
-    bounced = [f"- {name.get(r['unit_id'], r['unit_id'] or '')}: {r['last_error']}"
-               for r in ledger.outbound(pid, "bounced")]
-    failed = [f"- {r['key']}: {r['last_error']}" for r in ledger.outbound(pid, "failed")]
-    away = sorted({name.get(r["unit_id"], r["unit_id"]) for r in ledger.inbound("ooo")
-                   if r["unit_id"] and r["plan_id"] == pid})
+    late = [f"- {r.unit_name} — {r.task_id} ({r.period}, hạn {r.deadline:%d/%m/%Y}){_contact(plan, r.unit_id)}"
+            for r in rows if r.status == "overdue"]
+    letters: dict[str, list[str]] = {}
+    for kind, line in _letter_problems(plan, ledger, attempts):
+        letters.setdefault(kind, []).append(f"- {line.split(': ', 1)[1]}")
     from dondoc.issuing import describe, waiting
     drafts = [f"- {describe(d, n)}" for d, n in waiting(ledger, {pid: cal}, today, [pid])]
     sections = [("Dự thảo công văn chờ ký (đơn vị chưa nhận được gì): dondoc issue", drafts),
                 ("Báo cáo nhận được từ lần tổng hợp trước", came), ("Đơn vị quá hạn chưa báo cáo", late),
-                ("Địa chỉ thư bị trả lại (cần sửa trong kế hoạch)", bounced), ("Thư không gửi được", failed),
-                ("Đơn vị có người liên hệ vắng mặt", [f"- {a}" for a in away])]
+                ("Địa chỉ thư bị trả lại (cần sửa trong kế hoạch)", letters.get("bounced", [])),
+                ("Thư không gửi được", letters.get("failed", [])),
+                ("Thư đã thử gửi nhiều lần vẫn chưa được", letters.get("stuck", [])),
+                ("Thư đã gửi nhưng có người nhận bị từ chối", letters.get("partial", [])),
+                ("Đơn vị có người liên hệ vắng mặt", _away(plan, ledger, today))]
     return [(title, lines) for title, lines in sections if lines]
 
 
-def digest_action(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar],
-                  today: dt.date) -> Action | None:
-    """One digest for `today` covering `plans` (the default plan first: its secretariat
-    receives it, and its id keys it)."""
+def _secretariat(plan: Plan) -> str:
+    return plan.issuer.secretariat_email or plan.issuer.email
+
+
+def digest_actions(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,
+                   now: dt.datetime | None = None, attempts: int = ATTEMPTS) -> list[Action]:
+    """The digest for `today` covering `plans` (the default plan first: its secretariat
+    receives it, and its id keys it), when there is something to say; and one email to the
+    secretariat for each schedule missed ALERT_MISSES times or more in a row, keyed by the
+    first time missed, so recording it again changes nothing. `now`: the clock the runs'
+    alerts are judged at (default: noon of `today`)."""
     first = plans[0]
     pid = first.plan.id
-    last = next(ledger.db.query("select created_at from outbound where stage = 'digest'"
+    now = now or dt.datetime.combine(today, dt.time(12), cals[pid].tz)
+    last = next(ledger.db.query("select created_at from outbound where stage = 'digest' and period not like '%T%'"
                                 " order by created_at desc limit 1"), {"created_at": ""})["created_at"]
+    health = run_alerts(plans, ledger, now)
     parts = []
+    if health:
+        parts.append(f"CẢNH BÁO: LƯỢT CHẠY TỰ ĐỘNG CÓ VẤN ĐỀ ({len(health)}):\n" + "\n".join(
+            f"- {a.text}" for a in health))
     for plan in plans:
-        sections = _sections(plan, ledger, cals[plan.plan.id], today, last)
+        sections = _sections(plan, ledger, cals[plan.plan.id], today, last, attempts)
         if sections:
             parts.append(f"KẾ HOẠCH {plan.plan.id}: {plan.plan.title}\n\n" + "\n\n".join(
                 f"{title} ({len(lines)}):\n" + "\n".join(lines) for title, lines in sections))
@@ -60,11 +151,21 @@ def digest_action(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCal
     if triage:
         parts.append(f"Thư chờ phân loại (dondoc triage) ({len(triage)}):\n" + "\n".join(
             f"- #{r['rowid']} {r['from_addr']}: {r['reason']}" for r in triage))
-    if not parts:
-        return None
-    body = {"subject": f"Tình hình báo cáo ngày {today:%d/%m/%Y}",
-            "text": f"Tình hình thực hiện các kế hoạch, ngày {today:%d/%m/%Y}.\n\n" + "\n\n".join(parts) + "\n"}
-    to = first.issuer.secretariat_email or first.issuer.email
-    key = str(Key(pid, today.isoformat(), stage="digest"))
-    return Action(key, "digest", pid, today.isoformat(), None, None, 0, today, None, (to,), plan_hash=first.digest,
-                  body=json.dumps(body, ensure_ascii=False))
+    out = [_notice(first, Key(pid, today.isoformat(), stage="digest"), today,
+                   f"Tình hình báo cáo ngày {today:%d/%m/%Y}",
+                   f"Tình hình thực hiện các kế hoạch, ngày {today:%d/%m/%Y}.\n\n" + "\n\n".join(parts) + "\n")
+           ] if parts else []
+    for a in health:
+        if a.kind == "missed" and a.misses >= ALERT_MISSES:
+            period = f"{a.since:%Y-%m-%dT%H%M}.{a.schedule.plan_id}.{a.schedule.flow}"
+            out.append(_notice(first, Key(pid, period, stage="digest"), today,
+                               f"Cảnh báo: lượt chạy “{a.schedule.flow}” của kế hoạch {a.schedule.plan_id} "
+                               "không chạy theo lịch",
+                               f"{a.text}.\n\nThư này chỉ gửi một lần cho mỗi đợt lỡ lịch; tình hình tiếp theo "
+                               "có trong thư tổng hợp hằng ngày và `dondoc status`.\n"))
+    return out
+
+
+def _notice(plan: Plan, key: Key, today: dt.date, subject: str, text: str) -> Action:
+    return Action(str(key), "digest", plan.plan.id, key.period, None, None, 0, today, None, (_secretariat(plan),),
+                  plan_hash=plan.digest, body=json.dumps({"subject": subject, "text": text}, ensure_ascii=False))

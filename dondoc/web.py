@@ -238,7 +238,11 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         rows = [r for r in rows if (not period or r["period"] == period) and (not group or r["group"] == group)
                 and (not status or r["status"] == status)]
         tasks = [t for t in tasks if not period or t["period"] == period]
-        return page(request, "overview.html.j2", plans=every, words=WORDS, tasks=tasks, rows=rows, periods=periods,
+        from dondoc.digest import problems  # failures of runs and letters: the banner
+        now = dt.datetime.now(TZ) if today is None else dt.datetime.combine(day(), dt.time(12), TZ)
+        alerts = problems(list(every.values()), ledger(), None, now, settings.smtp_attempts)
+        return page(request, "overview.html.j2", alerts=alerts, plans=every, words=WORDS, tasks=tasks, rows=rows,
+                    periods=periods,
                     groups=groups, chosen={"plan": plan, "period": period, "group": group, "status": status},
                     export=f"/export.xlsx?{urlencode({'plan': plan})}" if plan else "/export.xlsx")
 

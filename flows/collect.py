@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.outbox import deliver
 from dondoc.runtime import Runtime, open_runtimes
-from flows.common import logger, step
+from flows.common import logger, recorded, step
 from models.inbound import Limits
 
 
@@ -54,6 +54,11 @@ async def collect(today: dt.date | None = None) -> dict:
     """Read the mailbox once for every plan and record what came in (default date: today in
     Asia/Ho_Chi_Minh)."""
     runtimes = open_runtimes(today)
+    async with recorded("collect", runtimes):
+        return await _collect(runtimes)
+
+
+async def _collect(runtimes: list[Runtime]) -> dict:
     rt = runtimes[0]
     summary = CollectSummary()
     step(keep, rt, summary)

@@ -6,6 +6,9 @@ ledger, not Prefect, knows what was sent, and no flow retries by itself.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +29,29 @@ def step(prefect_task, *args):
 
 def logger() -> logging.Logger | logging.LoggerAdapter:
     return get_run_logger() if FlowRunContext.get() else logging.getLogger("dondoc")
+
+
+@asynccontextmanager
+async def recorded(flow: str, runtimes: list[Runtime]) -> AsyncIterator[None]:
+    """Write the run's start (its flow, plans and clock) and its end (`completed`, or `failed`
+    with the error's first line) to the ledger's event log, which models/health reads to tell
+    a failed run or a schedule that did not run. The error is raised on; a ledger that cannot
+    record the end only logs a warning."""
+    rt = runtimes[0]
+    ctx = FlowRunContext.get()
+    run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else uuid.uuid4().hex
+    rt.ledger.log("run-start", run_id, flow=flow, plans=[r.plan.plan.id for r in runtimes], now=rt.now.isoformat())
+    end: dict = {"state": "completed"}
+    try:
+        yield
+    except BaseException as e:
+        end = {"state": "failed", "error": (str(e).strip().splitlines() or [type(e).__name__])[0][:300]}
+        raise
+    finally:
+        try:
+            rt.ledger.log("run-end", run_id, flow=flow, **end)
+        except Exception as e:   # the run's own outcome matters more than its record
+            logger().warning("không ghi được kết thúc lượt chạy %s: %s", run_id, e)
 
 
 class RenamePending(RunIncomplete):

@@ -11,7 +11,7 @@ import datetime as dt
 from prefect import flow
 
 from dondoc.runtime import open_runtimes
-from flows.common import each_plan
+from flows.common import each_plan, recorded
 
 STAGES = ("request", "reminder")
 
@@ -20,4 +20,6 @@ STAGES = ("request", "reminder")
 async def dispatch(today: dt.date | None = None, plans: list[str] | None = None) -> dict:
     """Send the first requests and reminders due on `today` (default: today in Asia/Ho_Chi_Minh),
     per plan (default: every plan)."""
-    return await each_plan(open_runtimes(today, plans=plans), STAGES)
+    runtimes = open_runtimes(today, plans=plans)
+    async with recorded("dispatch", runtimes):
+        return await each_plan(runtimes, STAGES)

@@ -10,16 +10,15 @@ from dataclasses import replace
 
 from prefect import flow
 
-from dondoc.digest import digest_action
+from dondoc.digest import LATE_DRAFT, digest_actions
 from dondoc.issuing import describe, waiting
 from dondoc.outbox import deliver, mail_domain
-from dondoc.runtime import open_runtimes
+from dondoc.runtime import Runtime, open_runtimes
 from dondoc.smtp import RunIncomplete
-from flows.common import each_plan, logger
+from flows.common import each_plan, logger, recorded
 from models.calendar import BusinessCalendar
 
 STAGES = ("urging", "escalation", "overdue")
-LATE_DRAFT = 2   # working days a draft may wait before the memo mentions it
 
 
 def group_memos(ledger, plans: dict, today: dt.date) -> int:
@@ -41,6 +40,11 @@ def group_memos(ledger, plans: dict, today: dt.date) -> int:
 async def escalate(today: dt.date | None = None, plans: list[str] | None = None) -> dict:
     """Send what the rules propose for `today`; nothing outside working hours."""
     runtimes = open_runtimes(today, plans=plans)
+    async with recorded("escalate", runtimes):
+        return await _escalate(runtimes)
+
+
+async def _escalate(runtimes: list[Runtime]) -> dict:
     rt = runtimes[0]
     if not rt.cal.is_working_time(rt.now):
         why = rt.cal.day_off_name(rt.today) or f"ngoài giờ làm việc ({rt.now:%H:%M})"
@@ -62,9 +66,8 @@ async def escalate(today: dt.date | None = None, plans: list[str] | None = None)
                                 accept_new=one.settings.accept_new_ledger)).sent
     # One digest a day for the secretariat, about every plan, from the default plan's identity.
     rt = replace(rt, plan=rt.all_plans[0], cal=BusinessCalendar(rt.all_plans[0].calendar))
-    digest = digest_action(list(rt.all_plans), rt.ledger, cals, rt.today)
-    if digest:
-        rt.ledger.record_actions([digest], rt.today, mail_domain(rt.plan))
+    rt.ledger.record_actions(digest_actions(list(rt.all_plans), rt.ledger, cals, rt.today, rt.now,
+                                            rt.settings.smtp_attempts), rt.today, mail_domain(rt.plan))
     sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                          rt.settings.out, ("digest",), rt.now, accept_new=rt.settings.accept_new_ledger)
     if incomplete:

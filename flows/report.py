@@ -12,7 +12,7 @@ from prefect import flow
 from dondoc.outbox import deliver, mail_domain
 from dondoc.reportdoc import report_mail_body, write_report
 from dondoc.runtime import Runtime, open_runtimes
-from flows.common import logger
+from flows.common import logger, recorded
 from models.period import Period, parse_label
 from models.report import compile_report
 from models.rules import Action, action_key, due_actions, report_periods, tracked
@@ -72,8 +72,14 @@ async def report(today: dt.date | None = None, plans: list[str] | None = None, p
                  resend: bool = False, when_due: bool = False) -> dict:
     """Build the reports due (or of `period`) for every plan (or those named) and email the
     due ones. `when_due` (the schedule's setting): do nothing on other days."""
+    runtimes = open_runtimes(today, plans=plans)
+    async with recorded("report", runtimes):
+        return await _report(runtimes, period, resend, when_due)
+
+
+async def _report(runtimes: list[Runtime], period: str | None, resend: bool, when_due: bool) -> dict:
     out = {}
-    for rt in open_runtimes(today, plans=plans):
+    for rt in runtimes:
         out[rt.plan.plan.id] = await report_plan(rt, period, resend, when_due)
     logger().info("report: %s", out)
     return out

@@ -3,7 +3,7 @@ task-tracking rules. Pure."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from models.calendar import BusinessCalendar
@@ -99,4 +99,40 @@ def counts(rows: list[StatusRow]) -> dict[str, int]:
     out = dict.fromkeys(WORDS, 0)
     for r in rows:
         out[r.status] += 1
+    return out
+
+
+def bounce_fixed(plan: Plan, unit_id: str | None, address: str | None) -> bool:
+    """Whether the plan has since changed the address a letter bounced from: the unit (still in
+    the plan) no longer lists it among its emails or its head's. Unknown address: not fixed."""
+    if not address or not unit_id:
+        return False
+    if not plan.has_unit(unit_id):
+        return True
+    unit = plan.unit(unit_id)
+    return address.lower() not in {a.lower() for a in [*unit.emails, unit.head_email or ""]}
+
+
+def letter_problems(plan: Plan, rows: Iterable[Mapping], bounced_to: Mapping[str, str],
+                    attempts: int) -> list[tuple[str, str]]:
+    """(kind, line) for every letter of `plan` a clerk must look at, one Vietnamese line each:
+    `failed` (refused for good), `bounced` (unless the plan has since changed that address;
+    `bounced_to`: letter key -> the address that bounced), `stuck` (still waiting after
+    `attempts` runs that could not send it), `partial` (sent, but some recipients refused).
+    An email carrying several rows is named once, by its lead row."""
+    out = []
+    for r in rows:
+        if r.get("mail_key") not in (None, r["key"]):
+            continue
+        unit = plan.unit(r["unit_id"]).name if r["unit_id"] and plan.has_unit(r["unit_id"]) else r["unit_id"]
+        who = f"{unit} — {r['key']}" if unit else r["key"]
+        error = r["last_error"] or ""
+        if r["status"] == "failed":
+            out.append(("failed", f"Gửi thất bại: {who}: {error}"))
+        elif r["status"] == "bounced" and not bounce_fixed(plan, r["unit_id"], bounced_to.get(r["key"])):
+            out.append(("bounced", f"Thư bị trả lại: {who}: {error}"))
+        elif r["status"] == "pending" and (r["attempts"] or 0) >= attempts and error:
+            out.append(("stuck", f"Đã thử {r['attempts']} lần vẫn chưa gửi được: {who}: {error}"))
+        elif r["status"] == "sent" and error:
+            out.append(("partial", f"Đã gửi nhưng có người nhận bị từ chối: {who}: {error}"))
     return out
