@@ -34,14 +34,14 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Upload
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
-from dondoc.desk import DeskError, pick_period, record_paper, remind_now
+from dondoc.desk import DeskError, issue_draft, pick_period, record_paper, remind_now, send_issued
 from dondoc.settings import Settings
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 SESSION, FLASH = "dondoc_session", "dondoc_flash"
 SESSION_HOURS = 12
-SCAN, SHEET = File(None), File(None)   # one each: FastAPI keeps a parameter's name in its File()
+SCAN, SHEET, SIGNED = File(None), File(None), File(None)   # one each: FastAPI keeps a parameter's name in its File()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -189,7 +189,8 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         text, _, kind = unquote(message or "").rpartition("|")
         html = env.get_template(name).render(
             user=request.state.session["u"], csrf=csrf(request.state.session), today=day(), local=local,
-            flash=text, flash_kind=kind, triage_count=len(ledger().inbound("triage")), **ctx)
+            flash=text, flash_kind=kind, triage_count=len(ledger().inbound("triage")),
+            drafts_count=len(ledger().documents(state="drafted")), **ctx)
         response = HTMLResponse(html)
         if message:
             response.delete_cookie(FLASH, path="/")
@@ -294,16 +295,18 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
                     f"{plan_id}/{period}/{task}/{unit_id}")
 
     @web.get("/document/{doc_id}")
-    def document(doc_id: int, who: str = Depends(viewer)):
-        """A công văn as units receive it once issued (the PDF, signed file byte for byte), its draft before."""
-        doc = ledger().document(doc_id)
-        path = doc and (doc["pdf_path"] if doc["state"] == "issued" else doc["docx_path"])
-        if not doc or not path or not Path(path).exists():
-            raise HTTPException(404, "không có tệp của công văn này")
+    def document(doc_id: int, kind: str = "", who: str = Depends(viewer)):
+        """A công văn as units receive it once issued (the PDF, signed file byte for byte), its
+        draft (.docx) before; `kind` (docx or pdf) asks for that file of it."""
         from models.rules import STAGE_WORDS
-        name = (f"Công văn {doc['number'].replace('/', '-')}.pdf" if doc["state"] == "issued"
-                else f"Dự thảo công văn {STAGE_WORDS.get(doc['stage'], doc['stage'])} {doc['id']}.docx")
-        return FileResponse(path, filename=name)
+        doc = ledger().document(doc_id)
+        kind = kind or ("pdf" if doc and doc["state"] == "issued" else "docx")
+        path = doc and doc[f"{kind}_path"] if kind in ("docx", "pdf") else None
+        if not doc or not path or not Path(path).exists():
+            raise HTTPException(404, "không có tệp này của công văn")
+        name = (f"Công văn {doc['number'].replace('/', '-')}" if doc["state"] == "issued"
+                else f"Dự thảo công văn {STAGE_WORDS.get(doc['stage'], doc['stage'])} {doc['id']}")
+        return FileResponse(path, filename=f"{name}.{kind}")
 
     @web.get("/file")
     def kept_file(path: str, who: str = Depends(viewer)):
@@ -384,6 +387,58 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     def triage_undo(number: int, reason: str = Form(""), who: str = Depends(poster)):
         said = ledger().undo_triage(number, reason.strip() or f"hoàn tác trên trang web ({who})")
         return done("/triage", said, who, "triage-undo", str(number), number=number)
+
+    # -- drafts waiting for signature, and issuing them -------------------------------
+    @web.get("/drafts", response_class=HTMLResponse)
+    def drafts_page(request: Request, who: str = Depends(viewer)):
+        waiting, issued = _drafts(plans(), ledger(), day())
+        return page(request, "drafts.html.j2", waiting=waiting, issued=issued)
+
+    @web.post("/drafts/{doc_id}/issue")
+    def issue_page(doc_id: int, number: str = Form(...), date: str = Form(...), send: str = Form(""),
+                   signed: UploadFile | None = SIGNED, who: str = Depends(poster)):
+        on = _parse_day(date)
+        kept, name = None, ""
+        if signed is not None and signed.filename:
+            data = signed.file.read(settings.max_attachment_mb << 20 | 1)
+            if len(data) > settings.max_attachment_mb << 20:
+                raise DeskError(f"tệp lớn quá {settings.max_attachment_mb} MB")
+            name = Path(signed.filename).name
+            kept = settings.data / "van-thu" / str(doc_id) / (re.sub(r"[^\w.-]+", "-", name) or "ban-ky.pdf")
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_bytes(data)
+        try:
+            result = issue_draft(settings, day(), doc_id, number, on, kept, bool(send))
+        except DeskError as e:
+            if kept:
+                kept.unlink(missing_ok=True)
+            raise DeskError(str(e).replace(str(kept), name) if kept else str(e)) from None
+        doc = result.doc
+        said = [f"Đã đăng ký dự thảo số {doc_id}: công văn số {doc['number']} ngày {on:%d/%m/%Y}"
+                + (f", bản đã ký {name}" if name else ", bản PDF do dondoc in số và ngày") + "."]
+        said += [f"Cảnh báo: {w.replace(str(kept), name) if kept else w}." for w in result.warnings]
+        said.append(f"Đã gửi {result.sent} thư cho các đơn vị." if send else
+                    f"{result.released} thư chờ gửi: lần chạy tới sẽ gửi, hoặc bấm “Gửi ngay” bên dưới.")
+        if result.problem:
+            said.append(f"Chưa gửi hết: {result.problem}.")
+        ledger().log("desk", str(doc_id), action="issue", by=who, number=doc["number"], issued_on=on,
+                     signed=name or None, sent=result.sent)
+        return _flash(RedirectResponse("/drafts", status_code=303), " ".join(said),
+                      "warn" if result.warnings or result.problem else "ok")
+
+    @web.post("/drafts/{doc_id}/send")
+    def send_page(doc_id: int, who: str = Depends(poster)):
+        from dondoc.runtime import open_runtimes
+        doc = ledger().document(doc_id)
+        if doc is None or doc["state"] != "issued":
+            raise DeskError(f"văn bản {doc_id} chưa được ban hành: đăng ký số và ngày trước khi gửi")
+        rt = open_runtimes(day(), settings, [plan_of(doc["plan_id"]).plan.id])[0]
+        sent, problem = send_issued(rt, doc)
+        if problem:
+            raise DeskError(f"đã gửi {sent} thư; {problem}")
+        return done("/drafts", f"Đã gửi {sent} thư công văn số {doc['number']}." if sent else
+                    f"Công văn số {doc['number']}: không còn thư nào chờ gửi.", who, "send-document", str(doc_id),
+                    sent=sent)
 
     # -- a paper report --------------------------------------------------------------
     @web.get("/record", response_class=HTMLResponse)
@@ -525,6 +580,35 @@ def _overview(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dic
                   "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({STATE_WORDS.get(st, st)})")
                            for s, d, st in r.sent]} for r in mine]
     return tasks, rows
+
+
+def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]]:
+    """The documents as the drafts page shows them: those waiting for signature (oldest
+    first, with the working days each has waited) and those issued (newest first, with who
+    registered them on this page and how many of their emails went)."""
+    from dondoc.issuing import waiting
+    from models.calendar import BusinessCalendar
+    from models.rules import STAGE_WORDS
+    by = {e["key"]: json.loads(e["detail"]).get("by") for e in ledger.events("desk")
+          if json.loads(e["detail"]).get("action") == "issue"}
+
+    def view(doc: dict, days: int | None = None) -> dict:
+        plan, ctx = plans.get(doc["plan_id"]), json.loads(doc["context"] or "{}")
+        units = json.loads(doc["units"] or "[]")
+        mails: dict[str, bool] = {}
+        for r in ledger.db.query("select key, mail_key, status from outbound where document_id = ?", [doc["id"]]):
+            lead = r["mail_key"] or r["key"]
+            mails[lead] = mails.get(lead, True) and r["status"] == "sent"
+        return {**doc, "word": STAGE_WORDS.get(doc["stage"], doc["stage"]), "waited": days,
+                "subject": ctx.get("subject"),
+                "units": [plan.unit(u).name if plan and plan.has_unit(u) else u for u in units],
+                "tasks": ctx.get("tasks") or [{"title": t, "deadline": ""} for t in json.loads(doc["tasks"] or "[]")],
+                "mails": len(mails), "sent": sum(mails.values()), "by": by.get(str(doc["id"])),
+                "code": f"{plan.issuer.code}-{plan.issuer.division}" if plan else ""}
+    cals = {pid: BusinessCalendar(p.calendar) for pid, p in plans.items()}
+    drafted = [view(doc, days) for doc, days in waiting(ledger, cals, today, list(plans))]
+    issued = [view(doc) for doc in ledger.documents(state="issued") if doc["plan_id"] in plans]
+    return drafted, sorted(issued, key=lambda d: (d["issued_on"], d["id"]), reverse=True)
 
 
 def _undoable(ledger) -> list[dict]:
