@@ -415,7 +415,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             raise DeskError(str(e).replace(str(kept), name) if kept else str(e)) from None
         doc = result.doc
         said = [f"Đã đăng ký dự thảo số {doc_id}: công văn số {doc['number']} ngày {on:%d/%m/%Y}"
-                + (f", bản đã ký {name}" if name else ", bản PDF do dondoc in số và ngày") + "."]
+                + (f", tệp PDF {name} tải lên" if name else ", bản PDF do dondoc in số và ngày") + "."]
         said += [f"Cảnh báo: {w.replace(str(kept), name) if kept else w}." for w in result.warnings]
         said.append(f"Đã gửi {result.sent} thư cho các đơn vị." if send else
                     f"{result.released} thư chờ gửi: lần chạy tới sẽ gửi, hoặc bấm “Gửi ngay” bên dưới.")
@@ -586,7 +586,7 @@ def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]
     """The documents as the drafts page shows them: those waiting for signature (oldest
     first, with the working days each has waited) and those issued (newest first, with who
     registered them on this page and how many of their emails went)."""
-    from dondoc.issuing import waiting
+    from dondoc.issuing import is_signed, waiting
     from models.calendar import BusinessCalendar
     from models.rules import STAGE_WORDS
     by = {e["key"]: json.loads(e["detail"]).get("by") for e in ledger.events("desk")
@@ -604,7 +604,14 @@ def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]
                 "units": [plan.unit(u).name if plan and plan.has_unit(u) else u for u in units],
                 "tasks": ctx.get("tasks") or [{"title": t, "deadline": ""} for t in json.loads(doc["tasks"] or "[]")],
                 "mails": len(mails), "sent": sum(mails.values()), "by": by.get(str(doc["id"])),
-                "code": f"{plan.issuer.code}-{plan.issuer.division}" if plan else ""}
+                "code": f"{plan.issuer.code}-{plan.issuer.division}" if plan else "",
+                "pdf_kind": pdf_kind(doc)}
+
+    def pdf_kind(doc: dict) -> str:
+        if not doc["signed_file"]:
+            return "printed"
+        pdf = Path(doc["pdf_path"] or "")
+        return "signed" if pdf.is_file() and is_signed(pdf.read_bytes()) else "unsigned"
     cals = {pid: BusinessCalendar(p.calendar) for pid, p in plans.items()}
     drafted = [view(doc, days) for doc, days in waiting(ledger, cals, today, list(plans))]
     issued = [view(doc) for doc in ledger.documents(state="issued") if doc["plan_id"] in plans]

@@ -44,7 +44,8 @@ def season(tmp_path, env, smtp_server, monkeypatch):
     monkeypatch.setenv("DONDOC_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("DONDOC_INBOX", f"maildir:{tmp_path / 'Maildir'}")
     rt = next(r for r in open_runtimes(D(2026, 11, 5)) if r.plan.plan.id == PLAN)
-    record(rt, ("request",))   # the day's công văn drafted, then issued with the signed PDF, then sent
+    # the day's công văn drafted (the plain function: no Prefect server), issued with the signed PDF, sent
+    record.fn(rt, ("request",))
     (tmp_path / "signed.pdf").write_bytes(SIGNED)
     doc = rt.ledger.documents(PLAN)[0]
     issue(rt.ledger, {PLAN: rt.plan}, lambda p: rt.templates, rt.settings.out, doc["id"], "215/STTTT-TTBCXB",

@@ -113,7 +113,8 @@ def test_the_van_thu_issues_a_draft_from_the_page(page, drafted, smtp_server, tm
     form.locator("input[name=send]").check()
     form.locator("button").click()
     flash = page.inner_text(".flash")
-    assert "Đã đăng ký dự thảo số 1: công văn số 215/STTTT-TTBCXB ngày 09/11/2026, bản đã ký ban-ky-so.pdf" in flash
+    assert ("Đã đăng ký dự thảo số 1: công văn số 215/STTTT-TTBCXB ngày 09/11/2026, tệp PDF ban-ky-so.pdf tải lên"
+            in flash)
     assert f"Đã gửi {len(units)} thư cho các đơn vị" in flash and "Cảnh báo" not in flash
     got_mail = unit_mail(smtp_server, plan, units)
     assert {u: len(ms) for u, ms in got_mail.items()} == dict.fromkeys(units, 1)
@@ -164,6 +165,7 @@ def test_an_unsigned_pdf_is_issued_with_the_warning_shown(page, drafted, smtp_se
     assert "Cảnh báo:" in flash.inner_text() and "không có chữ ký số" in flash.inner_text()
     assert "lần chạy tới sẽ gửi" in flash.inner_text() and smtp_server.accepted == []
     assert led.document(doc["id"])["state"] == "issued"
+    assert page.locator(f"#issued tr[data-id='{doc['id']}'] a", has_text="không có chữ ký số").count() == 1
     shot(page, tmp_path, "9-unsigned")
     # "Gửi ngay" on the issued list sends it, once
     page.locator(f"#issued tr[data-id='{doc['id']}'] button").click()
