@@ -103,6 +103,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
     env.filters["vn_date"] = _vn_date
     env.filters["inbound_word"] = lambda status: INBOUND_WORDS.get(status, status)
+    env.filters["untemplated"] = lambda text: re.sub(r"\{\w+\}", "…", text)   # a plan title, its period not known
     web = FastAPI(title="dondoc", docs_url=None, redoc_url=None, openapi_url=None)
 
     def sign(data: dict) -> str:
@@ -323,7 +324,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         return page(request, "triage.html.j2", waiting=led.inbound("triage"), decided=_undoable(led))
 
     @web.get("/triage/{number}", response_class=HTMLResponse)
-    def triage_show(request: Request, number: int, who: str = Depends(viewer)):
+    def triage_show(request: Request, number: int, plan: str = "", who: str = Depends(viewer)):
         from models.mailparse import parse_reply
         row = ledger().inbound_row(number)
         if row is None:
@@ -333,7 +334,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         attachments = [{"i": i, "name": a.filename, "kb": max(1, len(a.data) // 1024), **saved.get(a.filename, {})}
                        for i, a in enumerate(reply.attachments)]
         every = plans()
-        guess = every.get(row["plan_id"]) or next(iter(every.values()))
+        guess = every.get(plan) or every.get(row["plan_id"]) or next(iter(every.values()))
         return page(request, "triage_show.html.j2", row=row, reply=reply, text=(reply.reply_text or reply.text).strip(),
                     attachments=attachments, plans=every, guess=guess)
 
@@ -477,7 +478,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
 
     @web.get("/import", response_class=HTMLResponse)
     def import_page(request: Request, who: str = Depends(viewer)):
-        return page(request, "import.html.j2", snippet=None, skipped=[])
+        return page(request, "import.html.j2", snippet=None, skipped=[], count=0, group_hint="")
 
     @web.post("/import", response_class=HTMLResponse)
     def import_units(request: Request, sheet: UploadFile | None = SHEET, group: str = Form(""),
@@ -486,7 +487,8 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             raise DeskError("chọn một tệp .xlsx")
         snippet, skipped = units_yaml(sheet.file.read(), group.strip())
         ledger().log("desk", "", action="import-units", by=who, file=sheet.filename)
-        return page(request, "import.html.j2", snippet=snippet, skipped=skipped)
+        return page(request, "import.html.j2", snippet=snippet, skipped=skipped, group_hint=group.strip(),
+                    count=snippet.count("\n- id: "))
 
     return web
 
@@ -574,6 +576,7 @@ def _overview(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dic
                           "title": with_period(plan.task(task_id).title, parse_label(label)),
                           "counts": counts(of), "total": len(of)})
         rows += [{"plan": pid, "period": r.period, "task_id": r.task_id, "unit_id": r.unit_id, "unit_name": r.unit_name,
+                  "title": with_period(plan.task(r.task_id).title, parse_label(r.period)),
                   "group": plan.unit(r.unit_id).group, "deadline": r.deadline, "extended_from": r.extended_from,
                   "status": r.status, "word": r.word, "received": r.reported_on,
                   "asked": any(s == "request" for s, _, _ in r.sent),
@@ -731,7 +734,7 @@ def units_yaml(data: bytes, group: str = "") -> tuple[str, list[str]]:
         if not name and not emails:
             continue
         if not name or not emails:
-            skipped.append(f"dòng {n}: thiếu {'tên đơn vị' if not name else 'email'}")
+            skipped.append(f"dòng {n}{f' ({name})' if name else ''}: thiếu {'tên đơn vị' if not name else 'email'}")
             continue
         uid = slug(get("id") or name)
         while uid in seen:

@@ -230,5 +230,6 @@ def test_a_unit_list_from_the_office_spreadsheet(page, tmp_path):
                         "group": "huyen", "emails": ["vhtt@dakmil.example", "vanthu@dakmil.example"],
                         "contact": "Nguyễn Văn A", "phone": "0261 3741 234"}
     assert units[1]["name"] == "Đoàn Ca múa nhạc “Yes”" and len(units) == 2
-    assert "dòng 4: thiếu email" in page.inner_text("main")
+    assert "dòng 4 (Trường Chính trị tỉnh): thiếu email" in page.inner_text("main")
+    assert "2 đơn vị đọc được" in page.inner_text("main")
     shot(page, tmp_path, "6-import")

@@ -79,6 +79,7 @@ def test_the_van_thu_issues_a_draft_from_the_page(page, drafted, smtp_server, tm
     page.goto(base + "/")
     assert page.inner_text("#drafts-waiting").startswith("1 dự thảo công văn chờ ký")
     assert page.inner_text("header a[href='/drafts'] .badge") == "1"
+    shot(page, tmp_path, "7-overview-drafts")
     page.click("#drafts-waiting a")
     draft = page.locator(f"#draft-{doc['id']}")
     text = draft.inner_text()
@@ -88,7 +89,7 @@ def test_the_van_thu_issues_a_draft_from_the_page(page, drafted, smtp_server, tm
     with page.expect_download() as got:
         draft.locator("text=dự thảo .docx").click()
     assert Path(got.value.path()).read_bytes() == Path(doc["docx_path"]).read_bytes()
-    shot(page, tmp_path, "7-drafts")
+    shot(page, tmp_path, "7-drafts-waiting")
 
     # a second tab, opened before the văn thư submits: it will submit the same draft again
     stale = page.context.new_page()
