@@ -197,9 +197,9 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             response.delete_cookie(FLASH, path="/")
         return response
 
-    def done(to: str, message: str, who: str, action: str, key: str = "", **detail) -> Response:
+    def done(to: str, message: str, who: str, action: str, key: str = "", *, kind: str = "ok", **detail) -> Response:
         ledger().log("desk", key, action=action, by=who, **detail)
-        return _flash(RedirectResponse(to, status_code=303), message, "ok")
+        return _flash(RedirectResponse(to, status_code=303), message, kind)
 
     # -- login -----------------------------------------------------------------------
     @web.get("/login", response_class=HTMLResponse)
@@ -405,7 +405,9 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             if len(data) > settings.max_attachment_mb << 20:
                 raise DeskError(f"tệp lớn quá {settings.max_attachment_mb} MB")
             name = Path(signed.filename).name
-            kept = settings.data / "van-thu" / str(doc_id) / (re.sub(r"[^\w.-]+", "-", name) or "ban-ky.pdf")
+            # a name of its own: a refused second submit never removes the file a first one registered
+            safe = re.sub(r"[^\w.-]+", "-", name)
+            kept = settings.data / "van-thu" / str(doc_id) / f"{secrets.token_hex(4)}-{safe}"
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_bytes(data)
         try:
@@ -421,11 +423,9 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         said.append(f"Đã gửi {result.sent} thư cho các đơn vị." if send else
                     f"{result.released} thư chờ gửi: lần chạy tới sẽ gửi, hoặc bấm “Gửi ngay” bên dưới.")
         if result.problem:
-            said.append(f"Chưa gửi hết: {result.problem}.")
-        ledger().log("desk", str(doc_id), action="issue", by=who, number=doc["number"], issued_on=on,
-                     signed=name or None, sent=result.sent)
-        return _flash(RedirectResponse("/drafts", status_code=303), " ".join(said),
-                      "warn" if result.warnings or result.problem else "ok")
+            said.append(f"Chưa gửi hết: {result.problem.removeprefix('chưa gửi được: ')}.")
+        return done("/drafts", " ".join(said), who, "issue", str(doc_id), number=doc["number"], issued_on=on,
+                    signed=name or None, sent=result.sent, kind="warn" if result.warnings or result.problem else "ok")
 
     @web.post("/drafts/{doc_id}/send")
     def send_page(doc_id: int, who: str = Depends(poster)):
@@ -435,11 +435,11 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             raise DeskError(f"văn bản {doc_id} chưa được ban hành: đăng ký số và ngày trước khi gửi")
         rt = open_runtimes(day(), settings, [plan_of(doc["plan_id"]).plan.id])[0]
         sent, problem = send_issued(rt, doc)
+        said = (f"Đã gửi {sent} thư công văn số {doc['number']}." if sent or problem else
+                f"Công văn số {doc['number']}: không còn thư nào chờ gửi.")
         if problem:
-            raise DeskError(f"đã gửi {sent} thư; {problem}")
-        return done("/drafts", f"Đã gửi {sent} thư công văn số {doc['number']}." if sent else
-                    f"Công văn số {doc['number']}: không còn thư nào chờ gửi.", who, "send-document", str(doc_id),
-                    sent=sent)
+            said += f" Chưa gửi hết: {problem.removeprefix('chưa gửi được: ')}."
+        return done("/drafts", said, who, "send-document", str(doc_id), sent=sent, kind="warn" if problem else "ok")
 
     # -- a paper report --------------------------------------------------------------
     @web.get("/record", response_class=HTMLResponse)
@@ -598,15 +598,15 @@ def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]
     def view(doc: dict, days: int | None = None) -> dict:
         plan, ctx = plans.get(doc["plan_id"]), json.loads(doc["context"] or "{}")
         units = json.loads(doc["units"] or "[]")
-        mails: dict[str, bool] = {}
-        for r in ledger.db.query("select key, mail_key, status from outbound where document_id = ?", [doc["id"]]):
-            lead = r["mail_key"] or r["key"]
-            mails[lead] = mails.get(lead, True) and r["status"] == "sent"
+        mails = {r["mail_key"] or r["key"]: r["status"] for r in ledger.db.query(   # an email's rows share a status
+            "select key, mail_key, status from outbound where document_id = ?", [doc["id"]])}
         return {**doc, "word": STAGE_WORDS.get(doc["stage"], doc["stage"]), "waited": days,
                 "subject": ctx.get("subject"),
                 "units": [plan.unit(u).name if plan and plan.has_unit(u) else u for u in units],
                 "tasks": ctx.get("tasks") or [{"title": t, "deadline": ""} for t in json.loads(doc["tasks"] or "[]")],
-                "mails": len(mails), "sent": sum(mails.values()), "by": by.get(str(doc["id"])),
+                "mails": len(mails), "sent": sum(s == "sent" for s in mails.values()),
+                "failed": sum(s == "failed" for s in mails.values()), "by": by.get(str(doc["id"])),
+                "unsent": sum(s in ("held", "pending") for s in mails.values()),
                 "code": f"{plan.issuer.code}-{plan.issuer.division}" if plan else "",
                 "pdf_kind": pdf_kind(doc)}
 

@@ -168,9 +168,18 @@ def test_an_unsigned_pdf_is_issued_with_the_warning_shown(page, drafted, smtp_se
     assert led.document(doc["id"])["state"] == "issued"
     assert page.locator(f"#issued tr[data-id='{doc['id']}'] a", has_text="không có chữ ký số").count() == 1
     shot(page, tmp_path, "9-unsigned")
-    # "Gửi ngay" on the issued list sends it, once
-    page.locator(f"#issued tr[data-id='{doc['id']}'] button").click()
+    # "Gửi ngay" on the issued list sends it, once; an address the server refuses is said plainly
     units = json.loads(doc["units"])
-    assert f"Đã gửi {len(units)} thư công văn số 7/STTTT-TTBCXB" in page.inner_text(".flash")
-    assert {u: len(ms) for u, ms in unit_mail(smtp_server, plan, units).items()} == dict.fromkeys(units, 1)
-    assert page.locator(f"#issued tr[data-id='{doc['id']}'] button").count() == 0
+    refused = plan.unit(units[-1]).emails[0]
+    smtp_server.refuse[refused] = "550 5.1.1 no such mailbox"
+    page.locator(f"#issued tr[data-id='{doc['id']}'] button").click()
+    flash = page.inner_text(".flash")
+    assert f"Đã gửi {len(units) - 1} thư công văn số 7/STTTT-TTBCXB. Chưa gửi hết: 1 thư bị máy chủ từ chối hẳn" \
+        in flash and "resend --failed" in flash and "warn" in page.locator(".flash").get_attribute("class")
+    sends = [d for d in (json.loads(e["detail"]) for e in led.events("desk")) if d["action"] == "send-document"]
+    assert [(s["by"].endswith("@máy-này"), s["sent"]) for s in sends] == [(True, len(units) - 1)]
+    got = {u: len(ms) for u, ms in unit_mail(smtp_server, plan, units).items()}
+    assert got == {**dict.fromkeys(units, 1), units[-1]: 0}
+    row = page.locator(f"#issued tr[data-id='{doc['id']}']")
+    assert f"{len(units) - 1}/{len(units)} thư" in row.inner_text() and "1 thư bị từ chối" in row.inner_text()
+    assert row.locator("button").count() == 0          # nothing left that "Gửi ngay" could send
