@@ -91,6 +91,11 @@ def test_the_van_thu_issues_a_draft_from_the_page(page, drafted, smtp_server, tm
     assert Path(got.value.path()).read_bytes() == Path(doc["docx_path"]).read_bytes()
     shot(page, tmp_path, "7-drafts-waiting")
 
+    # a unit's page says its letter waits for signature, and leads here
+    page.goto(f"{base}/unit/{PLAN}/{units[0]}")
+    page.click("#letters a:has-text('dự thảo số 1, chờ ký')")
+    assert page.url.endswith(f"/drafts#draft-{doc['id']}")
+
     # a second tab, opened before the văn thư submits: it will submit the same draft again
     stale = page.context.new_page()
     stale.goto(base + "/drafts")
