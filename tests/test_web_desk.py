@@ -151,6 +151,10 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
     assert page.input_value("#assign select[name=unit]") == "bao-dak-nong"
     assert page.input_value("#assign select[name=task]") == TASK
     shot(page, tmp_path, "3-triage")
+    page.click("#assign a:has-text('binh-dan-hoc-vu-so')")       # another plan: its own units to choose from
+    assert page.input_value("#assign input[name=plan]") == "binh-dan-hoc-vu-so"
+    assert "UBND phường Hòa Bình" in page.inner_text("#assign select[name=unit]")
+    page.go_back()
     page.fill("#assign input[name=reason]", "đã gọi điện xác nhận với Báo")
     page.click("#assign button")
     assert "ghi nhận là báo cáo của Báo Đắk Nông" in page.inner_text(".flash")
@@ -168,6 +172,9 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
     scan = tmp_path / "cong-van-12.pdf"
     scan.write_bytes(b"%PDF-1.4\n%%EOF\n")
     page.click("header >> text=Ghi nhận báo cáo giấy")
+    page.click("#record a:has-text('binh-dan-hoc-vu-so')")
+    assert "Báo Đắk Nông" not in page.inner_text("#record select[name=unit]")
+    page.click("#record a:has-text('hoc-tap-suot-doi')")
     page.select_option("#record select[name=unit]", "cong-ttdt")
     page.select_option("#record select[name=task]", TASK)
     page.fill("#record input[name=received]", "02/12/2026")
