@@ -10,7 +10,8 @@ HMAC-SHA256 under a key made at start (HttpOnly, SameSite=Strict); every POST ca
 token derived from the session; every action is written to the ledger's event log (`desk`)
 with who did it. Files are served only from under the data and output folders.
 
-Side effects: the ledger, the data folder (uploaded scans), SMTP (a reminder sent now).
+Side effects: the ledger, the data folder (uploaded scans and signed PDFs), the output folder
+(an issued letter), SMTP (a reminder, or an issued letter, sent now).
 """
 from __future__ import annotations
 
