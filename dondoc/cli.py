@@ -629,44 +629,24 @@ def cmd_drafts(args, settings) -> int:
 
 def cmd_issue(args, settings) -> int:
     """Register a draft as issued (number, date, the signed PDF); with --send, send it now."""
-    import asyncio
-
-    from dondoc.issuing import IssueError, issue
-    from dondoc.runtime import open_runtimes
-    ledger = _ledger(settings)
-    doc = ledger.document(args.draft)
-    if doc is not None and not (dt.date.fromisoformat(doc["day"]) <= args.date <= _today(args)):
-        sys.exit(f"ngày ban hành {args.date:%d/%m/%Y} phải từ ngày soạn dự thảo "
-                 f"({dt.date.fromisoformat(doc['day']):%d/%m/%Y}) đến hôm nay")
-    runtimes = {rt.plan.plan.id: rt for rt in open_runtimes(args.today, settings)}
+    from dondoc.desk import DeskError, issue_draft
     try:
-        doc, n, warnings = issue(ledger, {k: rt.plan for k, rt in runtimes.items()},
-                                 lambda plan: runtimes[plan.plan.id].templates, settings.out, args.draft,
-                                 args.number, args.date, args.signed)
-    except IssueError as e:
+        done = issue_draft(settings, args.today, args.draft, args.number, args.date, args.signed, args.send)
+    except DeskError as e:
         print(e, file=sys.stderr)
         return 1
-    for w in warnings:
+    doc = done.doc
+    for w in done.warnings:
         print(f"cảnh báo: {w}", file=sys.stderr)
     print(f"Đã đăng ký dự thảo số {doc['id']}: văn bản số {doc['number']} ngày {args.date:%d/%m/%Y}, tệp gửi "
-          f"{doc['pdf_path']}; {n} thư chờ gửi.")
+          f"{doc['pdf_path']}; {done.released} thư chờ gửi.")
     if not args.send:
         print("Lần chạy tới (dondoc run dispatch hoặc escalate) sẽ gửi; gửi ngay: thêm --send.")
         return 0
-    from dondoc.outbox import deliver
-    from dondoc.smtp import DeliveryError
-    rt = runtimes[doc["plan_id"]]
-    leads = {r["mail_key"] or r["key"] for r in ledger.db.query(
-        "select key, mail_key from outbound where document_id = ?", [doc["id"]])}
-    try:
-        summary = asyncio.run(deliver(rt.plan, ledger, rt.cal, rt.templates, settings.smtp(), rt.mail_from,
-                                      settings.out, (doc["stage"],), rt.now, only=leads,
-                                      accept_new=settings.accept_new_ledger))
-    except DeliveryError as e:
-        print(f"issue --send: {e}", file=sys.stderr)
-        return 1
-    print(f"Đã gửi {summary.sent} thư." + (f" {summary.problem()}" if summary.problem() else ""))
-    return 1 if summary.problem() else 0
+    print(f"Đã gửi {done.sent} thư.")
+    if done.problem:
+        print(f"issue --send: {done.problem}", file=sys.stderr)
+    return 1 if done.problem else 0
 
 
 def _plan_option(s) -> None:

@@ -1,14 +1,17 @@
 """What a person does at the secretariat's desk, shared by the `dondoc` command and the web page:
 find the cycle a report belongs to, record a report that came on paper (with its scan), send
-one unit a reminder now.
+one unit a reminder now, issue a draft (and send it now).
 
-Side effects: the ledger, the data folder (the scan), and `remind_now` one SMTP delivery.
+Side effects: the ledger, the data folder (the scan), the output folder (the issued letter),
+and `remind_now` / `issue_draft` SMTP deliveries.
 Every refusal is a DeskError whose message tells the clerk why, in Vietnamese.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
@@ -97,3 +100,65 @@ def remind_now(rt, task_id: str, unit_id: str, period: str) -> str:
         return f"đã gửi thư nhắc {unit.name} ({', '.join(to)})"
     problem = summary.problem() or "thư đang được một lần chạy khác gửi"
     raise DeskError(f"chưa gửi được thư nhắc {unit.name}: {problem}")
+
+
+@dataclass
+class Issued:
+    """What `issue_draft` did: the document as now registered, how many letters it released,
+    the warnings for the clerk, and, when asked to send, how many emails went out and the
+    problem (None when every one went)."""
+    doc: dict
+    released: int
+    warnings: list[str]
+    sent: int | None = None
+    problem: str | None = None
+
+
+def issue_draft(settings, today: dt.date | None, doc_id: int, number: str, issued_on: dt.date,
+                signed: Path | None = None, send: bool = False) -> Issued:
+    """Register draft `doc_id` as issued (issuing.issue: its number, its date, the signed PDF
+    units receive byte for byte), the date being between the draft's day and `today` (None:
+    the real day); with `send`, email it to its units now, each lead claimed in the ledger as
+    every run does, so a second call sends nothing. Raises DeskError (one line) when the
+    draft cannot be issued (unknown, already issued, a date out of range, a malformed number,
+    a file that is not a PDF); a mail server that cannot be reached leaves the document issued
+    and its letters queued, said in `problem`. Shared by `dondoc issue` and the web page."""
+    from dondoc.issuing import IssueError, issue
+    from dondoc.runtime import open_runtimes
+    runtimes = {rt.plan.plan.id: rt for rt in open_runtimes(today, settings)}
+    ledger = Ledger(settings.db)
+    doc = ledger.document(doc_id)
+    now = next(iter(runtimes.values())).today
+    if doc is not None and doc["state"] == "drafted" and not dt.date.fromisoformat(doc["day"]) <= issued_on <= now:
+        raise DeskError(f"ngày ban hành {issued_on:%d/%m/%Y} phải từ ngày soạn dự thảo "
+                        f"({dt.date.fromisoformat(doc['day']):%d/%m/%Y}) đến hôm nay ({now:%d/%m/%Y})")
+    try:
+        doc, n, warnings = issue(ledger, {k: rt.plan for k, rt in runtimes.items()},
+                                 lambda plan: runtimes[plan.plan.id].templates, settings.out, doc_id, number,
+                                 issued_on, signed)
+    except IssueError as e:
+        raise DeskError(str(e)) from None
+    if not send:
+        return Issued(doc, n, warnings)
+    rt = runtimes.get(doc["plan_id"])
+    if rt is None:
+        return Issued(doc, n, warnings, 0, f"kế hoạch {doc['plan_id']} không còn trong thư mục kế hoạch: chưa gửi")
+    return Issued(doc, n, warnings, *send_issued(rt, doc))
+
+
+def send_issued(rt, doc: dict) -> tuple[int, str | None]:
+    """Email issued document `doc` now to every unit still waiting for it (rt: its plan's
+    Runtime), each email claimed in the ledger first, so two calls at once send it once.
+    Returns how many emails went, and the problem in words (None when all went); a mail
+    server that cannot be reached is a problem, the letters then wait for the next run."""
+    from dondoc.outbox import deliver
+    from dondoc.smtp import DeliveryError
+    leads = {r["mail_key"] or r["key"] for r in rt.ledger.db.query(
+        "select key, mail_key from outbound where document_id = ?", [doc["id"]])}
+    try:
+        summary = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                                      rt.settings.out, (doc["stage"],), rt.now, only=leads,
+                                      accept_new=rt.settings.accept_new_ledger))
+    except DeliveryError as e:
+        return 0, f"chưa gửi được: {e}; thư vẫn chờ trong hàng, lần chạy tới sẽ gửi"
+    return summary.sent, summary.problem()

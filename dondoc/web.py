@@ -10,7 +10,8 @@ HMAC-SHA256 under a key made at start (HttpOnly, SameSite=Strict); every POST ca
 token derived from the session; every action is written to the ledger's event log (`desk`)
 with who did it. Files are served only from under the data and output folders.
 
-Side effects: the ledger, the data folder (uploaded scans), SMTP (a reminder sent now).
+Side effects: the ledger, the data folder (uploaded scans and signed PDFs), the output folder
+(an issued letter), SMTP (a reminder, or an issued letter, sent now).
 """
 from __future__ import annotations
 
@@ -34,14 +35,14 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Upload
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
-from dondoc.desk import DeskError, pick_period, record_paper, remind_now
+from dondoc.desk import DeskError, issue_draft, pick_period, record_paper, remind_now, send_issued
 from dondoc.settings import Settings
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
 SESSION, FLASH = "dondoc_session", "dondoc_flash"
 SESSION_HOURS = 12
-SCAN, SHEET = File(None), File(None)   # one each: FastAPI keeps a parameter's name in its File()
+SCAN, SHEET, SIGNED = File(None), File(None), File(None)   # one each: FastAPI keeps a parameter's name in its File()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -103,6 +104,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
     env.filters["vn_date"] = _vn_date
     env.filters["inbound_word"] = lambda status: INBOUND_WORDS.get(status, status)
+    env.filters["untemplated"] = lambda text: re.sub(r"\{\w+\}", "…", text)   # a plan title, its period not known
     web = FastAPI(title="dondoc", docs_url=None, redoc_url=None, openapi_url=None)
 
     def sign(data: dict) -> str:
@@ -189,15 +191,16 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         text, _, kind = unquote(message or "").rpartition("|")
         html = env.get_template(name).render(
             user=request.state.session["u"], csrf=csrf(request.state.session), today=day(), local=local,
-            flash=text, flash_kind=kind, triage_count=len(ledger().inbound("triage")), **ctx)
+            flash=text, flash_kind=kind, triage_count=len(ledger().inbound("triage")),
+            drafts_count=len(ledger().documents(state="drafted")), **ctx)
         response = HTMLResponse(html)
         if message:
             response.delete_cookie(FLASH, path="/")
         return response
 
-    def done(to: str, message: str, who: str, action: str, key: str = "", **detail) -> Response:
+    def done(to: str, message: str, who: str, action: str, key: str = "", *, kind: str = "ok", **detail) -> Response:
         ledger().log("desk", key, action=action, by=who, **detail)
-        return _flash(RedirectResponse(to, status_code=303), message, "ok")
+        return _flash(RedirectResponse(to, status_code=303), message, kind)
 
     # -- login -----------------------------------------------------------------------
     @web.get("/login", response_class=HTMLResponse)
@@ -298,16 +301,18 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
                     f"{plan_id}/{period}/{task}/{unit_id}")
 
     @web.get("/document/{doc_id}")
-    def document(doc_id: int, who: str = Depends(viewer)):
-        """A công văn as units receive it once issued (the PDF, signed file byte for byte), its draft before."""
-        doc = ledger().document(doc_id)
-        path = doc and (doc["pdf_path"] if doc["state"] == "issued" else doc["docx_path"])
-        if not doc or not path or not Path(path).exists():
-            raise HTTPException(404, "không có tệp của công văn này")
+    def document(doc_id: int, kind: str = "", who: str = Depends(viewer)):
+        """A công văn as units receive it once issued (the PDF, signed file byte for byte), its
+        draft (.docx) before; `kind` (docx or pdf) asks for that file of it."""
         from models.rules import STAGE_WORDS
-        name = (f"Công văn {doc['number'].replace('/', '-')}.pdf" if doc["state"] == "issued"
-                else f"Dự thảo công văn {STAGE_WORDS.get(doc['stage'], doc['stage'])} {doc['id']}.docx")
-        return FileResponse(path, filename=name)
+        doc = ledger().document(doc_id)
+        kind = kind or ("pdf" if doc and doc["state"] == "issued" else "docx")
+        path = doc and doc[f"{kind}_path"] if kind in ("docx", "pdf") else None
+        if not doc or not path or not Path(path).exists():
+            raise HTTPException(404, "không có tệp này của công văn")
+        name = (f"Công văn {doc['number'].replace('/', '-')}" if doc["state"] == "issued"
+                else f"Dự thảo công văn {STAGE_WORDS.get(doc['stage'], doc['stage'])} {doc['id']}")
+        return FileResponse(path, filename=f"{name}.{kind}")
 
     @web.get("/file")
     def kept_file(path: str, who: str = Depends(viewer)):
@@ -324,7 +329,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         return page(request, "triage.html.j2", waiting=led.inbound("triage"), decided=_undoable(led))
 
     @web.get("/triage/{number}", response_class=HTMLResponse)
-    def triage_show(request: Request, number: int, who: str = Depends(viewer)):
+    def triage_show(request: Request, number: int, plan: str = "", who: str = Depends(viewer)):
         from models.mailparse import parse_reply
         row = ledger().inbound_row(number)
         if row is None:
@@ -334,7 +339,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         attachments = [{"i": i, "name": a.filename, "kb": max(1, len(a.data) // 1024), **saved.get(a.filename, {})}
                        for i, a in enumerate(reply.attachments)]
         every = plans()
-        guess = every.get(row["plan_id"]) or next(iter(every.values()))
+        guess = every.get(plan) or every.get(row["plan_id"]) or next(iter(every.values()))
         return page(request, "triage_show.html.j2", row=row, reply=reply, text=(reply.reply_text or reply.text).strip(),
                     attachments=attachments, plans=every, guess=guess)
 
@@ -389,6 +394,58 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         said = ledger().undo_triage(number, reason.strip() or f"hoàn tác trên trang web ({who})")
         return done("/triage", said, who, "triage-undo", str(number), number=number)
 
+    # -- drafts waiting for signature, and issuing them -------------------------------
+    @web.get("/drafts", response_class=HTMLResponse)
+    def drafts_page(request: Request, who: str = Depends(viewer)):
+        waiting, issued = _drafts(plans(), ledger(), day())
+        return page(request, "drafts.html.j2", waiting=waiting, issued=issued)
+
+    @web.post("/drafts/{doc_id}/issue")
+    def issue_page(doc_id: int, number: str = Form(...), date: str = Form(...), send: str = Form(""),
+                   signed: UploadFile | None = SIGNED, who: str = Depends(poster)):
+        on = _parse_day(date)
+        kept, name = None, ""
+        if signed is not None and signed.filename:
+            data = signed.file.read(settings.max_attachment_mb << 20 | 1)
+            if len(data) > settings.max_attachment_mb << 20:
+                raise DeskError(f"tệp lớn quá {settings.max_attachment_mb} MB")
+            name = Path(signed.filename).name
+            # a name of its own: a refused second submit never removes the file a first one registered
+            safe = re.sub(r"[^\w.-]+", "-", name)
+            kept = settings.data / "van-thu" / str(doc_id) / f"{secrets.token_hex(4)}-{safe}"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_bytes(data)
+        try:
+            result = issue_draft(settings, day(), doc_id, number, on, kept, bool(send))
+        except DeskError as e:
+            if kept:
+                kept.unlink(missing_ok=True)
+            raise DeskError(str(e).replace(str(kept), name) if kept else str(e)) from None
+        doc = result.doc
+        said = [f"Đã đăng ký dự thảo số {doc_id}: công văn số {doc['number']} ngày {on:%d/%m/%Y}"
+                + (f", tệp PDF {name} tải lên" if name else ", bản PDF do dondoc in số và ngày") + "."]
+        said += [f"Cảnh báo: {w.replace(str(kept), name) if kept else w}." for w in result.warnings]
+        said.append(f"Đã gửi {result.sent} thư cho các đơn vị." if send else
+                    f"{result.released} thư chờ gửi: lần chạy tới sẽ gửi, hoặc bấm “Gửi ngay” bên dưới.")
+        if result.problem:
+            said.append(f"Chưa gửi hết: {result.problem.removeprefix('chưa gửi được: ')}.")
+        return done("/drafts", " ".join(said), who, "issue", str(doc_id), number=doc["number"], issued_on=on,
+                    signed=name or None, sent=result.sent, kind="warn" if result.warnings or result.problem else "ok")
+
+    @web.post("/drafts/{doc_id}/send")
+    def send_page(doc_id: int, who: str = Depends(poster)):
+        from dondoc.runtime import open_runtimes
+        doc = ledger().document(doc_id)
+        if doc is None or doc["state"] != "issued":
+            raise DeskError(f"văn bản {doc_id} chưa được ban hành: đăng ký số và ngày trước khi gửi")
+        rt = open_runtimes(day(), settings, [plan_of(doc["plan_id"]).plan.id])[0]
+        sent, problem = send_issued(rt, doc)
+        said = (f"Đã gửi {sent} thư công văn số {doc['number']}." if sent or problem else
+                f"Công văn số {doc['number']}: không còn thư nào chờ gửi.")
+        if problem:
+            said += f" Chưa gửi hết: {problem.removeprefix('chưa gửi được: ')}."
+        return done("/drafts", said, who, "send-document", str(doc_id), sent=sent, kind="warn" if problem else "ok")
+
     # -- a paper report --------------------------------------------------------------
     @web.get("/record", response_class=HTMLResponse)
     def record_page(request: Request, plan: str = "", unit: str = "", task: str = "", who: str = Depends(viewer)):
@@ -426,7 +483,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
 
     @web.get("/import", response_class=HTMLResponse)
     def import_page(request: Request, who: str = Depends(viewer)):
-        return page(request, "import.html.j2", snippet=None, skipped=[])
+        return page(request, "import.html.j2", snippet=None, skipped=[], count=0, group_hint="")
 
     @web.post("/import", response_class=HTMLResponse)
     def import_units(request: Request, sheet: UploadFile | None = SHEET, group: str = Form(""),
@@ -435,7 +492,8 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
             raise DeskError("chọn một tệp .xlsx")
         snippet, skipped = units_yaml(sheet.file.read(), group.strip())
         ledger().log("desk", "", action="import-units", by=who, file=sheet.filename)
-        return page(request, "import.html.j2", snippet=snippet, skipped=skipped)
+        return page(request, "import.html.j2", snippet=snippet, skipped=skipped, group_hint=group.strip(),
+                    count=snippet.count("\n- id: "))
 
     return web
 
@@ -523,12 +581,49 @@ def _overview(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dic
                           "title": with_period(plan.task(task_id).title, parse_label(label)),
                           "counts": counts(of), "total": len(of)})
         rows += [{"plan": pid, "period": r.period, "task_id": r.task_id, "unit_id": r.unit_id, "unit_name": r.unit_name,
+                  "title": with_period(plan.task(r.task_id).title, parse_label(r.period)),
                   "group": plan.unit(r.unit_id).group, "deadline": r.deadline, "extended_from": r.extended_from,
                   "status": r.status, "word": r.word, "received": r.reported_on,
                   "asked": any(s == "request" for s, _, _ in r.sent),
                   "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({STATE_WORDS.get(st, st)})")
                            for s, d, st in r.sent]} for r in mine]
     return tasks, rows
+
+
+def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]]:
+    """The documents as the drafts page shows them: those waiting for signature (oldest
+    first, with the working days each has waited) and those issued (newest first, with who
+    registered them on this page and how many of their emails went)."""
+    from dondoc.issuing import is_signed, waiting
+    from models.calendar import BusinessCalendar
+    from models.rules import STAGE_WORDS
+    by = {e["key"]: json.loads(e["detail"]).get("by") for e in ledger.events("desk")
+          if json.loads(e["detail"]).get("action") == "issue"}
+
+    def view(doc: dict, days: int | None = None) -> dict:
+        plan, ctx = plans.get(doc["plan_id"]), json.loads(doc["context"] or "{}")
+        units = json.loads(doc["units"] or "[]")
+        mails = {r["mail_key"] or r["key"]: r["status"] for r in ledger.db.query(   # an email's rows share a status
+            "select key, mail_key, status from outbound where document_id = ?", [doc["id"]])}
+        return {**doc, "word": STAGE_WORDS.get(doc["stage"], doc["stage"]), "waited": days,
+                "subject": ctx.get("subject"),
+                "units": [plan.unit(u).name if plan and plan.has_unit(u) else u for u in units],
+                "tasks": ctx.get("tasks") or [{"title": t, "deadline": ""} for t in json.loads(doc["tasks"] or "[]")],
+                "mails": len(mails), "sent": sum(s == "sent" for s in mails.values()),
+                "failed": sum(s == "failed" for s in mails.values()), "by": by.get(str(doc["id"])),
+                "unsent": sum(s in ("held", "pending") for s in mails.values()),
+                "code": f"{plan.issuer.code}-{plan.issuer.division}" if plan else "",
+                "pdf_kind": pdf_kind(doc)}
+
+    def pdf_kind(doc: dict) -> str:
+        if not doc["signed_file"]:
+            return "printed"
+        pdf = Path(doc["pdf_path"] or "")
+        return "signed" if pdf.is_file() and is_signed(pdf.read_bytes()) else "unsigned"
+    cals = {pid: BusinessCalendar(p.calendar) for pid, p in plans.items()}
+    drafted = [view(doc, days) for doc, days in waiting(ledger, cals, today, list(plans))]
+    issued = [view(doc) for doc in ledger.documents(state="issued") if doc["plan_id"] in plans]
+    return drafted, sorted(issued, key=lambda d: (d["issued_on"], d["id"]), reverse=True)
 
 
 def _undoable(ledger) -> list[dict]:
@@ -644,7 +739,7 @@ def units_yaml(data: bytes, group: str = "") -> tuple[str, list[str]]:
         if not name and not emails:
             continue
         if not name or not emails:
-            skipped.append(f"dòng {n}: thiếu {'tên đơn vị' if not name else 'email'}")
+            skipped.append(f"dòng {n}{f' ({name})' if name else ''}: thiếu {'tên đơn vị' if not name else 'email'}")
             continue
         uid = slug(get("id") or name)
         while uid in seen:

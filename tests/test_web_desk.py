@@ -44,7 +44,8 @@ def season(tmp_path, env, smtp_server, monkeypatch):
     monkeypatch.setenv("DONDOC_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("DONDOC_INBOX", f"maildir:{tmp_path / 'Maildir'}")
     rt = next(r for r in open_runtimes(D(2026, 11, 5)) if r.plan.plan.id == PLAN)
-    record(rt, ("request",))   # the day's công văn drafted, then issued with the signed PDF, then sent
+    # the day's công văn drafted (the plain function: no Prefect server), issued with the signed PDF, sent
+    record.fn(rt, ("request",))
     (tmp_path / "signed.pdf").write_bytes(SIGNED)
     doc = rt.ledger.documents(PLAN)[0]
     issue(rt.ledger, {PLAN: rt.plan}, lambda p: rt.templates, rt.settings.out, doc["id"], "215/STTTT-TTBCXB",
@@ -150,6 +151,10 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
     assert page.input_value("#assign select[name=unit]") == "bao-dak-nong"
     assert page.input_value("#assign select[name=task]") == TASK
     shot(page, tmp_path, "3-triage")
+    page.click("#assign a:has-text('binh-dan-hoc-vu-so')")       # another plan: its own units to choose from
+    assert page.input_value("#assign input[name=plan]") == "binh-dan-hoc-vu-so"
+    assert "UBND phường Hòa Bình" in page.inner_text("#assign select[name=unit]")
+    page.go_back()
     page.fill("#assign input[name=reason]", "đã gọi điện xác nhận với Báo")
     page.click("#assign button")
     assert "ghi nhận là báo cáo của Báo Đắk Nông" in page.inner_text(".flash")
@@ -167,6 +172,9 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
     scan = tmp_path / "cong-van-12.pdf"
     scan.write_bytes(b"%PDF-1.4\n%%EOF\n")
     page.click("header >> text=Ghi nhận báo cáo giấy")
+    page.click("#record a:has-text('binh-dan-hoc-vu-so')")
+    assert "Báo Đắk Nông" not in page.inner_text("#record select[name=unit]")
+    page.click("#record a:has-text('hoc-tap-suot-doi')")
     page.select_option("#record select[name=unit]", "cong-ttdt")
     page.select_option("#record select[name=task]", TASK)
     page.fill("#record input[name=received]", "02/12/2026")
@@ -229,5 +237,6 @@ def test_a_unit_list_from_the_office_spreadsheet(page, tmp_path):
                         "group": "huyen", "emails": ["vhtt@dakmil.example", "vanthu@dakmil.example"],
                         "contact": "Nguyễn Văn A", "phone": "0261 3741 234"}
     assert units[1]["name"] == "Đoàn Ca múa nhạc “Yes”" and len(units) == 2
-    assert "dòng 4: thiếu email" in page.inner_text("main")
+    assert "dòng 4 (Trường Chính trị tỉnh): thiếu email" in page.inner_text("main")
+    assert "2 đơn vị đọc được" in page.inner_text("main")
     shot(page, tmp_path, "6-import")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,6 +44,9 @@ def test_elsewhere_every_page_needs_a_login_and_every_post_a_token(settings):
     assert client.get("/").headers["location"] == "/login"
     assert client.get("/export.xlsx").status_code == 303
     assert client.get("/file", params={"path": str(SHIPPED)}).status_code == 303
+    assert client.get("/drafts").headers["location"] == "/login"
+    assert client.post("/drafts/1/issue", data={"number": "1/X", "date": "01/12/2026",
+                                                "csrf": token(client)}).headers["location"] == "/login"
     assert client.post("/login", data={"name": "lan", "password": "đúng-mật-khẩu"}).status_code == 403   # no token
     r = client.post("/login", data={"name": "lan", "password": "sai", "csrf": token(client)})
     assert r.headers["location"] == "/login"
@@ -61,6 +65,13 @@ def test_elsewhere_every_page_needs_a_login_and_every_post_a_token(settings):
     logged = [(json.loads(e["detail"])["action"], json.loads(e["detail"])["by"]) for e in led.events("desk")]
     assert logged == [("login-failed", "lan"), ("login", "lan")]
     assert json.loads(led.events("note")[0]["detail"])["by"] == "lan"
+    # issuing a draft: a token too; an unknown draft is said plainly, and nothing is logged as issued
+    issue = {"number": "1/STTTT-TTBCXB", "date": "01/12/2026"}
+    assert client.post("/drafts/1/issue", data=issue).status_code == 403
+    r = client.post("/drafts/1/issue", data={**issue, "csrf": csrf}, headers={"referer": "http://10.0.0.5:8080/drafts"})
+    assert r.headers["location"] == "/drafts" and "không có dự thảo số 1" in unquote(client.cookies["dondoc_flash"])
+    assert client.get("/drafts").status_code == 200 and not led.events("issued")
+    assert client.get("/document/1", params={"kind": "../../etc/passwd"}).status_code == 404
     # a file outside the data and output folders is never served
     assert client.get("/file", params={"path": str(SHIPPED)}).status_code == 404
     assert client.get("/file", params={"path": str(settings.data / ".." / "d.db")}).status_code == 404
