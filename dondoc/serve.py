@@ -54,8 +54,9 @@ def to_pool(plans: list[Plan], pool: str, **parameters) -> list[str]:
     """Register every deployment of `plans` (see `deployments`) in the work pool `pool` of the
     server PREFECT_API_URL names, creating it as a process pool when missing; `parameters`
     (e.g. `today` for a replayed day) are added to each. The pool's workers run them
-    (`prefect worker start --pool NAME`, started in this folder with the same DONDOC_* settings:
-    a deployment's code is this checkout's `flows/`). Returns the deployments' names."""
+    (`prefect worker start --pool NAME`, with the same DONDOC_* settings): each run starts in
+    this process's working folder, whose `flows/` it imports, so a worker's machine needs this
+    checkout at the same path. Returns the deployments' names."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
@@ -69,6 +70,7 @@ def to_pool(plans: list[Plan], pool: str, **parameters) -> list[str]:
     names = []
     for d in deployments(plans):
         d.parameters = {**d.parameters, **parameters}
+        d.job_variables = {**d.job_variables, "working_dir": str(Path.cwd())}   # the entrypoint is relative to it
         d.apply(work_pool_name=pool)
         names.append(d.name)
     return names
@@ -82,9 +84,10 @@ def _answers(url: str, timeout: float = 2) -> bool:
         return False
 
 
-def running_api(var: Path, timeout: float = 1.0) -> str | None:
+def running_api(var: Path, timeout: float = 5.0) -> str | None:
     """The API URL a running `dondoc serve` recorded in `var`, if its process is alive and the
-    API answers /health within `timeout` seconds; else None. Reads only."""
+    API answers /health within `timeout` seconds (a loaded machine's server can be slow to
+    answer; a temporary server costs more than waiting); else None. Reads only."""
     try:
         record = json.loads((var / RECORD).read_text(encoding="utf-8"))
         os.kill(int(record["pid"]), 0)
