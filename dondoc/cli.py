@@ -458,11 +458,28 @@ def _no_tracebacks() -> None:
             handler.addFilter(Plain())
 
 
+def _reach_prefect(settings) -> None:
+    """Before Prefect is imported: the API server of a running `dondoc serve` (recorded next to
+    the ledger) when the operator set none, so the run starts no temporary server; without
+    one, say once what the temporary server costs."""
+    import os
+
+    from dondoc.serve import running_api
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    if url := running_api(settings.db.parent):
+        os.environ["PREFECT_API_URL"] = url
+    else:
+        print("Chưa chạy dondoc serve: Prefect khởi động máy chủ tạm, mất khoảng 10 giây; "
+              "chạy `dondoc serve` (hoặc đặt PREFECT_API_URL) thì mỗi lần chạy chỉ mất vài giây.", file=sys.stderr)
+
+
 def cmd_run(args, settings) -> int:
     import asyncio
     import importlib
     _files(settings, args.plan)
     _prefect_env(settings)
+    _reach_prefect(settings)
     if args.i_know_the_ledger_is_new:   # read by the flow's settings (a served run is another process)
         import os
         os.environ["DONDOC_ACCEPT_NEW_LEDGER"] = "1"
@@ -545,7 +562,7 @@ def cmd_serve(args, settings) -> int:
     _ledger(settings)
     page = web.server(settings)   # checked before Prefect starts: a busy port or no account stops here
     from dondoc.serve import serve
-    serve(plans, Path(os.environ["PREFECT_HOME"]), web=page)
+    serve(plans, Path(os.environ["PREFECT_HOME"]), web=page, var=settings.db.parent, pool=args.pool)
     return 0
 
 
@@ -753,6 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("serve", help="chạy mọi luồng theo lịch và trang web (tự khởi động máy chủ Prefect nếu cần)")
     _web_options(s)
+    s.add_argument("--pool", metavar="TÊN", help="đăng ký các luồng vào work pool này (tạo nếu chưa có) để các máy "
+                   "chạy `prefect worker start --pool TÊN` thực hiện, thay vì tự chạy")
     s.set_defaults(func=cmd_serve)
     s = sub.add_parser("web", help="chỉ chạy trang web cho văn phòng (không chạy lịch)")
     _web_options(s)

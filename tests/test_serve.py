@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from itertools import pairwise
 
 from dondoc.serve import deployments
 from tests.conftest import ROOT
@@ -51,13 +52,24 @@ def test_serve_starts_a_prefect_server_and_a_scheduled_run_completes(tmp_path, m
                             cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        url = None
+        ui = None
         deadline = time.monotonic() + 240
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            line = next((x for x in log.read_text().splitlines() if x.startswith("Prefect server: ")), None)
-            url = line.split()[2] + "/api" if line else None
+        while ui is None and time.monotonic() < deadline and proc.poll() is None:
+            lines = log.read_text().splitlines()
+            ui = next((b for a, b in pairwise(lines) if a == "Giao diện Prefect:"), None)   # own line
             time.sleep(0.5)
-        assert url, f"serve did not start a Prefect server: {log.read_text()[-2000:]}"
+        assert ui, f"serve did not start a Prefect server: {log.read_text()[-2000:]}"
+        url = ui.rstrip("/") + "/api"
+        with urllib.request.urlopen(f"{ui}ui-settings", timeout=10) as r:   # the UI asks this server, not :4200
+            assert json.loads(r.read())["api_url"] == url
+        record = json.loads((tmp_path / "prefect-api.json").read_text())   # next to the ledger
+        assert record == {"url": url, "pid": proc.pid}
+        # a run beside serve uses serve's server: no temporary one, no note about it
+        run = subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "collect"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert "máy chủ tạm" not in run.stderr and "temporary server" not in run.stderr
+        assert [r for r in _completed(url) if r["flow_id"] and not r.get("deployment_id")], "the run is not on serve"
         while time.monotonic() < deadline:
             runs = [r for r in _completed(url) if r["name"] and r.get("deployment_id")]
             if runs:
@@ -75,3 +87,44 @@ def test_serve_starts_a_prefect_server_and_a_scheduled_run_completes(tmp_path, m
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
+    assert not (tmp_path / "prefect-api.json").exists()   # serve stopped: dondoc run no longer looks there
+
+
+def test_run_uses_the_recorded_server_only_while_it_answers(tmp_path, monkeypatch, capsys):
+    import http.server
+    import threading
+
+    from dondoc.cli import _reach_prefect
+    from dondoc.serve import recorded, running_api
+    from dondoc.settings import Settings
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{api.server_address[1]}/api"
+    settings = Settings(db=tmp_path / "l.db")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    try:
+        assert running_api(tmp_path) is None                      # no serve
+        with recorded(tmp_path, url):
+            assert running_api(tmp_path) == url
+            _reach_prefect(settings)
+            assert os.environ["PREFECT_API_URL"] == url and capsys.readouterr().err == ""
+            monkeypatch.delenv("PREFECT_API_URL")
+            api.shutdown()
+            api.server_close()
+            assert running_api(tmp_path) is None                  # recorded, but no longer answering
+        (tmp_path / "prefect-api.json").write_text(json.dumps({"url": url, "pid": 2**22 + 12345}))
+        assert running_api(tmp_path) is None                      # a dead serve's record
+        _reach_prefect(settings)
+        assert "PREFECT_API_URL" not in os.environ
+        assert "khoảng 10 giây" in capsys.readouterr().err        # said once, in Vietnamese
+    finally:
+        monkeypatch.delenv("PREFECT_API_URL", raising=False)
