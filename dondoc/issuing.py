@@ -179,7 +179,7 @@ def issue(ledger: Ledger, plans: dict[str, Plan], templates_for, out: Path, doc_
         if not data.startswith(b"%PDF-"):
             raise IssueError(f"{signed}: không phải tệp PDF; chỉ nhận bản PDF đã ký")
         if not is_signed(data):
-            warnings.append(f"{signed}: tệp PDF không có chữ ký số (không có trường chữ ký với ByteRange); "
+            warnings.append(f"{signed}: tệp PDF không có chữ ký số (chưa ký số trên hệ thống quản lý văn bản?); "
                             "vẫn gửi đúng tệp này")
         pdf = folder / f"{stem}.pdf"
         pdf.write_bytes(data)
