@@ -94,9 +94,13 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
 
 
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-            limits: Limits, summary: CollectSummary) -> None:
+            limits: Limits, summary: CollectSummary, batch: int = 100) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
-    it answers (`plans` by id, the default plan first)."""
+    it answers (`plans` by id, the default plan first). The ledger is written in one
+    transaction per `batch` messages: a message's state, its report and its acknowledgement
+    are committed together or not at all (a run killed mid-batch leaves those messages `new`
+    for the next run); a message that cannot be read is quarantined alone (its own writes
+    undone, the batch goes on)."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -105,13 +109,17 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
 
     def reported(k: Key) -> bool:
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
-    for row in ledger.inbound("new"):
-        try:
-            _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
-        except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
-            ledger.update_inbound(row["id"], status="triage", kind="unreadable",
-                                  reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
-            summary.triage += 1
+    rows = ledger.inbound("new")
+    for start in range(0, len(rows), batch):
+        with ledger.batch():
+            for row in rows[start:start + batch]:
+                try:
+                    with ledger.savepoint():
+                        _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
+                except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
+                    ledger.update_inbound(row["id"], status="triage", kind="unreadable",
+                                          reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
+                    summary.triage += 1
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,
