@@ -22,7 +22,7 @@ from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance
-from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
+from models.inbound import Limits, match_reply, mentions_attachment, open_zip, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
@@ -186,13 +186,14 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     tables: list = []
     texts: list[str] = []   # the report's own text: every attachment's but the form's
     for att in reply.attachments:
-        refusal = vet(att.filename, att.data, limits)
+        zipped = open_zip(att.filename, att.data)   # read the listing once, for both
+        refusal = vet(att.filename, att.data, limits, zipped)
         if refusal:
             files.append({"name": att.filename, "refused": refusal})
             summary.refused_attachments += 1
             continue
         path = save_attachment(folder, att.filename, att.data)
-        read = attachment_text(att.filename, att.data, limits)
+        read = attachment_text(att.filename, att.data, limits, zipped)
         files.append({"name": att.filename, "path": str(path), "text": read.text[:TEXT_KEPT],
                       **({"error": read.error} if read.error else {})})
         tables += read.tables

@@ -441,7 +441,7 @@ def _fast(text: str, depth: int) -> email.message.Message | None:
         at = line_at(at + len(sep))
     if not found or not found[-1][2]:
         return None
-    parts = []
+    parts: list[email.message.Message | str] = []
     for (_, start, _), (stop, _, _) in zip(found, found[1:], strict=False):
         chunk = body[start:stop]
         chunk = chunk[:-2] if chunk.endswith("\r\n") else chunk[:-1] if chunk.endswith("\n") else chunk
