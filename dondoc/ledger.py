@@ -378,14 +378,13 @@ class Ledger:
         """Record fetched messages (status `new`) and where the mailbox stopped, in one
         transaction; a message already kept (same Message-ID, or same content) changes
         nothing. Returns how many were new."""
-        now, new = _now(), 0
+        now = _now()
         with self._tx():
-            for r in rows:
-                cur = self.db.execute(
-                    "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
-                    " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
-                    [r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now])
-                new += cur.rowcount
+            new = self.db.conn.executemany(
+                "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
+                " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
+                [[r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now]
+                 for r in rows]).rowcount
             self.db.execute("insert or replace into inbox_state values (?,?,?,?)", [source, uidvalidity, last_uid, now])
         return new
 
