@@ -22,7 +22,7 @@ from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance
-from models.inbound import Limits, match_reply, mentions_attachment, read_indicators, reads_as_report, vet
+from models.inbound import Limits, match_reply, mentions_attachment, open_zip, read_indicators, reads_as_report, vet
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
@@ -94,9 +94,13 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
 
 
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-            limits: Limits, summary: CollectSummary) -> None:
+            limits: Limits, summary: CollectSummary, batch: int = 100) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
-    it answers (`plans` by id, the default plan first)."""
+    it answers (`plans` by id, the default plan first). The ledger is written in one
+    transaction per `batch` messages: a message's state, its report and its acknowledgement
+    are committed together or not at all (a run killed mid-batch leaves those messages `new`
+    for the next run); a message that cannot be read is quarantined alone (its own writes
+    undone, the batch goes on)."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -105,13 +109,17 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
 
     def reported(k: Key) -> bool:
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
-    for row in ledger.inbound("new"):
-        try:
-            _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
-        except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
-            ledger.update_inbound(row["id"], status="triage", kind="unreadable",
-                                  reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
-            summary.triage += 1
+    rows = ledger.inbound("new")
+    for start in range(0, len(rows), batch):
+        with ledger.batch():
+            for row in rows[start:start + batch]:
+                try:
+                    with ledger.savepoint():
+                        _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
+                except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
+                    ledger.update_inbound(row["id"], status="triage", kind="unreadable",
+                                          reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
+                    summary.triage += 1
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,
@@ -178,13 +186,14 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     tables: list = []
     texts: list[str] = []   # the report's own text: every attachment's but the form's
     for att in reply.attachments:
-        refusal = vet(att.filename, att.data, limits)
+        zipped = open_zip(att.filename, att.data)   # read the listing once, for both
+        refusal = vet(att.filename, att.data, limits, zipped)
         if refusal:
             files.append({"name": att.filename, "refused": refusal})
             summary.refused_attachments += 1
             continue
         path = save_attachment(folder, att.filename, att.data)
-        read = attachment_text(att.filename, att.data, limits)
+        read = attachment_text(att.filename, att.data, limits, zipped)
         files.append({"name": att.filename, "path": str(path), "text": read.text[:TEXT_KEPT],
                       **({"error": read.error} if read.error else {})})
         tables += read.tables

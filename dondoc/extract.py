@@ -21,6 +21,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
@@ -157,10 +158,12 @@ def _parse(stream, walk: _Walk, limits: Limits, started: float) -> None:
         raise Refused(f"XML hỏng: {e}") from None
 
 
-def _open_member(data: bytes, member: str, limits: Limits) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
-    """The zip and its `member`, after the checks every zip passes before any parse."""
+def _open_member(data: bytes, member: str, limits: Limits,
+                 z: zipfile.ZipFile | None = None) -> tuple[zipfile.ZipFile, zipfile.ZipInfo]:
+    """The zip (`z` when the caller opened it) and its `member`, after the checks every zip
+    passes before any parse."""
     try:
-        z = zipfile.ZipFile(io.BytesIO(data))
+        z = z or zipfile.ZipFile(io.BytesIO(data))
         infos = z.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raise Refused("tệp nén hỏng, không mở được") from None
@@ -178,9 +181,9 @@ def _open_member(data: bytes, member: str, limits: Limits) -> tuple[zipfile.ZipF
         raise Refused(f"không có {member}: không phải tệp văn bản hợp lệ") from None
 
 
-def _walk_zip_xml(data: bytes, member: str, limits: Limits, odt: bool = False) -> _Walk:
+def _walk_zip_xml(data: bytes, member: str, limits: Limits, z: zipfile.ZipFile | None, odt: bool = False) -> _Walk:
     started = time.monotonic()
-    z, info = _open_member(data, member, limits)
+    z, info = _open_member(data, member, limits, z)
     walk = _Walk(limits, odt=odt)
     try:
         with z, z.open(info) as stream:
@@ -198,13 +201,13 @@ def docx_tables(data: bytes, limits: Limits = Limits()) -> list[list[list[str]]]
     return attachment_text("x.docx", data, limits).tables
 
 
-def _docx(data: bytes, limits: Limits) -> tuple[str, list]:
-    walk = _walk_zip_xml(data, "word/document.xml", limits)
+def _docx(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> tuple[str, list]:
+    walk = _walk_zip_xml(data, "word/document.xml", limits, z)
     return "\n".join(walk.lines), walk.tables
 
 
-def _odt(data: bytes, limits: Limits) -> str:
-    return "\n".join(_walk_zip_xml(data, "content.xml", limits, odt=True).lines)
+def _odt(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
+    return "\n".join(_walk_zip_xml(data, "content.xml", limits, z, odt=True).lines)
 
 
 def _cell(value) -> str:
@@ -213,10 +216,10 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def _xlsx(data: bytes, limits: Limits) -> str:
+def _xlsx(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
     from openpyxl import load_workbook
     started = time.monotonic()
-    _open_member(data, "[Content_Types].xml", limits)[0].close()
+    _open_member(data, "[Content_Types].xml", limits, z)[0].close()
     wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     out, size = [], 0
     try:
@@ -236,7 +239,7 @@ def _xlsx(data: bytes, limits: Limits) -> str:
     return "\n".join(out)
 
 
-def _pdf(data: bytes, limits: Limits) -> str:
+def _pdf(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
     from pypdf import PdfReader
     started = time.monotonic()
     reader = PdfReader(io.BytesIO(data))
@@ -254,7 +257,7 @@ def _pdf(data: bytes, limits: Limits) -> str:
     return "\n".join(out)
 
 
-def _doc(data: bytes, limits: Limits) -> str:
+def _doc(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
     soffice = shutil.which("soffice")
     if soffice is None:
         raise Refused("máy chủ không có LibreOffice để đọc tệp .doc")
@@ -277,14 +280,18 @@ def _doc(data: bytes, limits: Limits) -> str:
             return f.read(limits.max_text * 4).decode("utf-8", "replace").lstrip("\ufeff")
 
 
-READERS = {".docx": _docx, ".odt": _odt, ".xlsx": _xlsx, ".pdf": _pdf, ".doc": _doc}
+Reader = Callable[[bytes, Limits, zipfile.ZipFile | None], str | tuple[str, list]]
+READERS: dict[str, Reader] = {".docx": _docx, ".odt": _odt, ".xlsx": _xlsx, ".pdf": _pdf, ".doc": _doc}
 
 
-def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> ExtractResult:
+def attachment_text(filename: str, data: bytes, limits: Limits = Limits(),
+                    zipped: zipfile.ZipFile | None = None) -> ExtractResult:
     """The text of one attachment, NFC, at most `limits.max_text` characters, by its
     extension (.docx .odt .xlsx .pdf .doc); for a .docx also its tables (`docx_tables`). Never
     raises: a file refused by the limits, broken, encrypted, of another type, or without any text
-    gives `error` (Vietnamese) and the text read, if any."""
+    gives `error` (Vietnamese) and the text read, if any. `zipped`: the attachment's
+    models.inbound.open_zip when the caller has it (its listing is then not read again; it
+    is closed here)."""
     ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     reader = READERS.get(ext)
     if reader is None:
@@ -292,7 +299,7 @@ def attachment_text(filename: str, data: bytes, limits: Limits = Limits()) -> Ex
     if len(data) > limits.max_bytes:
         return ExtractResult("", f"tệp quá lớn ({len(data) >> 20} MB)")
     try:
-        got = reader(data, limits)   # a .docx gives its tables too
+        got = reader(data, limits, zipped)   # a .docx gives its tables too
         text, tables = got if isinstance(got, tuple) else (got, [])
     except Refused as e:
         return ExtractResult("", str(e))

@@ -213,6 +213,28 @@ class Ledger:
             raise
         conn.commit()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many writes (a batch of replies): every write method called
+        inside joins it, and nothing of it is on disk until the block ends without an error."""
+        with self._tx():
+            yield
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside `batch`: when the block raises, undo its writes alone (the rest of the batch
+        stays) and re-raise."""
+        conn = self.db.conn
+        assert conn.in_transaction, "savepoint() belongs inside batch()"
+        conn.execute("SAVEPOINT one")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO one")
+            conn.execute("RELEASE one")
+            raise
+        conn.execute("RELEASE one")
+
     def migrate(self) -> None:
         """Apply the migrations this file has not seen, each in its own transaction."""
         if "migrations" not in self.db.table_names():
@@ -356,14 +378,13 @@ class Ledger:
         """Record fetched messages (status `new`) and where the mailbox stopped, in one
         transaction; a message already kept (same Message-ID, or same content) changes
         nothing. Returns how many were new."""
-        now, new = _now(), 0
+        now = _now()
         with self._tx():
-            for r in rows:
-                cur = self.db.execute(
-                    "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
-                    " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
-                    [r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now])
-                new += cur.rowcount
+            new = self.db.conn.executemany(
+                "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
+                " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
+                [[r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now]
+                 for r in rows]).rowcount
             self.db.execute("insert or replace into inbox_state values (?,?,?,?)", [source, uidvalidity, last_uid, now])
         return new
 
@@ -417,10 +438,16 @@ class Ledger:
         self.db.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
 
     def update_inbound(self, inbound_id: str, **fields) -> None:
-        fields = {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
-                  for k, v in fields.items()}
-        with self.db.conn:
-            self.db.table("inbound").update(inbound_id, fields)
+        """Set `fields` (column names from code; dicts and lists stored as JSON) of one kept
+        message, in the caller's transaction when there is one (`batch`), else in its own."""
+        if not fields:
+            return
+        assert all(k.isidentifier() for k in fields), fields
+        values = [json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
+                  for v in fields.values()]
+        with self._tx():
+            self.db.execute(f"update inbound set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
+                            [*values, inbound_id])
 
     def sent_index(self) -> dict[str, Key]:
         """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to.

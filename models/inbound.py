@@ -71,8 +71,20 @@ def safe_filename(name: str) -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
-def vet(filename: str, data: bytes, limits: Limits = Limits()) -> str | None:
-    """Why an attachment must not be kept, or None when it may."""
+def open_zip(filename: str, data: bytes) -> zipfile.ZipFile | None:
+    """The zip an attachment of a zipped type (.docx, .xlsx, …) is, its listing read once so
+    that `vet` and the text reader share it; None for another type or a broken zip."""
+    if not filename.lower().endswith(ZIPPED):
+        return None
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def vet(filename: str, data: bytes, limits: Limits = Limits(), zipped: zipfile.ZipFile | None = None) -> str | None:
+    """Why an attachment must not be kept, or None when it may. `zipped`: its `open_zip`, when
+    the caller has it."""
     ext = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext not in ALLOWED:
         return f"loại tệp {ext or '(không có đuôi)'} không được nhận"
@@ -80,8 +92,8 @@ def vet(filename: str, data: bytes, limits: Limits = Limits()) -> str | None:
         return f"tệp quá lớn ({len(data) // 1048576} MB > {limits.max_bytes // 1048576} MB)"
     if ext in ZIPPED:
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                unpacked = sum(i.file_size for i in z.infolist())
+            z = zipped or zipfile.ZipFile(io.BytesIO(data))
+            unpacked = sum(i.file_size for i in z.infolist())
         except (zipfile.BadZipFile, OSError, ValueError):
             return "tệp nén hỏng, không mở được"
         if unpacked > limits.max_unzipped or unpacked > limits.max_ratio * max(len(data), 1):
