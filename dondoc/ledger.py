@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import socket
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -347,7 +348,19 @@ class Ledger:
         return cur.rowcount == 1
 
     def finish(self, key: str, status: str, error: str = "") -> None:
-        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
+        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`. When
+        the disk refuses the write-ahead log more room, the log is folded into the ledger (a
+        checkpoint frees its space) and the write tried once more: a letter the server took
+        and the ledger forgot would be sent again."""
+        try:
+            self._finish(key, status, error)
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e) and "disk I/O" not in str(e):
+                raise
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._finish(key, status, error)
+
+    def _finish(self, key: str, status: str, error: str) -> None:
         with self._tx():
             self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ? or mail_key = ?",
                             [status, error or None, _now() if status == "sent" else None, key, key])
