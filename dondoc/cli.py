@@ -841,6 +841,9 @@ def explain(exc: BaseException, settings=None) -> str:
         return f"sổ cái {db} chỉ đọc được: cấp quyền ghi cho tệp và thư mục chứa nó"
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
         return f"không mở được sổ cái {db}: kiểm tra đường dẫn DONDOC_DB (phải là một tệp) và quyền ghi"
+    if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "disk I/O" in str(exc)):
+        return (f"không ghi được vào sổ cái {db} ({exc}): ổ đĩa đầy hoặc lỗi ghi; giải phóng chỗ trống, kiểm tra "
+                "ổ đĩa rồi chạy lại (những gì đã ghi vẫn còn, lần chạy sau làm tiếp)")
     if isinstance(exc, sqlite3.DatabaseError):
         return (f"không dùng được sổ cái {db} ({exc}): tệp hỏng hoặc không phải sổ cái dondoc; khôi phục từ bản "
                 "sao lưu hoặc đặt DONDOC_DB tới tệp đúng")
@@ -852,6 +855,7 @@ def explain(exc: BaseException, settings=None) -> str:
     if isinstance(exc, OSError):
         name = f" {exc.filename}" if exc.filename else ""
         words = {errno.ENOSPC: f"ổ đĩa đã đầy khi ghi{name}: giải phóng chỗ trống rồi chạy lại",
+                 errno.EFBIG: f"tệp{name} vượt giới hạn dung lượng khi ghi: giải phóng chỗ trống rồi chạy lại",
                  errno.ENOENT: f"không có tệp hoặc thư mục{name}: kiểm tra đường dẫn",
                  errno.EACCES: f"không có quyền với{name}: kiểm tra quyền đọc, ghi",
                  errno.EPERM: f"không có quyền với{name}: kiểm tra quyền đọc, ghi",

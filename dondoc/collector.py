@@ -22,11 +22,22 @@ from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance
-from models.inbound import Limits, match_reply, mentions_attachment, open_zip, read_indicators, reads_as_report, vet
+from models.inbound import (
+    Limits,
+    addressed_to,
+    judge_bounce,
+    match_reply,
+    mentions_attachment,
+    open_zip,
+    read_indicators,
+    reads_as_report,
+    vet,
+)
 from models.keys import Key
 from models.mailparse import Reply, auth_failed, parse_reply
 from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
+from models.verp import checker
 
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
@@ -137,22 +148,7 @@ def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits,
         summary.triage += 1
 
     if reply.kind == "bounce":
-        if not reply.bounces or reply.bounced_message_id not in sent:
-            # A bounce must prove itself (our Message-ID in the returned headers): anyone can write
-            # from postmaster@, and a believed bounce silences a unit. A person reads the rest.
-            return triage("thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc" if not reply.bounces else
-                          "thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc")
-        failed = [b for b in reply.bounces if b.status.startswith("5") or b.action == "failed"]
-        ours = reply.bounced_message_id or ""   # in `sent`, checked above
-        keys = [k for b in failed for k in ledger.bounced(ours, b.address,
-                                                          f"{b.status} {b.address}: {b.diagnostic}".strip())]
-        if failed and not keys:   # our letter, but an address it was not sent to
-            return triage("thư báo lỗi nêu địa chỉ không phải nơi thư đã gửi tới: chưa tin, xem thư gốc")
-        ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
-                              reason="; ".join(f"{b.address} {b.status}" for b in failed) or "thư báo lỗi",
-                              attachments=keys)
-        summary.bounce += 1
-        return
+        return _bounce(plans, ledger, summary, row, reply, base, sent, triage)
     m = match_reply(reply, plans, sent, covers, reported)
     where = {"plan_id": m.plan_id, "period": m.period, "year": int(m.period[:4]) if m.period else None,
              "task_id": m.task_id, "unit_id": m.unit_id}
@@ -169,6 +165,28 @@ def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits,
         return triage(distrust or m.reason, **where)
     accept(plans[m.plan_id], ledger, data_dir, limits, row["id"], reply, base, m.period, m.task_id, m.unit_id,
            at.date(), f"khớp theo {'tham chiếu thư' if m.via == 'references' else 'mã tiêu đề'}", summary)
+
+
+def _bounce(plans: dict[str, Plan], ledger: Ledger, summary: CollectSummary, row: dict, reply: Reply, base: dict,
+            sent: dict, triage) -> None:
+    """A bounce marks a letter `bounced` only when it proves which one (models.inbound.judge_bounce:
+    the letter's signed bounce address, or our Message-ID returned with an address the letter
+    went to); anything else goes to triage for a person."""
+    check = checker(ledger.bounce_secret(), [p.issuer.email for p in plans.values()], ledger.message_id_at)
+    verdict = judge_bounce(reply, addressed_to(Path(row["raw_path"]).read_bytes()), sent, check)
+    if verdict.status == "triage":
+        k = sent.get(verdict.message_id)
+        return triage(verdict.reason, **({"plan_id": k.plan, "period": k.period, "task_id": k.task,
+                                          "unit_id": k.unit} if k else {}))
+    ours = verdict.message_id or ""
+    keys = list(dict.fromkeys(k for b in verdict.failed for k in ledger.bounced(
+        ours, b.address, f"{b.status} {b.address}: {b.diagnostic}".strip(), anywhere=verdict.anywhere)))
+    if verdict.failed and not keys:   # our letter, but an address it was not sent to
+        return triage("thư báo lỗi nêu địa chỉ không phải nơi thư đã gửi tới: chưa tin, xem thư gốc")
+    ledger.update_inbound(row["id"], **base, status="bounce", plan_id=Key.parse(keys[0]).plan if keys else None,
+                          reason="; ".join(f"{b.address} {b.status}" for b in verdict.failed) or "thư báo lỗi",
+                          attachments=keys)
+    summary.bounce += 1
 
 
 def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_id: str, reply: Reply, base: dict,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import socket
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -251,6 +253,20 @@ class Ledger:
     def ledger_id(self) -> str:
         return next(self.db.query("select value from meta where name = 'ledger_id'"))["value"]
 
+    def bounce_secret(self) -> bytes:
+        """The key that signs this ledger's bounce addresses (models/verp.py): made once, on first
+        use, with `secrets`, and kept in `meta`. Never logged, never in an event."""
+        with self._tx():
+            self.db.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
+                            [secrets.token_hex(32)])
+            row = next(self.db.query("select value from meta where name = 'bounce_secret'"))
+        return bytes.fromhex(row["value"])
+
+    def message_id_at(self, number: int) -> str | None:
+        """The Message-ID of outbound row `number` (its rowid: what a bounce address names)."""
+        row = next(self.db.query("select message_id from outbound where rowid = ?", [number]), None)
+        return row["message_id"] if row else None
+
     @property
     def schema_version(self) -> int:
         return max((r["version"] for r in self.db.table("migrations").rows), default=0)
@@ -338,7 +354,7 @@ class Ledger:
         looks at them first."""
         marks = ",".join("?" * len(stages))
         rows = self.db.query(
-            f"select * from outbound where plan_id = ? and stage in ({marks})"
+            f"select rowid, * from outbound where plan_id = ? and stage in ({marks})"
             " and status in ('pending', 'sending') and (mail_key is null or mail_key = key) order by rowid",
             [plan_id, *stages])
         return [r for r in rows if r["status"] == "pending" or _abandoned(r, now, lease)]
@@ -354,7 +370,19 @@ class Ledger:
         return cur.rowcount == 1
 
     def finish(self, key: str, status: str, error: str = "") -> None:
-        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
+        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`. When
+        the disk refuses the write-ahead log more room, the log is folded into the ledger (a
+        checkpoint frees its space) and the write tried once more: a letter the server took
+        and the ledger forgot would be sent again."""
+        try:
+            self._finish(key, status, error)
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e) and "disk I/O" not in str(e):
+                raise
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._finish(key, status, error)
+
+    def _finish(self, key: str, status: str, error: str) -> None:
         with self._tx():
             self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ? or mail_key = ?",
                             [status, error or None, _now() if status == "sent" else None, key, key])
@@ -562,12 +590,14 @@ class Ledger:
         return next(self.db.query("select d.* from outbound o join documents d on d.id = o.document_id"
                                   " where o.key = ? and d.state = 'issued'", [first]), None)
 
-    def bounced(self, message_id: str, address: str, why: str) -> list[str]:
+    def bounced(self, message_id: str, address: str, why: str, anywhere: bool = False) -> list[str]:
         """Mark as bounced the letter with that Message-ID, when `address` is one it was sent
-        to (a bounce proves itself by our Message-ID). Returns its key, or nothing."""
+        to (a bounce proves itself by our Message-ID), or whatever it is when `anywhere` (the
+        bounce came to the letter's own signed bounce address: a forward of it failed). Returns
+        its key, or nothing."""
         rows = [r for r in self.db.query("select key, to_addrs, cc_addrs from outbound where message_id = ?",
                                          [message_id])
-                if address.lower() in {a.lower()
+                if anywhere or address.lower() in {a.lower()
                                        for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self._tx():
             for r in rows:

@@ -24,6 +24,7 @@ from models.calendar import BusinessCalendar
 from models.keys import Key
 from models.plan import Plan
 from models.rules import Action, due_actions
+from models.verp import Verp
 
 LEASE = dt.timedelta(minutes=10)   # a claim older than this belongs to a run that died
 
@@ -244,10 +245,17 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         elif claim(Outgoing(row["key"], mail_from, tuple(addresses), b"")):
             done(Outgoing(row["key"], mail_from, tuple(addresses), b""), DeliveryError("; ".join(problems), True), "")
 
+    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp and sendable else None
+
+    def envelope(key: str) -> str:
+        """MAIL FROM: the letter's own signed bounce address (the From header stays `mail_from`)."""
+        row = by_key[key]
+        return verp.address(row["rowid"], row["message_id"]) if verp else mail_from
+
     async def produce() -> AsyncIterator[Outgoing]:
         for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
             keep(letter, out)
-            yield Outgoing(letter.key, mail_from, letter.recipients, letter.data)
+            yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
 
     await send_all(produce(), smtp, claim, done)
     return summary

@@ -128,6 +128,8 @@ def _session(exc: Exception, cfg: SmtpConfig, sender: str | None = None) -> Deli
             return DeliveryError(f"{where} tạm từ chối: {said}", permanent=False, session=True)
         hint = _SESSION_HINTS.get(exc.code) or (
             f"máy chủ không nhận địa chỉ gửi {sender}, kiểm tra DONDOC_MAIL_FROM và quyền gửi của tài khoản"
+            + (" (máy chủ chỉ nhận đúng địa chỉ của tài khoản: đặt `verp: false` trong mục issuer của kế hoạch)"
+               if sender and "+b-" in sender else "")
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "kiểm tra cấu hình DONDOC_SMTP_*")
         return SessionRefused(f"{where} từ chối phiên gửi ({said}): {hint}; thư chưa gửi vẫn chờ, "
                               "sửa xong thì chạy lại")

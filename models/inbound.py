@@ -11,14 +11,17 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 from typing import Protocol
 
 from models.keys import Key
-from models.mailparse import Reply, nfc
+from models.mailparse import Bounce, Reply, nfc
 from models.period import LABEL_PATTERN
 from models.plan import Plan, Unit
+from models.verp import Checked
 
 TAG = re.compile(rf"\[([a-z0-9][a-z0-9-]*)/({LABEL_PATTERN})/([a-z0-9][a-z0-9-]*)/([a-z0-9][a-z0-9-]*)\]")
 ALLOWED = frozenset({".docx", ".doc", ".pdf", ".xlsx", ".xls", ".odt", ".ods", ".zip",
@@ -170,6 +173,67 @@ def _one_of(group: tuple[Key, ...], reply: Reply, tags: set[Key], reported: Call
     if left:
         return left[0], ""
     return group[0], f"thư trả lời công văn gồm {len(group)} nhiệm vụ ({tasks}), đều đã có báo cáo: chọn nhiệm vụ"
+
+
+DELIVERED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+
+
+def addressed_to(raw: bytes) -> tuple[str, ...]:
+    """The addresses a message was delivered to: as the receiving servers wrote them
+    (Delivered-To, X-Original-To, Envelope-To), then its To header; lower case, each once.
+    Only the header block is read."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    head = BytesHeaderParser().parsebytes(raw[:end.end()] if end else raw)
+    values = [str(v) for name in DELIVERED_TO for v in head.get_all(name, [])]
+    return tuple(dict.fromkeys(a.strip().lower() for _, a in getaddresses(values) if "@" in a))
+
+
+@dataclass(frozen=True)
+class BounceVerdict:
+    """What to do with a bounce: `bounce` (mark `failed` of our letter `message_id`) or
+    `triage` (`reason`; `message_id` when the letter is known). `anywhere`: the bounce came
+    to the letter's own signed bounce address, so the failed addresses need not be ones the
+    letter was sent to (a forward of it failed)."""
+    status: str
+    message_id: str | None = None
+    failed: tuple[Bounce, ...] = ()
+    anywhere: bool = False
+    reason: str = ""
+
+
+def judge_bounce(reply: Reply, to: Sequence[str], sent: Container[str],
+                 check: Callable[[str], Checked]) -> BounceVerdict:
+    """Whether a bounce proves which letter of ours it is about. `to`: the addresses it was
+    delivered to (`addressed_to`); `check`: what a bounce address proves (models/verp.py);
+    `sent`: the Message-IDs we sent. Proof is either a signed bounce address of a letter (it
+    counts even when the bounce returns none of its headers) or, with none, our Message-ID
+    in the returned headers and a failed address the letter was sent to (checked by the
+    caller). A forged or broken bounce address, two letters' addresses, a returned
+    Message-ID of another letter of ours, or no address failed named: triage, with the reason."""
+    checked = [c for c in map(check, to) if c.message_id or c.problem]
+    proved = list(dict.fromkeys(c.message_id for c in checked if c.message_id))
+    failed = tuple(b for b in reply.bounces if b.status.startswith("5") or b.action == "failed")
+    if checked and not proved:
+        return BounceVerdict("triage", reason=f"thư báo lỗi không đáng tin: {checked[0].problem}; xem thư gốc")
+    if len(proved) > 1:
+        return BounceVerdict("triage", reason="thư báo lỗi gửi tới địa chỉ trả lỗi của nhiều thư khác nhau: "
+                                              "xem thư gốc")
+    if proved:
+        ours = proved[0]
+        returned = reply.bounced_message_id
+        if returned and returned != ours and returned in sent:
+            return BounceVerdict("triage", ours, reason="thư báo lỗi gửi về địa chỉ trả lỗi của một thư nhưng kèm "
+                                                         "mã của thư khác: xem thư gốc")
+        if not reply.bounces:
+            return BounceVerdict("triage", ours, reason="thư báo lỗi của một thư đã gửi (đúng địa chỉ trả lỗi) nhưng "
+                                                         "không nêu địa chỉ nào bị trả lại: xem thư gốc")
+        return BounceVerdict("bounce", ours, failed, anywhere=True)
+    if not reply.bounces:
+        return BounceVerdict("triage", reason="thư báo lỗi không rõ địa chỉ nào bị trả lại: xem thư gốc")
+    if reply.bounced_message_id not in sent:
+        # anyone can write from postmaster@, and a believed bounce silences a unit
+        return BounceVerdict("triage", reason="thư báo lỗi không kèm mã thư dondoc đã gửi: chưa tin, xem thư gốc")
+    return BounceVerdict("bounce", reply.bounced_message_id, failed)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,8 @@ class Issuer(Strict):
     address: Line | None = None
     division_head: DivisionHead | None = Field(
         None, description="signs the internal escalation memo (default: the division's name, Trưởng phòng)")
+    verp: bool = Field(True, description="each letter's envelope sender is its own signed bounce address "
+                       "(email's local+b-TOKEN@domain); false when the mail server rewrites the envelope sender")
 
 
 class Signer(Strict):
