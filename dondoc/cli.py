@@ -199,7 +199,6 @@ def cmd_status(args, settings) -> int:
         _status_html(plans, _today(args), args.html)
         print(f"{args.html}")
         return 0
-    rows = [r for _, mine, _ in plans for r in mine]
     failed = [f for _, _, fs in plans for f in fs]
     if args.json:
         _status_json(plans, _today(args), failed, triage)
