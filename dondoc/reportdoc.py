@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import textwrap
@@ -19,8 +20,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from docx.shared import Mm
-from docxtpl import InlineImage
+from docx.shared import Emu, Mm
+from markupsafe import Markup
 
 from dondoc.render import Templates
 from models.period import title_for, with_period
@@ -133,20 +134,18 @@ def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on:
     out.mkdir(parents=True, exist_ok=True)
     docx = out / f"bao-cao-{plan.plan.id}-{data.period.label}.docx"
     ctx = report_context(plan, data, compile_on)
-    tpl = templates.docx("report")
-    if ctx["groups"]:   # the chart is an image: rendered through docxtpl, which adds the picture's part
-        png = io.BytesIO(chart_png(ctx["groups"]))
-        blob = tpl.render_docxtpl(lambda t: ctx | {"chart": InlineImage(t, png, width=Mm(160))})
-    else:
-        blob = tpl.render(ctx)
+    png = chart_png(ctx["groups"]) if ctx["groups"] else None
+    parts = _unzipped(templates.docx("report").render(ctx | ({"chart": _chart_run(png)} if png else {})))
+    if png:
+        parts = _with_chart(parts, png)
     appendix = docx.with_name(f"{docx.stem}-phu-luc.docx")
     for stale in (docx.with_suffix(".pdf"), appendix, appendix.with_suffix(".pdf")):   # an earlier build's
         stale.unlink(missing_ok=True)
-    docs = {docx: blob}
+    docs = {docx: parts}
     if len(ctx["rows"]) > APPENDIX_APART:
-        docs = dict(zip((docx, appendix), split_appendix(blob), strict=True))
+        docs = dict(zip((docx, appendix), split_appendix(parts), strict=True))
     for path, content in docs.items():
-        path.write_bytes(content)
+        path.write_bytes(_zipped(content))
     files, notes = list(docs), []
     for path in docs:
         try:
@@ -158,16 +157,40 @@ def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on:
     return ReportFiles(files, notes)
 
 
+_CHART = "rIdDondocChart"   # the chart picture's relationship in the report's document part
+
+
+def _chart_run(png: bytes) -> Markup:
+    """The chart as the template's `{{ chart }}` shows it: a run holding the picture, 160 mm
+    wide, related as _CHART (the markup docxtpl's InlineImage writes, without docxtpl's own,
+    much slower, rendering)."""
+    from docx.oxml.shape import CT_Inline
+    w, h = struct.unpack(">II", png[16:24])          # the PNG's IHDR: width and height in pixels
+    cx = Mm(160)
+    pic = CT_Inline.new_pic_inline(1, _CHART, "chart.png", cx, Emu(int(cx * h / w))).xml
+    return Markup(f'</w:t></w:r><w:r><w:drawing>{pic}</w:drawing></w:r><w:r><w:t xml:space="preserve">')
+
+
+def _with_chart(parts: dict[str, bytes], png: bytes) -> dict[str, bytes]:
+    """The document's parts with the chart's picture added, related to the document as _CHART."""
+    rel = (f'<Relationship Id="{_CHART}" Target="media/dondoc-chart.png" '
+           'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"/>')
+    rels = parts["word/_rels/document.xml.rels"].decode("utf-8").replace("</Relationships>", rel + "</Relationships>")
+    types = parts["[Content_Types].xml"].decode("utf-8")
+    if 'Extension="png"' not in types:
+        types = types.replace("</Types>", '<Default Extension="png" ContentType="image/png"/></Types>')
+    return parts | {"word/_rels/document.xml.rels": rels.encode("utf-8"), "[Content_Types].xml": types.encode("utf-8"),
+                    "word/media/dondoc-chart.png": png}
+
+
 _BREAK_END = "</w:sectPr></w:pPr></w:p>"
 
 
-def split_appendix(docx: bytes) -> tuple[bytes, bytes]:
-    """The rendered report as two documents: the report (its own portrait section, with its
-    page-number header) and the appendix (its landscape section), cut at the body's last section
-    break, which the template puts between them (values are escaped, so no value can hold one).
-    Every other part is copied unchanged."""
-    with zipfile.ZipFile(io.BytesIO(docx)) as z:
-        parts = {i.filename: z.read(i) for i in z.infolist()}
+def split_appendix(parts: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The rendered report's parts as two documents: the report (its own portrait section, with
+    its page-number header) and the appendix (its landscape section), cut at the body's last
+    section break, which the template puts between them (values are escaped, so no value can
+    hold one). Every other part is copied unchanged."""
     xml = parts["word/document.xml"].decode("utf-8")
     body = re.search(r"<w:body\b[^>]*>", xml)
     end = xml.rindex(_BREAK_END)
@@ -176,8 +199,13 @@ def split_appendix(docx: bytes) -> tuple[bytes, bytes]:
     # the break's paragraph stays, without its section, which becomes the document's own
     report = xml[:sect] + "</w:pPr></w:p>" + xml[sect:end] + "</w:sectPr></w:body></w:document>"
     appendix = xml[:body.end()] + xml[end + len(_BREAK_END):]
-    return (_zipped(parts | {"word/document.xml": report.encode("utf-8")}),
-            _zipped(parts | {"word/document.xml": appendix.encode("utf-8")}))
+    return ({**parts, "word/document.xml": report.encode("utf-8")},
+            {**parts, "word/document.xml": appendix.encode("utf-8")})
+
+
+def _unzipped(docx: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(docx)) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
 
 
 def _zipped(parts: dict[str, bytes]) -> bytes:

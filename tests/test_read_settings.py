@@ -38,6 +38,6 @@ def test_status_imports_neither_pydantic_settings_nor_every_countrys_holidays(tm
             "'docxtpl' in sys.modules, 'prefect' in sys.modules, file=sys.stderr)")
     env = {"DONDOC_DB": str(tmp_path / "l.db"), "DONDOC_CONFIG": str(ROOT / "config" / "units.yaml"),
            "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, check=True)   # warms the cache
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, check=True)   # the cache
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.stderr.split()[-5:] == ["False"] * 5, out.stderr

@@ -82,8 +82,8 @@ def test_the_report_flow_succeeds_when_no_pdf_can_be_made(prefect_api, env, smtp
     result = asyncio.run(report(today=c.closes_on, period=str(Y), resend=True))["kh-test"][0]
     out = tmp_path / "out"
     assert result["files"] == [str(out / f"bao-cao-kh-test-{Y}.docx"), str(out / f"bao-cao-kh-test-{Y}-phu-luc.docx")]
-    assert [n.split(" (")[0] for n in result["notes"]] == [f"Không chuyển được bao-cao-kh-test-{Y}.docx sang PDF",
-                                                           f"Không chuyển được bao-cao-kh-test-{Y}-phu-luc.docx sang PDF"]
+    assert [n.split(" (")[0] for n in result["notes"]] == [f"Không chuyển được {name} sang PDF" for name in (
+        f"bao-cao-kh-test-{Y}.docx", f"bao-cao-kh-test-{Y}-phu-luc.docx")]
     assert result["emailed"] == 1
     mail = next(m for m in smtp_server.accepted if "/compile" in "".join(str(m["X-Dondoc-Key"]).split()))
     assert sorted(p.get_filename() for p in mail.iter_attachments()) == [f"bao-cao-kh-test-{Y}-phu-luc.docx",
