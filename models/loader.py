@@ -103,7 +103,8 @@ def _build(text: str, source: str):
     Imports PyYAML here: a plan read from the cache (dondoc.plancache) needs none of it."""
     import yaml
 
-    loader = (_Loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader))(text)
+    parser: type = _Loader if _Loader is not None else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = parser(text)
     positions: dict[tuple, tuple[int, int]] = {}
     dupes: list[tuple] = []
     anchors: dict[str, tuple[object, int]] = {}     # name -> (value, nodes in it)
