@@ -50,15 +50,18 @@ def ledger(work: Path, n: int) -> dict:
 
 
 def timed(cmd: list[str], env: dict, cwd: Path = ROOT) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak memory (MB) of the command."""
+    """Wall seconds, CPU seconds (user + system) and peak memory (MB) of the command. The memory
+    is GNU time's: a child of this process would count this process's own size (Linux counts the
+    memory a process had before its exec)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", *cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{cmd}: exit {proc.returncode}: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd}: {err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, int(err.split()[-1]) / 1024
 
 
 def best(cmd: list[str], env: dict, cwd: Path = ROOT, runs: int = 3) -> tuple[float, float, float]:
