@@ -40,24 +40,6 @@ def _read_only() -> None:
     sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]
 
 
-READ_ONLY = ("validate", "plan", "status")
-
-
-def read_settings():
-    """The only settings the read-only commands use, `config` and `db`, found where `Settings`
-    finds them (DONDOC_CONFIG, DONDOC_DB in the environment, in any case; else in `.env`; else
-    the defaults), without importing pydantic-settings: a third of these commands' start-up.
-    Side effect: reads `.env` when there is one."""
-    import os
-    from types import SimpleNamespace
-    found = {k.lower(): v for k, v in os.environ.items() if k.lower().startswith("dondoc_")}
-    if Path(".env").is_file():
-        from dotenv import dotenv_values
-        found = {k.lower(): v for k, v in dotenv_values(".env").items() if v is not None} | found
-    return SimpleNamespace(config=Path(found.get("dondoc_config", "config/units.yaml")),
-                           db=Path(found.get("dondoc_db", "var/dondoc.db")))
-
-
 def _indent() -> int | None:
     """JSON indented for a person at a terminal; compact in a pipe (json.dumps without indent
     runs the C encoder: several times faster at 10,000 units)."""
@@ -909,11 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     args.debug = debug
     settings = None
     try:
-        if args.command in READ_ONLY:
-            settings = read_settings()
-        else:
-            from dondoc.settings import Settings
-            settings = Settings()
+        from dondoc.settings import Settings
+        settings = Settings()
         return args.func(args, settings)
     except KeyboardInterrupt:
         return 130
