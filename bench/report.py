@@ -1,83 +1,37 @@
-"""Benchmark: time to build the yearly report for 100, 1,000 and 10,000 units.
+"""Benchmark: the report of a period, from a ledger of N units, as the report flow builds it.
 
-    .venv/bin/python bench/report.py [--sizes 100 1000 10000]
+    .venv/bin/python bench/report.py [--sizes 1000 5000 10000 20000] [--pdf] [--before DIR]
 
-In the same run, for each size: dondoc (compile the figures and render the compiled
-template) beside docxtpl's own DocxTemplate.render() of the same template and context.
-Two in three units have reported, with numbers and their own text for each of the plan's three
-content items (one in five only as a report's text, trimmed). Target: the .docx under 5 s at
-10,000 units (PDF conversion is timed apart: `--pdf`).
+For each size a ledger is made (every unit asked, two in three reported, with their own text
+for each of the plan's three content items and an indicator; one in five only as a report's
+text), then a new process builds the report as `flows/report.py` does, the plan from its cache:
+read the plan and the ledger, compile, render and write the .docx (the appendix apart when it
+is large). Printed: its wall and CPU time and peak memory; in the same run, the baseline:
+docxtpl's own `DocxTemplate.render()` of the same template and context (in that process), and
+with `--before DIR` (another checkout, e.g. `git archive main | tar -x -C DIR`) that code's
+figures on the same ledger. `--pdf`: LibreOffice's time for the report's PDF (appendix apart)
+and for the appendix, beside the floor: LibreOffice printing a one-paragraph page.
+Targets: the report from a 10,000-unit ledger under 2 s, its PDF (appendix apart) under 60 s,
+under 300 MB at 20,000 units.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from dispatch import plan_yaml  # noqa: E402
 
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    ap.add_argument("--pdf", action="store_true", help="also time LibreOffice's conversion of the largest")
-    args = ap.parse_args()
-    from docxtpl import DocxTemplate
-    from jinja2 import Environment
-
-    from dondoc.render import Templates
-    from dondoc.reportdoc import report_context
-    from models.calendar import BusinessCalendar
-    from models.loader import parse_plan
-    from models.period import parse_label
-    from models.report import compile_report
-    from models.rules import LedgerState
-    print(f"{'units':>6} {'dondoc s':>9} {'docxtpl s':>10} {'docx KB':>9}")
-    for n in args.sizes:
-        plan = parse_plan(with_items(plan_yaml(n)), "bench.yaml")
-        cal = BusinessCalendar(plan.calendar)
-        year, today = 2026, dt.date(2026, 12, 25)
-        decided = {f"kh-test/{year}/bao-cao-nam/{u.id}/request": dt.date(2026, 11, 5) for u in plan.units}
-        reported = {("bao-cao-nam", u.id, str(year)): dt.date(2026, 12, 1 + i % 9)
-                    for i, u in enumerate(plan.units) if i % 3}
-        reports = [{"period": str(year), "task_id": t, "unit_id": u, "indicators": json.dumps({"tin-bai": 7}),
-                    "files": json.dumps([f"/data/{u}/bao-cao.docx"]), "note": "Kính gửi Sở, đơn vị gửi báo cáo.",
-                    "source": "email", "form": json.dumps(form_of(i))}
-                   for i, (t, u, _) in enumerate(reported)]
-        templates = Templates()
-        templates.docx("report")   # compiled once, as in a run
-        start = time.perf_counter()
-        data = compile_report(plan, LedgerState(decided, reported), reports, today, parse_label(str(year)), cal)
-        ctx = report_context(plan, data, today)
-        out = templates.docx("report").render(ctx)
-        ours = time.perf_counter() - start
-        start = time.perf_counter()
-        tpl = DocxTemplate(str(ROOT / "templates" / "docx" / "report.docx"))
-        tpl.render(ctx, Environment(autoescape=True))
-        tpl.save(io.BytesIO())
-        naive = time.perf_counter() - start
-        print(f"{n:>6} {ours:>9.2f} {naive:>10.2f} {len(out) // 1024:>9}", flush=True)
-    print("target: the .docx under 5 s at 10,000 units")
-    if args.pdf:
-        import tempfile
-
-        from dondoc.reportdoc import to_pdf
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "bao-cao.docx"
-            path.write_bytes(out)
-            start = time.perf_counter()
-            to_pdf(path)
-            print(f"PDF of the {args.sizes[-1]}-unit report (LibreOffice): {time.perf_counter() - start:.1f} s")
-
-
+TODAY = dt.date(2026, 12, 25)
 ITEMS = {"a": "Tuyên truyền các hoạt động giáo dục, học tập trong thư viện, bảo tàng.",
          "b": "Quảng bá các loại hình di sản văn hóa trên các phương tiện thông tin đại chúng.",
          "c": "Biểu dương, khen thưởng các tập thể, cá nhân điển hình."}
@@ -99,6 +53,126 @@ def form_of(i: int) -> dict:
         return {"text": "\n".join(f"{n}. {ITEMS[k]}\n{t}" for n, (k, t) in enumerate(did.items(), 1))}
     return {"items": did, "difficulties": "Kinh phí còn hạn chế." if i % 4 == 0 else "",
             "proposals": "Đề nghị tập huấn." if i % 6 == 0 else ""}
+
+
+def make_ledger(work: Path, n: int) -> None:
+    """`work/units.yaml` (n units) and `work/l.db`: every unit asked, two in three reported."""
+    sys.path.insert(0, str(ROOT))
+    from dondoc.ledger import Ledger
+    from models.loader import parse_plan
+    from models.rules import due_actions
+    (work / "units.yaml").write_text(with_items(plan_yaml(n)), encoding="utf-8")
+    plan = parse_plan((work / "units.yaml").read_text(encoding="utf-8"))
+    led = Ledger(work / "l.db")
+    day = dt.date(2026, 11, 5)
+    led.record_actions(due_actions(plan, led.state(plan.plan.id), day), day, "x.example")
+    for i, u in enumerate(plan.units):
+        if i % 3:
+            led.record_report(plan.plan.id, "2026", "bao-cao-nam", u.id, dt.date(2026, 12, 1 + i % 9), source="email",
+                              files=[f"/data/{u.id}/bao-cao.docx"], indicators={"tin-bai": 7}, form=form_of(i),
+                              note="Kính gửi Sở, đơn vị gửi báo cáo.")
+
+
+def child(work: Path) -> None:
+    """Build the report as the flow does (no PDF, no mail) and print the figures as JSON."""
+    import io
+    wall, cpu = time.perf_counter(), time.process_time()
+    from dondoc import reportdoc
+    from dondoc.ledger import Ledger
+    from dondoc.plancache import read_plan
+    from dondoc.render import Templates
+    from models.calendar import BusinessCalendar
+    from models.period import parse_label
+    from models.report import compile_report
+    reportdoc.to_pdf = lambda *a, **k: None     # timed apart
+    plan = read_plan(work / "units.yaml")
+    led = Ledger(work / "l.db")
+    state, reports = led.state(plan.plan.id), led.reports(plan.plan.id)
+    data = compile_report(plan, state, reports, TODAY, parse_label("2026"), BusinessCalendar(plan.calendar))
+    files = reportdoc.write_report(plan, data, Templates(), TODAY, work / "out")
+    ours = (time.perf_counter() - wall, time.process_time() - cpu)
+    from docxtpl import DocxTemplate
+    from jinja2 import Environment
+    ctx = reportdoc.report_context(plan, data, TODAY)
+    start = time.perf_counter()
+    tpl = DocxTemplate(str(ROOT / "templates" / "docx" / "report.docx"))
+    tpl.render(ctx, Environment(autoescape=True))
+    tpl.save(io.BytesIO())
+    print(json.dumps({"wall": ours[0], "cpu": ours[1], "docxtpl": time.perf_counter() - start,
+                      "mb": peak_mb(),
+                      "files": [str(f) for f in files], "kb": sum(Path(f).stat().st_size for f in files) // 1024}))
+
+
+def peak_mb() -> float:
+    """This process's peak memory since its exec (getrusage would count its parent's size at the fork)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def run_child(work: Path, code: Path) -> dict:
+    """The report built by the code at `code` (its plan cache warmed first)."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    plan = str(work / "units.yaml")
+    warm = f"from pathlib import Path; from dondoc.plancache import read_plan; read_plan(Path({plan!r}))"
+    subprocess.run([sys.executable, "-c", warm], env=env, cwd=code, check=True)
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(work)], env=env, cwd=code,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def pdf_seconds(docx: Path) -> str:
+    """LibreOffice's time for `docx` (this checkout's to_pdf, its time limit), or why it failed."""
+    from dondoc.reportdoc import PdfFailed, to_pdf
+    start = time.perf_counter()
+    try:
+        to_pdf(docx)
+    except PdfFailed as e:
+        return f"docx ({e})"
+    return f"{time.perf_counter() - start:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000, 20000])
+    ap.add_argument("--pdf", action="store_true", help="also time LibreOffice's conversions")
+    ap.add_argument("--before", type=Path, help="another checkout to run on the same ledgers")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child)
+    sys.path.insert(0, str(ROOT))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'units':>6} {'wall s':>7} {'CPU s':>6} {'peak MB':>8} {'docx KB':>8} {'docxtpl s':>10}"
+          + (f" {'before wall s':>14} {'before CPU s':>13} {'before MB':>10}" if args.before else ""))
+    pdfs = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="dondoc-bench-") as tmp:
+            make_ledger(Path(tmp), n)
+            r = run_child(Path(tmp), ROOT)
+            line = f"{n:>6} {r['wall']:>7.2f} {r['cpu']:>6.2f} {r['mb']:>8.0f} {r['kb']:>8} {r['docxtpl']:>10.2f}"
+            if args.before:
+                b = run_child(Path(tmp), args.before.resolve())
+                line += f" {b['wall']:>14.2f} {b['cpu']:>13.2f} {b['mb']:>10.0f}"
+            print(line, flush=True)
+            if args.pdf:   # the appendix of more than 5,000 units is not timed: LibreOffice takes many minutes
+                pdfs.append((n, *[pdf_seconds(Path(f)) for f in r["files"][:1 if n > 5000 else 2]]))
+    print("targets: the report from a 10,000-unit ledger under 2 s; under 300 MB at 20,000 units")
+    if args.pdf:
+        from docx import Document
+
+        from dondoc.reportdoc import to_pdf
+        with tempfile.TemporaryDirectory() as tmp:
+            letter = Path(tmp) / "letter.docx"
+            page = Document()
+            page.add_paragraph("Kính gửi: các đơn vị.")
+            page.save(str(letter))
+            start = time.perf_counter()
+            to_pdf(letter)
+            floor = time.perf_counter() - start
+        print(f"{'units':>6} {'report PDF s':>13} {'appendix PDF s':>15} {'floor s':>8}")
+        for n, *secs in pdfs:
+            print(f"{n:>6} {secs[0]:>13} {(secs[1] if len(secs) > 1 else 'not timed'):>15} {floor:>8.1f}")
+        print("target: the report's PDF (appendix apart) under 60 s at 10,000 units")
 
 
 if __name__ == "__main__":

@@ -209,23 +209,10 @@ def cmd_status(args, settings) -> int:
         _status_html(plans, _today(args), args.html)
         print(f"{args.html}")
         return 0
-    rows = [r for _, mine, _ in plans for r in mine]
     failed = [f for _, _, fs in plans for f in fs]
     trouble = _problems(args, settings, [plan for plan, _, _ in plans])
     if args.json:
-        sys.stdout.write(json.dumps({"today": _today(args).isoformat(), "counts": counts(rows),
-                   "plans": {plan.plan.id: counts(mine) for plan, mine, _ in plans},
-                   "rows": [{"plan": plan.plan.id, "period": r.period, "task": r.task_id, "unit": r.unit_id,
-                             "unit_name": r.unit_name, "deadline": r.deadline.isoformat(), "status": r.status,
-                             "status_text": r.word, "reported_on": r.reported_on.isoformat() if r.reported_on else None,
-                             "updated_on": r.updated_on.isoformat() if r.updated_on else None,
-                             "sent": [{"stage": s, "on": d.isoformat(), "status": st} for s, d, st in r.sent]}
-                            for plan, mine, _ in plans for r in mine],
-                   "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
-                               "error": f["last_error"]} for f in failed],
-                   "problems": trouble, "triage": triage},
-                  ensure_ascii=False, indent=_indent()))
-        print()
+        _status_json(plans, _today(args), failed, triage, trouble)
         return 0
     from rich.console import Console
     from rich.markup import escape
@@ -250,6 +237,45 @@ def cmd_status(args, settings) -> int:
         console.print(f"Thư chờ phân loại: {triage} (dondoc triage)")
     return 0
 
+
+
+def _status_json(plans, today: dt.date, failed: list[dict], triage: int, problems: list[str]) -> None:
+    """Write the status as one JSON document on stdout. In a pipe the rows are encoded and
+    written a few thousand at a time (never the whole document as one string); at a terminal,
+    indented in one piece."""
+    from itertools import islice
+
+    from models.status import counts
+    iso: dict[dt.date, str] = {}
+    sent: dict[tuple, list[dict]] = {}        # the same few stage/day/status lists recur for every unit
+
+    def day(d: dt.date | None) -> str | None:
+        return None if d is None else iso.get(d) or iso.setdefault(d, d.isoformat())
+
+    def row(plan_id: str, r) -> dict:
+        if (done := sent.get(r.sent)) is None:
+            done = sent[r.sent] = [{"stage": s, "on": day(d), "status": st} for s, d, st in r.sent]
+        return {"plan": plan_id, "period": r.period, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
+                "deadline": day(r.deadline), "status": r.status, "status_text": r.word,
+                "reported_on": day(r.reported_on), "updated_on": day(r.updated_on), "sent": done}
+
+    rows = (row(plan.plan.id, r) for plan, mine, _ in plans for r in mine)
+    doc = {"today": today.isoformat(), "counts": counts(r for _, mine, _ in plans for r in mine),
+           "plans": {plan.plan.id: counts(mine) for plan, mine, _ in plans}, "rows": None,
+           "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
+                       "error": f["last_error"]} for f in failed],
+           "problems": problems, "triage": triage}
+    out = sys.stdout
+    if indent := _indent():
+        out.write(json.dumps(doc | {"rows": list(rows)}, ensure_ascii=False, indent=indent) + "\n")
+        return
+    head, _, tail = json.dumps(doc, ensure_ascii=False).partition('"rows": null')
+    out.write(head + '"rows": [')
+    sep = ""
+    while chunk := list(islice(rows, 2000)):
+        out.write(sep + json.dumps(chunk, ensure_ascii=False)[1:-1])
+        sep = ","
+    out.write("]" + tail + "\n")
 
 
 def _status_html(plans, today, path: Path) -> None:

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import re
 import shutil
+import signal
+import struct
 import subprocess
 import tempfile
 import textwrap
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from docx.shared import Mm
-from docxtpl import InlineImage
+from docx.shared import Emu, Mm
+from markupsafe import Markup
 
 from dondoc.render import Templates
 from models.period import title_for, with_period
@@ -107,37 +113,149 @@ def chart_png(groups: list[dict]) -> bytes:
     return buf.getvalue()
 
 
-def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> list[Path]:
-    """Write `bao-cao-PLAN-PERIOD.docx` (and `.pdf` when LibreOffice is there) under `out`;
-    returns the paths."""
+APPENDIX_APART = 300      # appendix rows above which the appendix is a document of its own
+PDF_SECONDS = (60.0, 20.0)   # LibreOffice's time: this many seconds, plus this many per MB of document XML
+
+
+class ReportFiles(list):
+    """The files written, the report's .docx first; `notes`: one Vietnamese line for each
+    document that stayed a .docx because it could not be printed to PDF."""
+
+    def __init__(self, files: list[Path], notes: list[str]):
+        super().__init__(files)
+        self.notes = notes
+
+
+def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> ReportFiles:
+    """Write `bao-cao-PLAN-PERIOD.docx` under `out`, with its appendix apart as
+    `bao-cao-PLAN-PERIOD-phu-luc.docx` when it has more than APPENDIX_APART rows, and a .pdf
+    beside each when LibreOffice prints it. A conversion that fails or runs out of time never
+    raises: the .docx stays, and `notes` says so."""
     out.mkdir(parents=True, exist_ok=True)
     docx = out / f"bao-cao-{plan.plan.id}-{data.period.label}.docx"
     ctx = report_context(plan, data, compile_on)
-    tpl = templates.docx("report")
-    if ctx["groups"]:   # the chart is an image: rendered through docxtpl, which adds the picture's part
-        png = io.BytesIO(chart_png(ctx["groups"]))
-        docx.write_bytes(tpl.render_docxtpl(lambda t: ctx | {"chart": InlineImage(t, png, width=Mm(160))}))
-    else:
-        docx.write_bytes(tpl.render(ctx))
-    pdf = to_pdf(docx)
-    return [docx] + ([pdf] if pdf else [])
+    png = chart_png(ctx["groups"]) if ctx["groups"] else None
+    parts = _unzipped(templates.docx("report").render(ctx | ({"chart": _chart_run(png)} if png else {})))
+    if png:
+        parts = _with_chart(parts, png)
+    appendix = docx.with_name(f"{docx.stem}-phu-luc.docx")
+    for stale in (docx.with_suffix(".pdf"), appendix, appendix.with_suffix(".pdf")):   # an earlier build's
+        stale.unlink(missing_ok=True)
+    docs = {docx: parts}
+    if len(ctx["rows"]) > APPENDIX_APART:
+        docs = dict(zip((docx, appendix), split_appendix(parts), strict=True))
+    for path, content in docs.items():
+        path.write_bytes(_zipped(content))
+    files, notes = list(docs), []
+    for path in docs:
+        try:
+            pdf = to_pdf(path)
+        except PdfFailed as e:
+            notes.append(f"Không chuyển được {path.name} sang PDF ({e}); gửi kèm tệp .docx.")
+            continue
+        files += [pdf] if pdf else []
+    return ReportFiles(files, notes)
 
 
-def to_pdf(docx: Path) -> Path | None:
-    """Convert with LibreOffice (headless) when it is installed; None when it is not."""
+_CHART = "rIdDondocChart"   # the chart picture's relationship in the report's document part
+
+
+def _chart_run(png: bytes) -> Markup:
+    """The chart as the template's `{{ chart }}` shows it: a run holding the picture, 160 mm
+    wide, related as _CHART (the markup docxtpl's InlineImage writes, without docxtpl's own,
+    much slower, rendering)."""
+    from docx.oxml.shape import CT_Inline
+    w, h = struct.unpack(">II", png[16:24])          # the PNG's IHDR: width and height in pixels
+    cx = Mm(160)
+    pic = CT_Inline.new_pic_inline(1, _CHART, "chart.png", cx, Emu(int(cx * h / w))).xml
+    return Markup(f'</w:t></w:r><w:r><w:drawing>{pic}</w:drawing></w:r><w:r><w:t xml:space="preserve">')
+
+
+def _with_chart(parts: dict[str, bytes], png: bytes) -> dict[str, bytes]:
+    """The document's parts with the chart's picture added, related to the document as _CHART."""
+    rel = (f'<Relationship Id="{_CHART}" Target="media/dondoc-chart.png" '
+           'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"/>')
+    rels = parts["word/_rels/document.xml.rels"].decode("utf-8").replace("</Relationships>", rel + "</Relationships>")
+    types = parts["[Content_Types].xml"].decode("utf-8")
+    if 'Extension="png"' not in types:
+        types = types.replace("</Types>", '<Default Extension="png" ContentType="image/png"/></Types>')
+    return parts | {"word/_rels/document.xml.rels": rels.encode("utf-8"), "[Content_Types].xml": types.encode("utf-8"),
+                    "word/media/dondoc-chart.png": png}
+
+
+_BREAK_END = "</w:sectPr></w:pPr></w:p>"
+
+
+def split_appendix(parts: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The rendered report's parts as two documents: the report (its own portrait section, with
+    its page-number header) and the appendix (its landscape section), cut at the body's last
+    section break, which the template puts between them (values are escaped, so no value can
+    hold one). Every other part is copied unchanged."""
+    xml = parts["word/document.xml"].decode("utf-8")
+    body = re.search(r"<w:body\b[^>]*>", xml)
+    end = xml.rindex(_BREAK_END)
+    sect = xml.rindex("<w:sectPr", 0, end)
+    assert body is not None and body.end() < sect, "the report template has no section break"
+    # the break's paragraph stays, without its section, which becomes the document's own
+    report = xml[:sect] + "</w:pPr></w:p>" + xml[sect:end] + "</w:sectPr></w:body></w:document>"
+    appendix = xml[:body.end()] + xml[end + len(_BREAK_END):]
+    return ({**parts, "word/document.xml": report.encode("utf-8")},
+            {**parts, "word/document.xml": appendix.encode("utf-8")})
+
+
+def _unzipped(docx: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(docx)) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _zipped(parts: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+class PdfFailed(Exception):
+    """LibreOffice did not print the document; the message says why, in Vietnamese."""
+
+
+def pdf_timeout(docx: Path) -> float:
+    """Seconds LibreOffice gets for `docx`: PDF_SECONDS, by the size of its document XML."""
+    with zipfile.ZipFile(docx) as z:
+        size = z.getinfo("word/document.xml").file_size
+    return PDF_SECONDS[0] + PDF_SECONDS[1] * size / 1_048_576
+
+
+def to_pdf(docx: Path, timeout: float | None = None) -> Path | None:
+    """Print `docx` to a PDF beside it with LibreOffice (headless); None when LibreOffice is not
+    installed. Raises PdfFailed when it fails or is still at work after `timeout` seconds
+    (default `pdf_timeout`); then it is killed, with every process it started."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if not soffice:
         return None
+    timeout = pdf_timeout(docx) if timeout is None else timeout
     with tempfile.TemporaryDirectory(prefix="dondoc-lo-") as profile:
         # a private profile: a second LibreOffice (a user's, or a parallel run) cannot block this one
-        subprocess.run([soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
-                        "--outdir", str(docx.parent), str(docx)], check=True, capture_output=True, timeout=180)
+        proc = subprocess.Popen([soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
+                                 "pdf", "--outdir", str(docx.parent), str(docx)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # its own session: soffice.bin goes with the launcher
+            proc.wait()
+            docx.with_suffix(".pdf").unlink(missing_ok=True)   # half written, if at all
+            raise PdfFailed(f"LibreOffice chưa xong sau {timeout:.0f} giây") from None
     pdf = docx.with_suffix(".pdf")
-    return pdf if pdf.exists() else None
+    if code != 0 or not pdf.exists():
+        raise PdfFailed(f"LibreOffice báo lỗi, mã {code}" if code else "LibreOffice không tạo ra tệp PDF")
+    return pdf
 
 
-def report_mail_body(plan: Plan, data: ReportData) -> dict:
-    """Subject and text of the email that carries the report to the signer."""
+def report_mail_body(plan: Plan, data: ReportData, notes: Sequence[str] = ()) -> dict:
+    """Subject and text of the email that carries the report to the signer; `notes` (documents
+    left as .docx, see `write_report`) come right after the figures."""
     missing = data.counts["overdue"] + data.counts["not_due"]
     reported = data.counts["on_time"] + data.counts["late"]
     lines = [f"Kính gửi: Đồng chí {plan.signer.name}, {plan.signer.title.capitalize()}.", "",
@@ -145,6 +263,7 @@ def report_mail_body(plan: Plan, data: ReportData) -> dict:
              "được gửi kèm để Đồng chí xem xét, ký ban hành.", "",
              f"Đã nhận {reported}/{data.asked} báo cáo ({data.counts['on_time']} đúng hạn, "
              f"{data.counts['late']} trễ hạn); {missing} chưa báo cáo."]
+    lines += ["", *notes] if notes else []
     if data.missing:
         lines += ["", "Các đơn vị chưa báo cáo:", *[f"- {n}" for n in data.missing]]
     if data.late:

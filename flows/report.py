@@ -51,14 +51,18 @@ async def report_plan(rt: Runtime, period: str | None, resend: bool, when_due: b
     for p in periods_to_build(rt, period, due):
         data = compile_report(rt.plan, state, reports, rt.today, p, rt.cal)
         files = write_report(rt.plan, data, rt.templates, rt.today, rt.settings.out)
-        body = json.dumps(report_mail_body(rt.plan, data) | {"files": [str(f) for f in files]}, ensure_ascii=False)
+        for note in files.notes:
+            logger().warning("report %s/%s: %s", pid, p.label, note)
+        mail = report_mail_body(rt.plan, data, files.notes)
+        body = json.dumps(mail | {"files": [str(f) for f in files]}, ensure_ascii=False)
         mine = [a for a in due if a.period == p.label]
         if resend:
             n = sum(1 for r in rt.ledger.outbound(pid) if r["stage"] == "compile" and r["period"] == p.label)
             mine = [Action(action_key(pid, p.label, stage="compile", seq=n + 1), "compile", pid, p.label, None, None,
                            n + 1, rt.today, None, (rt.plan.signer.email,), plan_hash=rt.plan.digest)]
         actions += [replace(a, body=body) for a in mine]
-        results.append({"period": p.label, "files": [str(f) for f in files], "asked": data.asked, **data.counts})
+        results.append({"period": p.label, "files": [str(f) for f in files], "notes": files.notes, "asked": data.asked,
+                        **data.counts})
     rt.ledger.record_actions(actions, rt.today, mail_domain(rt.plan))
     sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                          rt.settings.out, ("compile",), rt.now, accept_new=rt.settings.accept_new_ledger)

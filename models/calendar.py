@@ -6,12 +6,30 @@ Vietnam (Tết, Hùng Kings' day, 30/4, 1/5, 2/9 and their extra and swapped day
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import sys
 from functools import cached_property
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
 
 from models.plan import CalendarConfig
+
+
+def vietnam(**options) -> holidays.HolidayBase:
+    """`holidays.VN(**options)`, without importing the module of every country the package knows
+    (`holidays.countries` imports 300 modules: most of a read-only command's start-up). Loads
+    Vietnam's module alone, under its usual name, unless it is already imported."""
+    name = "holidays.countries.vietnam"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(holidays.__file__).parent / "countries" / "vietnam.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.Vietnam(**options)
 
 
 class BusinessCalendar:
@@ -25,7 +43,7 @@ class BusinessCalendar:
 
     @cached_property
     def _vn(self) -> holidays.HolidayBase:
-        return holidays.VN(language="vi")  # fills years lazily as they are asked for
+        return vietnam(language="vi")  # fills years lazily as they are asked for
 
     def day_off_name(self, day: dt.date) -> str | None:
         """The reason `day` is off, or None on a working day."""

@@ -15,9 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import yaml
-from pydantic import ValidationError
-
 from models.plan import Plan, cross_check
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -45,17 +42,13 @@ class PlanInvalid(Exception):
         super().__init__("\n".join(map(str, errors)))
 
 
-_BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BASE):
-    """libyaml's parser; only its events are used, so its resolvers and constructors never run."""
-
-
 # Only the characters YAML itself allows, less the Unicode line separators (a plan's lines end
 # with \n or \r\n, so every reported line number means the same to the clerk's editor).
 _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NULL = re.compile(r"~|null|Null|NULL|")
+# The parser: None for libyaml's (PyYAML's own where libyaml is missing). Only its events are
+# used, so its resolvers and constructors never run.
+_Loader: type | None = None
 _PLAIN_TAGS = {None, "!", "tag:yaml.org,2002:str"}
 _COLLECTION_TAGS = {None, "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
@@ -106,8 +99,12 @@ def _build(text: str, source: str):
     `positions` maps each path to the (line, col) of its key and `path + ("",)` to where its
     value starts, so an unknown key is reported where it is written and a bad value where it is
     (a value reached through an alias is reported at the alias). Raises PlanInvalid at an
-    explicit tag, too deep nesting, a second document, or the alias that expands too much."""
-    loader = _Loader(text)
+    explicit tag, too deep nesting, a second document, or the alias that expands too much.
+    Imports PyYAML here: a plan read from the cache (dondoc.plancache) needs none of it."""
+    import yaml
+
+    parser: type = _Loader if _Loader is not None else getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = parser(text)
     positions: dict[tuple, tuple[int, int]] = {}
     dupes: list[tuple] = []
     anchors: dict[str, tuple[object, int]] = {}     # name -> (value, nodes in it)
@@ -288,6 +285,7 @@ def parse_plan(text: str, source: str = "config/units.yaml") -> Plan:
         return PlanError(source, line, col, _dotted(path), message)
 
     errors = [at(path, f"khóa {path[-1]!r} bị lặp lại") for path in dupes]
+    from pydantic import ValidationError
     try:
         plan = Plan.model_validate(data)
     except ValidationError as e:

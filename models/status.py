@@ -3,7 +3,7 @@ task-tracking rules. Pure."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from models.calendar import BusinessCalendar
@@ -66,15 +66,23 @@ def arrival(state: LedgerState, key: tuple[str, str, str], ended: dt.date | None
 def status_rows(plan: Plan, state: LedgerState, today: dt.date,
                 sent: Mapping[tuple[str, str, str], list[tuple[str, dt.date, str]]] | None = None,
                 cal: BusinessCalendar | None = None) -> list[StatusRow]:
-    """One row per unit and cycle: this year's cycles that dondoc asked about, those still
-    open from last year, and each task's next cycle. A cycle whose first request day has
-    passed without dondoc asking anything (it was set up later) is left out: nobody was
-    asked, so nobody is late (`dondoc plan` lists those still open)."""
+    """`iter_status_rows` as a list."""
+    return list(iter_status_rows(plan, state, today, sent, cal))
+
+
+def iter_status_rows(plan: Plan, state: LedgerState, today: dt.date,
+                     sent: Mapping[tuple[str, str, str], list[tuple[str, dt.date, str]]] | None = None,
+                     cal: BusinessCalendar | None = None) -> Iterator[StatusRow]:
+    """One row per unit and cycle, task by task, made as they are read: this year's cycles that
+    dondoc asked about, those still open from last year, and each task's next cycle. A cycle
+    whose first request day has passed without dondoc asking anything (it was set up later) is
+    left out: nobody was asked, so nobody is late (`dondoc plan` lists those still open)."""
     cal = cal or BusinessCalendar(plan.calendar)
     sent = sent or {}
-    rows = []
+    reported, updated, extended = state.reported, state.updated, state.extended
     for task in plan.tasks:
         shown: set[str] = set()
+        exempt = set(task.exempt)
         for c, units in task_cycles(plan, cal, task, (today.year - 1, today.year, today.year + 1)):
             label = c.period.label
             if c.request_on <= today:
@@ -86,16 +94,15 @@ def status_rows(plan: Plan, state: LedgerState, today: dt.date,
             ended = event_end(task, c.deadline)
             for unit in units:
                 k = (task.id, unit.id, label)
-                reported = arrival(state, k, ended)
-                deadline = state.extended.get(k, c.deadline)
-                rows.append(StatusRow(label, task.id, unit.id, unit.name, deadline,
-                                      report_status(deadline, reported, unit.id in task.exempt, today, ended),
-                                      reported, tuple(sent.get(k, ())), state.updated.get(k),
-                                      c.deadline if deadline != c.deadline else None))
-    return rows
+                got = arrival(state, k, ended) if reported.get(k) else None
+                deadline = extended.get(k, c.deadline)
+                yield StatusRow(label, task.id, unit.id, unit.name, deadline,
+                                report_status(deadline, got, unit.id in exempt, today, ended),
+                                got, tuple(sent.get(k, ())), updated.get(k),
+                                c.deadline if deadline != c.deadline else None)
 
 
-def counts(rows: list[StatusRow]) -> dict[str, int]:
+def counts(rows: Iterable[StatusRow]) -> dict[str, int]:
     out = dict.fromkeys(WORDS, 0)
     for r in rows:
         out[r.status] += 1
