@@ -14,7 +14,6 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from docxtpl import DocxTemplate
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from dondoc.ndformat import phrase_lines
@@ -31,6 +30,7 @@ class CompiledDocx:
     shown as written and can never inject WordprocessingML."""
 
     def __init__(self, path: Path, env: Environment):
+        from docxtpl import DocxTemplate  # here, not at import: read-only commands never load it
         self.path, self.env = path, env
         self._tpl = DocxTemplate(str(path))   # used only for its XML patching and listing rules
         self.parts: list[tuple[str, Template | _Entry]] = []   # (name, compiled Jinja template or zip entry)
@@ -59,6 +59,7 @@ class CompiledDocx:
         """Render through docxtpl itself (slower, tens of ms): `make_context(tpl)` returns the
         context and may put in values bound to the template, such as an `InlineImage`. Same
         environment (escaping, filters) as `render`."""
+        from docxtpl import DocxTemplate
         tpl = DocxTemplate(str(self.path))
         tpl.render(make_context(tpl), jinja_env=self.env, autoescape=True)
         buf = io.BytesIO()
