@@ -499,8 +499,8 @@ class Ledger:
                 self.db.execute(sql.format(marks=",".join("?" * len(part))), [*args, *part])
 
         ids = []
-        for lead, keys in mails.items():
-            each(keys, "update outbound set mail_key = ? where key in ({marks})", lead)
+        self.db.conn.executemany("update outbound set mail_key = ? where key = ?",
+                                 [(lead, k) for lead, keys in mails.items() for k in keys])
         for doc, keys in documents:
             cols = {**doc, "state": "drafted", "created_at": _now()}
             cur = self.db.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
