@@ -10,7 +10,8 @@ In one run, against the same sink server, each in its own process (so peak memor
            secretariat, issue it (a stand-in for the signed PDF, the same bytes the raw run
            attaches, so both send messages of one size), then send: N emails built from the
            ledger (each unit's reply form rendered), claimed a batch at a time, marked one by one
-Printed: each phase, both sending rates (raw measured before and after dondoc, averaged), and
+Printed: each phase, both sending rates (raw measured before and after dondoc, averaged), the
+sender's CPU time an email in each (steadier than rates on a shared machine), and
 their ratio (target: dondoc's sending phase at
 least 0.7 of raw; also 10,000 units in under 60 s overall, peak memory under 500 MB).
 """
@@ -87,9 +88,9 @@ def run_raw(n: int, port: int, connections: int) -> dict:
     rt = _runtime(1, port, connections)
     data = one_email(rt)
     items = [Outgoing(str(i), rt.mail_from, (f"u{i}@x.example",), data) for i in range(n)]   # pre-built
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     asyncio.run(send_all(items, rt.settings.smtp(), lambda item: True, lambda *a: None))
-    return {"phases": {"send": time.perf_counter() - start}, "bytes": len(data)}
+    return {"phases": {"send": time.perf_counter() - start}, "cpu": time.process_time() - cpu, "bytes": len(data)}
 
 
 def run_dondoc(n: int, port: int, connections: int) -> dict:
@@ -114,12 +115,12 @@ def run_dondoc(n: int, port: int, connections: int) -> dict:
     issue(rt.ledger, {rt.plan.plan.id: rt.plan}, lambda p: rt.templates, rt.settings.out, ids[0],
           "1/STTTT-TTBCXB", DAY, signed)
     phases["issue"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     s = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                             rt.settings.out, ("request",), rt.now))
     phases["send"] = time.perf_counter() - t
     assert s.sent == n, s
-    return {"phases": phases, "printed": bool(doc and doc["pdf_path"])}
+    return {"phases": phases, "cpu": time.process_time() - cpu, "printed": bool(doc and doc["pdf_path"])}
 
 
 def main() -> None:
@@ -150,8 +151,8 @@ def main() -> None:
             r = json.loads(out.strip().splitlines()[-1])
             results.setdefault(kind, []).append(r)
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in r["phases"].items())
-            print(f"{kind:<7} {args.units} emails: {phases}; send {args.units / r['phases']['send']:.0f} emails/s; "
-                  f"peak {r['rss_mb']:.0f} MB", flush=True)
+            print(f"{kind:<7} {args.units} emails: {phases}; send {args.units / r['phases']['send']:.0f} emails/s, "
+                  f"{r['cpu'] / args.units * 1000:.2f} ms CPU an email; peak {r['rss_mb']:.0f} MB", flush=True)
     finally:
         server.terminate()
     raw = sum(args.units / r["phases"]["send"] for r in results["raw"]) / len(results["raw"])
