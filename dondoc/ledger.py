@@ -314,26 +314,38 @@ class Ledger:
             return self._insert_actions(actions, decided_on, mail_domain)
 
     def _insert_actions(self, actions: Iterable[Action], decided_on: dt.date, mail_domain: str) -> list[str]:
-        """record_actions without its transaction: the caller holds one."""
-        inserted = []
-        now = _now()
+        """record_actions without its transaction: the caller holds one (so the keys found
+        already there cannot change before the inserts). One `executemany` per table."""
+        actions = list(actions)
+        conn, now = self.db.conn, _now()
+        known: set[str] = set()
+        for i in range(0, len(actions), 500):
+            part = [a.key for a in actions[i:i + 500]]
+            known.update(k for (k,) in conn.execute(
+                f"select key from outbound where key in ({','.join('?' * len(part))})", part))
+        new: dict[str, Action] = {}
         for a in actions:
-            thread = a.thread or (self.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack") else None)
-            row = action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>", thread)
-            cols = ", ".join(row)
-            cur = self.db.execute(f"insert or ignore into outbound ({cols}, created_at) values "
-                                  f"({', '.join('?' * len(row))}, ?)", [*row.values(), now])
-            if not cur.rowcount:
-                continue
-            inserted.append(a.key)
-            if a.unit_id and a.task_id and a.deadline and a.stage != "ack":
-                self.db.execute(
-                    "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
-                    " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
-                    [str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]),
-                     a.task_id, a.unit_id, a.deadline.isoformat(), a.plan_hash, now])
-            self._event("decided", a.key, stage=a.stage, to=a.to, cc=a.cc, plan_hash=a.plan_hash)
-        return inserted
+            if a.key not in known:
+                new.setdefault(a.key, a)
+        rows = [action_row(a, decided_on, f"<{uuid.uuid4().hex}.{a.stage}@{mail_domain}>",
+                           a.thread or (self.thread_of(a.key) if a.unit_id and a.stage not in ("request", "ack")
+                                        else None))
+                for a in new.values()]
+        if not rows:
+            return []
+        cols = [*rows[0], "created_at"]
+        conn.executemany(f"insert into outbound ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+                         [[*r.values(), now] for r in rows])
+        conn.executemany(
+            "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
+            " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
+            [[str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]), a.task_id, a.unit_id,
+              a.deadline.isoformat(), a.plan_hash, now]
+             for a in new.values() if a.unit_id and a.task_id and a.deadline and a.stage != "ack"])
+        conn.executemany("insert into events (at, kind, key, detail) values (?, 'decided', ?, ?)",
+                         [[now, a.key, json.dumps({"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash},
+                                                  ensure_ascii=False, default=str)] for a in new.values()])
+        return list(new)
 
     def thread_of(self, key: str) -> str | None:
         """The Message-ID of the first request of the cycle `key` belongs to."""
@@ -362,12 +374,31 @@ class Ledger:
     def claim(self, row: dict, now: dt.datetime) -> bool:
         """Take a row for sending: a conditional update on the state it was read in, so two
         runs at once can never both send one message. False when someone else took it."""
+        return bool(self.claim_many([row], now))
+
+    def claim_many(self, rows: list[dict], now: dt.datetime) -> list[str]:
+        """`claim` for a batch, in one transaction: the pending rows in one conditional UPDATE
+        (`status = 'pending'`: a row another run took, or sent, is left out), rows of a run that
+        died one by one on the state they were read in. Returns the keys taken. A row taken
+        but never tried stays `sending` under this process until `release` (or, if the process
+        dies, until a rerun sees it gone): it was not sent, so sending it then is no duplicate."""
+        stamp, taken = now.isoformat(), []
+        conn = self.db.conn
         with self._tx():
-            cur = self.db.execute(
-                "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1"
-                " where key = ? and status = ? and claimed_at is ? and claimed_by is ?",
-                [now.isoformat(), OWNER, row["key"], row["status"], row["claimed_at"], row["claimed_by"]])
-        return cur.rowcount == 1
+            pending = [r["key"] for r in rows if r["status"] == "pending"]
+            for i in range(0, len(pending), 500):
+                part = pending[i:i + 500]
+                taken += [k for (k,) in conn.execute(
+                    "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1"
+                    f" where status = 'pending' and key in ({','.join('?' * len(part))}) returning key",
+                    [stamp, OWNER, *part]).fetchall()]
+            for r in rows:
+                if r["status"] != "pending" and conn.execute(
+                        "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?,"
+                        " attempts = attempts + 1 where key = ? and status = ? and claimed_at is ? and claimed_by is ?",
+                        [stamp, OWNER, r["key"], r["status"], r["claimed_at"], r["claimed_by"]]).rowcount:
+                    taken.append(r["key"])
+        return taken
 
     def finish(self, key: str, status: str, error: str = "") -> None:
         """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`. When
@@ -523,8 +554,8 @@ class Ledger:
                 self.db.execute(sql.format(marks=",".join("?" * len(part))), [*args, *part])
 
         ids = []
-        for lead, keys in mails.items():
-            each(keys, "update outbound set mail_key = ? where key in ({marks})", lead)
+        self.db.conn.executemany("update outbound set mail_key = ? where key = ?",
+                                 [(lead, k) for lead, keys in mails.items() for k in keys])
         for doc, keys in documents:
             cols = {**doc, "state": "drafted", "created_at": _now()}
             cur = self.db.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
@@ -581,8 +612,17 @@ class Ledger:
 
     def mail_rows(self, lead: str) -> list[dict]:
         """Every row an email carries, its lead first."""
-        return list(self.db.query("select * from outbound where mail_key = ? order by (key != mail_key), rowid",
-                                  [lead]))
+        return self.mail_groups([lead]).get(lead, [])
+
+    def mail_groups(self, leads: list[str]) -> dict[str, list[dict]]:
+        """`mail_rows` of many emails in one query each 500: lead key -> its rows, lead first."""
+        out: dict[str, list[dict]] = defaultdict(list)
+        for i in range(0, len(leads), 500):
+            part = leads[i:i + 500]
+            for r in self.db.query(f"select * from outbound where mail_key in ({','.join('?' * len(part))})"
+                                   " order by mail_key, (key != mail_key), rowid", part):
+                out[r["mail_key"]].append(r)
+        return dict(out)
 
     def request_document(self, key: str) -> dict | None:
         """The issued document that carried the first request of the cycle `key` belongs to."""

@@ -2,8 +2,9 @@
 
 1. decide: ask the rules what is due today, keep the stages asked for;
 2. record: write each as `pending` in the ledger, with its Message-ID, before any sending;
-3. deliver: build each unsent letter, keep its .docx under the output folder, claim the
-   row, send, and mark it `sent` (or `failed`, or back to `pending`) once the server answered.
+3. deliver: claim unsent letters a batch at a time, build each (its .docx kept under the
+   output folder), send, and mark it `sent` (or `failed`, or back to `pending`) as soon as
+   the server answered it.
 A rerun sends only what is not marked sent, under the same Message-ID.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from models.rules import Action, due_actions
 from models.verp import Verp
 
 LEASE = dt.timedelta(minutes=10)   # a claim older than this belongs to a run that died
+BATCH = 100   # letters claimed (and their rows read) together; each is still marked sent alone
 
 
 @dataclass
@@ -95,8 +97,11 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
     histories: dict[str, dict] = {}
     pdfs: dict[int, bytes] = {}
     docs: dict[int, dict | None] = {}
-    for row in rows:
-        group = ledger.mail_rows(row["key"]) if row.get("mail_key") else [row]
+    groups: dict[str, list[dict]] = {}
+    for i, row in enumerate(rows):
+        if i % BATCH == 0:   # the rows of the next emails, read in one query
+            groups = ledger.mail_groups([r["key"] for r in rows[i:i + BATCH] if r.get("mail_key")])
+        group = groups.get(row["key"], [row]) if row.get("mail_key") else [row]
         if row["body"]:
             yield notice(plan, row, mail_from, now)
         elif row["stage"] == "escalation":
@@ -205,19 +210,29 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     again next run; a session failure does not count as an attempt). A letter to an address
     no SMTP server can take is failed without being sent. Raises SessionRefused when the
     server refuses the session, DeliveryError when it could not be reached; what was not
-    sent stays pending for the next run."""
+    sent stays pending for the next run.
+
+    What is batched and what is not: letters are claimed BATCH at a time (one conditional
+    UPDATE) and their rows read together, since a claimed letter that was never tried is only
+    late, not sent twice (released at the end of the run, or taken over by a rerun when this
+    process is gone). The `sent` mark is never batched: each letter is marked, in its own
+    commit, as soon as the server accepted it, so a crash resends at most the one letter in
+    flight on each connection."""
     summary = summary or Summary()
     rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
     if rows:
         check_out(ledger, out, accept_new)
     by_key = {r["key"]: r for r in rows}
+    claimed: set[str] = set()   # taken by this run and not yet answered
 
-    def claim(item: Outgoing) -> bool:
-        ok = ledger.claim(by_key[item.key], now)
-        summary.skipped += not ok
-        return ok
+    def claim(rows: list[dict]) -> list[dict]:
+        taken = set(ledger.claim_many(rows, now))
+        summary.skipped += len(rows) - len(taken)
+        claimed.update(taken)
+        return [r for r in rows if r["key"] in taken]
 
     def done(item: Outgoing, error: DeliveryError | None, detail: str) -> None:
+        claimed.discard(item.key)
         if error is None:
             ledger.finish(item.key, "sent", detail)
             summary.sent += 1
@@ -236,16 +251,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
             if (by_key[item.key]["attempts"] or 0) + 1 >= smtp.attempts:
                 summary.stuck.append(item.key)
 
-    sendable = []
-    for row in rows:   # an address the letter cannot carry: that letter fails, the run goes on
-        addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
-        problems = [p for a in addresses if (p := address_problem(a))]
-        if not problems:
-            sendable.append(row)
-        elif claim(Outgoing(row["key"], mail_from, tuple(addresses), b"")):
-            done(Outgoing(row["key"], mail_from, tuple(addresses), b""), DeliveryError("; ".join(problems), True), "")
-
-    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp and sendable else None
+    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp and rows else None
 
     def envelope(key: str) -> str:
         """MAIL FROM: the letter's own signed bounce address (the From header stays `mail_from`)."""
@@ -253,9 +259,22 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         return verp.address(row["rowid"], row["message_id"]) if verp else mail_from
 
     async def produce() -> AsyncIterator[Outgoing]:
-        for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
-            keep(letter, out)
-            yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
+        for i in range(0, len(rows), BATCH):
+            sendable = []
+            for row in claim(rows[i:i + BATCH]):   # an address no letter can carry: that letter fails
+                addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
+                if problems := [p for a in addresses if (p := address_problem(a))]:
+                    done(Outgoing(row["key"], mail_from, tuple(addresses), b""),
+                         DeliveryError("; ".join(problems), True), "")
+                else:
+                    sendable.append(row)
+            for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
+                keep(letter, out)
+                yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
 
-    await send_all(produce(), smtp, claim, done)
+    try:
+        await send_all(produce(), smtp, lambda item: True, done)
+    finally:   # taken but never tried (the run stopped): pending again, the attempt not counted
+        for key in sorted(claimed):
+            ledger.release(key, "")
     return summary

@@ -14,6 +14,7 @@ from dondoc.smtp import (
     _RateLimit,
     _session,
     send_all,
+    wire_ready,
 )
 
 
@@ -86,3 +87,16 @@ def test_an_address_with_diacritics_fails_that_message_unless_the_server_takes_s
     assert "vănthư@ubnd.example có chữ có dấu" in str(outcomes["one"]) and "SMTPUTF8" in str(outcomes["one"])
     outcomes, box = _send(items, enable_utf8=True)
     assert outcomes == {"one": None, "two": None} and len(box.accepted) == 2
+
+
+def test_a_message_in_wire_form_is_written_as_is_and_any_other_is_normalised_first():
+    wire = b"Subject: t\r\n\r\nxin ch\xc3\xa0o\r\n"
+    loose = b"Subject: t\n\n. a line that begins with a period\nxin chao"
+    assert wire_ready(wire) and not wire_ready(loose)
+    assert not wire_ready(b"Subject: t\r\n\r\n.x\r\n") and not wire_ready(b"a\rb\r\n")
+    items = [Outgoing("wire", "dondoc@b.example", ("a@y.example",), wire),
+             Outgoing("loose", "dondoc@b.example", ("a@y.example",), loose)]
+    outcomes, box = _send(items, enable_utf8=False)
+    assert outcomes == {"wire": None, "loose": None}
+    assert box.raw[0] == wire                      # byte for byte
+    assert box.raw[1] == b"Subject: t\r\n\r\n. a line that begins with a period\r\nxin chao\r\n"
