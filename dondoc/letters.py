@@ -355,7 +355,7 @@ def memo_context(plans: dict[str, Plan], rows: list[dict], histories: dict[str, 
         for uid in json.loads(r["units"] or "[]"):
             if plan.has_unit(uid):
                 u = plan.unit(uid)
-                missing.append({"name": u.name, "contact": ", ".join(filter(None, [u.contact, u.phone, *u.emails])),
+                missing.append({"name": u.name, "contact": "\n".join(filter(None, [u.contact, u.phone, *u.emails])),
                                 "history": history_text(history.get((task.id, u.id, r["period"]), []))})
         items.append({"title": with_period(task.title, period), "plan": _short_plan(plan),
                       "deadline": f"{dt.date.fromisoformat(r['deadline']):%d/%m/%Y}", "missing": missing,
