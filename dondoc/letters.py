@@ -332,11 +332,17 @@ def title_case(title: str) -> str:
     return " ".join(w.capitalize() if i < n else w for i, w in enumerate(words))
 
 
+def cited(kind: str, title: str) -> str:
+    """A document named in running text: its type capitalised and its title's first letter in
+    lower case unless the title opens with an acronym ("Kế hoạch triển khai phong trào …")."""
+    return f"{kind.capitalize()} {title[:1].lower() if title[1:2].islower() else title[:1]}{title[1:]}"
+
+
 def _short_plan(plan: Plan) -> str:
     if plan.plan.number:
-        return f"{plan.plan.type.lower()} số {plan.plan.number}"
+        return f"{plan.plan.type.capitalize()} số {plan.plan.number}"
     words = plan.plan.title.split()
-    return f"{plan.plan.type.lower()} {' '.join(words[:10])}" + ("…" if len(words) > 10 else "")
+    return cited(plan.plan.type, " ".join(words[:10])) + ("…" if len(words) > 10 else "")
 
 
 def memo_context(plans: dict[str, Plan], rows: list[dict], histories: dict[str, dict], day: dt.date,

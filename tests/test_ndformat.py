@@ -150,5 +150,7 @@ def test_a_plan_cited_in_running_text_reads_as_a_document_name(rendered):
         body = "\n".join(p.text for p in Document(str(rendered[name])).paragraphs)
         assert "Kế hoạch truyền thông về Chương trình “Đẩy mạnh" in body, name
         assert "kế hoạch Truyền thông" not in body, name
+    memo = "\n".join(p.text for p in Document(str(rendered["escalation"])).paragraphs)
+    assert "(Kế hoạch truyền thông về Chương trình" in memo and "kế hoạch Truyền" not in memo
     form = Document(str(rendered["reply-form"])).paragraphs[1].text
     assert form[:1].isupper() and form.startswith("Báo cáo kết quả"), form
