@@ -187,7 +187,7 @@ def _words(pdf: Path) -> tuple[float, list[tuple[str, float, float, float, float
     xml = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox", str(pdf), "-"], capture_output=True,
                          check=True, timeout=60).stdout.decode()
     height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', xml)[1])   # type: ignore[index]
-    words = [(html.unescape(m[5]), *(float(m[i]) for i in range(1, 5))) for m in re.finditer(
+    words = [(html.unescape(m[5]), float(m[1]), float(m[2]), float(m[3]), float(m[4])) for m in re.finditer(
         r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', xml)]
     return height, words
 
