@@ -215,7 +215,7 @@ def stamp_number(pdf: Path, number: str, day: dt.date) -> bytes | None:
         width = 0.5 * size * len(s)   # Times digits are half an em wide
         return f"BT /{font} {size} Tf {x_right - width:.2f} {height - box[4] + rise * size:.2f} Td ({s}) Tj ET\n"
     gap = (month_word[1] + day_word[3]) / 2 + 0.5 * round((day_word[4] - day_word[2]) / 1.3)
-    ops = text(seq, code[1], code, "F1", 0.3) + text(f"{day.day:02d}", gap, day_word, "F2", 0.38)
+    ops = text(seq, code[1] + 0.6, code, "F1", 0.3) + text(f"{day.day:02d}", gap, day_word, "F2", 0.38)
     reader = PdfReader(pdf)
     writer = PdfWriter(clone_from=reader)
     page = writer.pages[0]

@@ -14,6 +14,7 @@ from docx import Document
 from dondoc import demo
 from dondoc.ledger import Ledger
 from dondoc.ndformat import check, check_files, layout_breaches, pdf_pages
+from models.keys import Key
 from tests.conftest import SHIPPED
 
 
@@ -100,7 +101,7 @@ def test_every_document_of_the_demo_passes_check_format_pdf(played):
     docs, issued = _documents(out)
     stages = {d.parent.name.split("-")[0] for d in docs if d.name.startswith("du-thao-")}
     assert stages == {"request", "urging", "overdue"} and any("escalation" in d.parts for d in docs)
-    assert len([d for d in docs if d.name.startswith("bao-cao-")]) == 9
+    assert len([d for d in docs if d.name.startswith("bao-cao-")]) == 8   # the seed plan's year, 7 of the other
     assert {str(d): b for d, b in check_files(docs, pdf=True).items() if b} == {}
     assert len(issued) == result["issued"] > 20
     for doc in issued:
@@ -108,7 +109,8 @@ def test_every_document_of_the_demo_passes_check_format_pdf(played):
         assert re.fullmatch(r"\d{2,}/[A-ZĐ]+-[A-ZĐ]+", number), number
         pages = pdf_pages(Path(doc["pdf_path"]))
         first = " ".join(pages[0].text.split())
-        assert f"Số: {number}" in first, first[:300]   # the văn thư's number, not a blank
+        seq, code = number.split("/", 1)   # stamped over the blank: poppler reads the two fonts as two words
+        assert re.search(rf"Số: {seq} ?/{code}\b", first), first[:300]   # the văn thư's number, not a blank
         assert re.search(rf"ngày {day:%d} tháng {day.month:02d}" if day.month <= 2 else
                          rf"ngày {day:%d} tháng {day.month} năm {day.year}", first), first[:300]
         draft = next(Path(doc["pdf_path"]).parent.glob("du-thao-*.docx"))   # stamped, signed: the same layout
@@ -127,8 +129,7 @@ def test_the_demo_emails_read_as_a_unit_reads_them(played):
     seen: dict[str, int] = {}
     for path in sorted(box.glob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        key = str(msg["X-Dondoc-Key"] or "").replace(" ", "")
-        stage = key.rsplit("/", 1)[-1]
+        stage = Key.parse(str(msg["X-Dondoc-Key"] or "").replace(" ", "")).stage
         if stage not in ("request", "reminder", "urging", "overdue", "ack"):
             continue
         seen[stage] = seen.get(stage, 0) + 1
@@ -140,7 +141,7 @@ def test_the_demo_emails_read_as_a_unit_reads_them(played):
             assert not re.search(r"\{\{|\{%|\}\}|%\}|\[\[|\bnan\b", part), (path.name, part[:200])
             assert not ENGLISH.search(part), (path.name, ENGLISH.search(part))
         assert not re.search(r"\bkế hoạch [A-ZĐ]", text), path.name   # “Kế hoạch triển khai …”, a document's name
-        years = set(re.findall(r"\b20\d\d\b", subject + text))
+        years = set(re.findall(r"\b20\d\d\b", re.sub(r"“[^”]*”", "", subject + text)))   # not a quoted name's
         assert years == {"2026"}, (path.name, years)
         files = {p.get_filename(): p.get_content_type() for p in msg.iter_attachments()}
         if stage == "ack" or stage == "reminder":   # reminders are notices: no công văn
