@@ -13,12 +13,14 @@ import copy
 import datetime as dt
 import email
 import email.header
+import html
 import io
 import mailbox
 import os
 import random
 import re
 import socket
+import subprocess
 import tempfile
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -41,8 +43,8 @@ TZ = dt.timezone(dt.timedelta(hours=7))
 class World:
     """The mail system and the units of every plan: what happens to each letter the Sở sends."""
 
-    def __init__(self, plans, maildir: Path, collectors: set[str], seed: int = 7):
-        self.plans, self.collectors = {p.plan.id: p for p in plans}, collectors
+    def __init__(self, plans, maildir: Path, collectors: set[str], seed: int = 7, sent: Path | None = None):
+        self.plans, self.collectors, self.sent = {p.plan.id: p for p in plans}, collectors, sent
         self.box = mailbox.Maildir(maildir, create=True)
         self.day = dt.date.today()
         self.pending: list[tuple[dt.date, Callable[[], bytes]]] = []   # replies to send on a later day
@@ -72,7 +74,12 @@ class World:
     async def handle_DATA(self, server, session, envelope):   # aiosmtpd: the Sở's letters arrive here
         msg = email.message_from_bytes(envelope.content)
         self.letters.append(msg)
-        if Key.parse("".join(str(msg.get("X-Dondoc-Key", "")).split())).stage == "draft":
+        stage = Key.parse("".join(str(msg.get("X-Dondoc-Key", "")).split())).stage
+        if self.sent is not None:   # every message as its recipients receive it, to read in a mail client
+            self.sent.mkdir(parents=True, exist_ok=True)
+            name = f"{len(self.letters):04d}-{self.day:%Y-%m-%d}-{stage}-{envelope.rcpt_tos[0]}.eml"
+            (self.sent / re.sub(r"[^\w.-]+", "-", name)).write_bytes(envelope.content)
+        if stage == "draft":
             self.drafts.append(msg)   # the secretariat's mailbox: a draft waits to be signed
             return "250 OK"
         for rcpt in envelope.rcpt_tos:
@@ -175,12 +182,64 @@ def sample_signed(pdf: bytes, signer_name: str) -> bytes | None:
                             signers.PdfSignatureMetadata(field_name="ChuKySo"), signer=signer).getvalue()
 
 
+def _words(pdf: Path) -> tuple[float, list[tuple[str, float, float, float, float]]]:
+    """Page 1 of `pdf`: its height and its words with their boxes (pdftotext -bbox, points from the top)."""
+    xml = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox", str(pdf), "-"], capture_output=True,
+                         check=True, timeout=60).stdout.decode()
+    height = float(re.search(r'<page width="[\d.]+" height="([\d.]+)"', xml)[1])   # type: ignore[index]
+    words = [(html.unescape(m[5]), float(m[1]), float(m[2]), float(m[3]), float(m[4])) for m in re.finditer(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', xml)]
+    return height, words
+
+
+def stamp_number(pdf: Path, number: str, day: dt.date) -> bytes | None:
+    """The draft's PDF with `number` and the day of `day` written into its blanks (`Số:  /…` and
+    `ngày  tháng`) on page 1, as a document system stamps them when the văn thư registers a
+    letter; None when the blanks are not found (or pdftotext is missing). Pure but for reading."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+    try:
+        height, words = _words(pdf)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    seq = number.split("/", 1)[0]
+    at = {w[0]: i for i, w in reversed(list(enumerate(words)))}   # the first of each word
+    if "Số:" not in at or "ngày" not in at or at["ngày"] + 1 >= len(words) or words[at["ngày"] + 1][0] != "tháng":
+        return None
+    code, day_word, month_word = words[at["Số:"] + 1], words[at["ngày"]], words[at["ngày"] + 1]
+    if not code[0].startswith("/"):
+        return None
+
+    def text(s: str, x_right: float, box: tuple, font: str, rise: float) -> str:
+        size = round((box[4] - box[2]) / 1.3)
+        width = 0.5 * size * len(s)   # Times digits are half an em wide
+        return f"BT /{font} {size} Tf {x_right - width:.2f} {height - box[4] + rise * size:.2f} Td ({s}) Tj ET\n"
+    gap = (month_word[1] + day_word[3]) / 2 + 0.5 * round((day_word[4] - day_word[2]) / 1.3)
+    ops = text(seq, code[1] + 0.6, code, "F1", 0.3) + text(f"{day.day:02d}", gap, day_word, "F2", 0.38)
+    reader = PdfReader(pdf)
+    writer = PdfWriter(clone_from=reader)
+    page = writer.pages[0]
+    fonts = DictionaryObject({NameObject(n): DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject(base)}) for n, base in (("/F1", "/Times-Roman"), ("/F2", "/Times-Italic"))})
+    stamp = DecodedStreamObject()
+    stamp.set_data(ops.encode())
+    overlay = PdfWriter()
+    blank = overlay.add_blank_page(float(page.mediabox.width), float(page.mediabox.height))
+    blank[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+    blank[NameObject("/Contents")] = overlay._add_object(stamp)
+    page.merge_page(blank)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
 def issue_drafts(world: World, plans, out: Path, numbers: dict[str, int]) -> tuple[int, list[str]]:
-    """The văn thư's part: every draft the secretariat received is signed and registered with
-    the next number of its plan. The demo signs the draft's own PDF (a real document system
-    stamps the number into it; printing each again would double the demo's time) with a
-    sample certificate when pyHanko is installed, else registers it unsigned and keeps
-    dondoc's warning. Returns how many, and the warnings."""
+    """The văn thư's part: every draft the secretariat received is registered with the next
+    number of its plan (two digits at least) and signed. As a document system does, the number
+    and day are stamped into the draft's own PDF (no second printing: LibreOffice is the slow
+    part of the demo), then signed with a sample certificate when pyHanko is installed, else
+    registered unsigned with dondoc's warning. Returns how many, and the warnings."""
     from dondoc.issuing import issue
     from dondoc.ledger import Ledger
     from dondoc.render import Templates
@@ -193,11 +252,11 @@ def issue_drafts(world: World, plans, out: Path, numbers: dict[str, int]) -> tup
             continue
         plan = by_id[doc["plan_id"]]
         numbers[plan.plan.id] = numbers.get(plan.plan.id, 0) + 1
-        number = f"{numbers[plan.plan.id]}/{plan.issuer.code}-{plan.issuer.division}"
+        number = f"{numbers[plan.plan.id]:02d}/{plan.issuer.code}-{plan.issuer.division}"
         folder = out / "van-thu" / str(doc["id"])
         folder.mkdir(parents=True, exist_ok=True)
         pdf = folder / "ban-ky.pdf"
-        draft = Path(doc["pdf_path"]).read_bytes()
+        draft = stamp_number(Path(doc["pdf_path"]), number, world.day) or Path(doc["pdf_path"]).read_bytes()
         pdf.write_bytes(sample_signed(draft, plan.signer.name) or draft)
         warnings += issue(ledger, by_id, lambda p: templates, settings.out, doc["id"], number, world.day, pdf)[2]
         n += 1
@@ -385,7 +444,8 @@ def run(out: Path, year: int, progress=None) -> dict:
 
     settings = Settings()
     plans = read_plans(settings.config)
-    world = World(plans, Path((settings.inbox or "").removeprefix("maildir:")), {p.issuer.email for p in plans})
+    world = World(plans, Path((settings.inbox or "").removeprefix("maildir:")), {p.issuer.email for p in plans},
+                  sent=out / "hop-thu")
     world.record = lambda day, key, form: _record(world.plans[key.plan], settings, day, key, form)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -423,7 +483,8 @@ def run(out: Path, year: int, progress=None) -> dict:
     finally:
         server.stop()
     escalations = [m for m in world.letters if "".join(str(m.get("X-Dondoc-Key", "")).split()).endswith("/escalation")]
-    return {"letters": str(settings.out), "days": done, "last_day": last, "reports": reports,
+    return {"letters": str(settings.out), "mailbox": str(out / "hop-thu"), "days": done, "last_day": last,
+            "reports": reports,
             "files": [f for built in reports.values() for r in built for f in r["files"]],
             "escalations": [str(email.header.make_header(email.header.decode_header(m["Subject"])))
                             for m in escalations],

@@ -368,11 +368,17 @@ def title_case(title: str) -> str:
     return " ".join(w.capitalize() if i < n else w for i, w in enumerate(words))
 
 
+def cited(kind: str, title: str) -> str:
+    """A document named in running text: its type capitalised and its title's first letter in
+    lower case unless the title opens with an acronym ("Kế hoạch triển khai phong trào …")."""
+    return f"{kind.capitalize()} {title[:1].lower() if title[1:2].islower() else title[:1]}{title[1:]}"
+
+
 def _short_plan(plan: Plan) -> str:
     if plan.plan.number:
-        return f"{plan.plan.type.lower()} số {plan.plan.number}"
+        return f"{plan.plan.type.capitalize()} số {plan.plan.number}"
     words = plan.plan.title.split()
-    return f"{plan.plan.type.lower()} {' '.join(words[:10])}" + ("…" if len(words) > 10 else "")
+    return cited(plan.plan.type, " ".join(words[:10])) + ("…" if len(words) > 10 else "")
 
 
 def memo_context(plans: dict[str, Plan], rows: list[dict], histories: dict[str, dict], day: dt.date,
@@ -391,7 +397,7 @@ def memo_context(plans: dict[str, Plan], rows: list[dict], histories: dict[str, 
         for uid in json.loads(r["units"] or "[]"):
             if plan.has_unit(uid):
                 u = plan.unit(uid)
-                missing.append({"name": u.name, "contact": ", ".join(filter(None, [u.contact, u.phone, *u.emails])),
+                missing.append({"name": u.name, "contact": "\n".join(filter(None, [u.contact, u.phone, *u.emails])),
                                 "history": history_text(history.get((task.id, u.id, r["period"]), []))})
         items.append({"title": with_period(task.title, period), "plan": _short_plan(plan),
                       "deadline": f"{dt.date.fromisoformat(r['deadline']):%d/%m/%Y}", "missing": missing,

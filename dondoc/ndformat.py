@@ -22,6 +22,7 @@ from docx.shared import Mm
 
 FONT = "Times New Roman"
 DATE = re.compile(r"ngày\s*(\d*)\s+tháng\s+(\d*)\s*năm\s+(\d{4})")   # a draft leaves the day blank
+NUMBER = re.compile(r"\b([Ss]ố:?\s*)(\d)/(?=[A-ZĐ0-9])")   # "Số: 5/STTTT-…", "số 5/STTTT-…"
 MARGINS = {"top": (20, 25), "bottom": (20, 25), "left": (30, 35), "right": (15, 20)}
 
 
@@ -127,6 +128,9 @@ def check(path: str | Path) -> list[str]:
         if not italic:
             breaches.append(f"date line “{p.text.strip()[:60]}”: must be italic")
     full = "\n".join(p.text for p in _paragraphs(doc))
+    for m in NUMBER.finditer(full):
+        breaches.append(f"number “{m[0]}”: a number under 10 takes a leading 0 ({m[1]}0{m[2]}/…)")
+    breaches += _signer_named(doc)
     for must in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"):
         if must not in full:
             breaches.append(f"missing “{must}”")
@@ -135,6 +139,18 @@ def check(path: str | Path) -> list[str]:
     if not dates:
         breaches.append("missing the place and date line (“…, ngày … tháng … năm …”)")
     return breaches
+
+
+def _signer_named(doc) -> list[str]:
+    """The signature block (the last two-column table after the header) ends with the signer's
+    name, not with the title: a document signed by nobody cannot be signed."""
+    tables = [t for t in doc.tables if len(t.columns) == 2]
+    if len(tables) < 2:
+        return []
+    lines = [_norm(p.text) for p in tables[-1].cell(0, 1).paragraphs if p.text.strip()]
+    if lines and (len(lines) < 2 or lines[-1] == lines[-1].upper()):
+        return [f"signature: no signer's name under “{lines[-1]}”"]
+    return []
 
 
 # -- what only the printed page shows: convert with LibreOffice, read each page with pdftotext --

@@ -27,6 +27,7 @@ MINI = textwrap.dedent("""\
       code: STTTT
       division: TTBCXB
       division_name: Phòng Thông tin - Báo chí - Xuất bản
+      division_head: {title: Trưởng phòng, name: Nguyễn Thị Thu Hà}
       place: Đắk Nông
       email: dondoc@stttt.example
     signer:

@@ -140,7 +140,7 @@ def test_a_whole_cycle(prefect_api, cycle_env, env, smtp_server, tmp_path, mini)
     assert check(docx) == []
     doc = Document(str(docx))
     body = "\n".join(p.text for p in doc.paragraphs)
-    assert f"Kết quả thực hiện kế hoạch Truyền thông về học tập suốt đời năm {Y}" in body
+    assert f"Kết quả thực hiện Kế hoạch truyền thông về học tập suốt đời năm {Y}" in body
     assert "đã đề nghị 4 lượt báo cáo của 4 đơn vị" in body
     assert "1 báo cáo đúng hạn (25,0%); 1 báo cáo trễ hạn (25,0%); 2 chưa báo cáo (50,0%); 1 lượt được miễn" in body
     assert "Các đơn vị báo cáo trễ hạn: Đài Muộn." in body

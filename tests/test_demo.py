@@ -2,24 +2,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import re
+import shutil
+from email import policy
+from pathlib import Path
 
+import pytest
 from docx import Document
 
 from dondoc import demo
 from dondoc.ledger import Ledger
-from dondoc.ndformat import check
+from dondoc.ndformat import check, check_files, layout_breaches, pdf_pages
+from models.keys import Key
 from tests.conftest import SHIPPED
 
 
-def test_the_demo_cycle(prefect_api, tmp_path, monkeypatch):
-    monkeypatch.setenv("DONDOC_CONFIG", str(SHIPPED))
-    for key in ("DONDOC_DB", "DONDOC_OUT", "DONDOC_DATA", "DONDOC_INBOX", "DONDOC_SMTP_HOST", "DONDOC_SMTP_PORT",
-                "DONDOC_SMTP_SECURITY", "DONDOC_SMTP_BACKOFF"):
-        monkeypatch.setenv(key, "25")   # registered with monkeypatch, so the demo's settings are undone after
-    out = tmp_path / "demo"
-    demo.settings_for(out)
-    days = []
-    result = demo.run(out, 2026, lambda day, n: days.append(day))
+@pytest.fixture(scope="module")
+def played(prefect_api, tmp_path_factory):
+    """The demo's year, played once for this module: (output folder, result, days played)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("DONDOC_CONFIG", str(SHIPPED))
+        for key in ("DONDOC_DB", "DONDOC_OUT", "DONDOC_DATA", "DONDOC_INBOX", "DONDOC_SMTP_HOST", "DONDOC_SMTP_PORT",
+                    "DONDOC_SMTP_SECURITY", "DONDOC_SMTP_BACKOFF"):
+            monkeypatch.setenv(key, "25")   # registered with monkeypatch, so the demo's settings are undone after
+        out = tmp_path_factory.mktemp("demo") / "demo"
+        demo.settings_for(out)
+        days: list[dt.date] = []
+        result = demo.run(out, 2026, lambda day, n: days.append(day))
+        yield out, result, days
+
+
+def test_the_demo_cycle(played):
+    out, result, days = played
     # every cycle of the year: Q1 of the quarterly plan opens in February, its year report in January
     assert days[0] == dt.date(2026, 2, 27) and result["last_day"].year == 2027
     led = Ledger(out / "dondoc.db")
@@ -63,3 +78,79 @@ def test_the_demo_cycle(prefect_api, tmp_path, monkeypatch):
     q4 = out / "out" / "bao-cao-binh-dan-hoc-vu-so-2026-Q4.docx"
     second = "\n".join(p.text for p in Document(str(q4)).paragraphs)
     assert "(Ngày Chuyển đổi số quốc gia): “" in second and "Chưa có đơn vị báo cáo" not in second
+
+
+def _documents(out: Path) -> tuple[list[Path], list[dict]]:
+    """What the demo printed for a reader: every report, the first draft of each stage of each
+    plan, every memo; and the issued documents (from the ledger)."""
+    letters = out / "out"
+    drafts: dict[tuple[str, str], Path] = {}
+    for docx in sorted(letters.glob("*/*/*/du-thao-*.docx")):
+        drafts.setdefault((docx.parts[-4], docx.parent.name.split("-")[0]), docx)
+    memos = sorted(letters.glob("*/*/escalation/*.docx"))
+    docs = sorted(letters.glob("bao-cao-*.docx")) + list(drafts.values()) + memos
+    return docs, Ledger(out / "dondoc.db").documents(state="issued")
+
+
+@pytest.mark.skipif(not shutil.which("soffice") or not shutil.which("pdftotext"), reason="LibreOffice, poppler")
+def test_every_document_of_the_demo_passes_check_format_pdf(played):
+    """Reports, a draft of every stage (request, urging, overdue; reminders go as notices), the
+    memos: Decree 30 rules and the printed page (one LibreOffice call for all); the issued
+    letters as the units receive them: numbered, dated, and still laid out right."""
+    out, result, _ = played
+    docs, issued = _documents(out)
+    stages = {d.parent.name.split("-")[0] for d in docs if d.name.startswith("du-thao-")}
+    assert stages == {"request", "urging", "overdue"} and any("escalation" in d.parts for d in docs)
+    assert len([d for d in docs if d.name.startswith("bao-cao-")]) == 8   # the seed plan's year, 7 of the other
+    assert {str(d): b for d, b in check_files(docs, pdf=True).items() if b} == {}
+    assert len(issued) == result["issued"] > 20
+    for doc in issued:
+        number, day = doc["number"], dt.date.fromisoformat(doc["issued_on"])
+        assert re.fullmatch(r"\d{2,}/[A-ZĐ]+-[A-ZĐ]+", number), number
+        pages = pdf_pages(Path(doc["pdf_path"]))
+        first = " ".join(pages[0].text.split())
+        seq, code = number.split("/", 1)   # stamped over the blank: poppler reads the two fonts as two words
+        assert re.search(rf"Số: {seq} ?/{code}\b", first), first[:300]   # the văn thư's number, not a blank
+        assert re.search(rf"ngày {day:%d} tháng {day.month:02d}" if day.month <= 2 else
+                         rf"ngày {day:%d} tháng {day.month} năm {day.year}", first), first[:300]
+        draft = next(Path(doc["pdf_path"]).parent.glob("du-thao-*.docx"))   # stamped, signed: the same layout
+        assert layout_breaches(draft, pages) == [], number
+
+
+ENGLISH = re.compile(r"\b(Dear|Please|deadline|report|attached|None|null|True|False|Regards|Subject)\b")
+
+
+def test_the_demo_emails_read_as_a_unit_reads_them(played):
+    """Every email a unit received: Vietnamese with its diacritics, no English, no template
+    syntax, no year but the cycle's in what it asks; the official letter as a numbered PDF
+    and the form as .docx, named for a person."""
+    out, result, _ = played
+    box = Path(result["mailbox"])
+    seen: dict[str, int] = {}
+    for path in sorted(box.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        stage = Key.parse(str(msg["X-Dondoc-Key"] or "").replace(" ", "")).stage
+        if stage not in ("request", "reminder", "urging", "overdue", "ack"):
+            continue
+        seen[stage] = seen.get(stage, 0) + 1
+        subject, text = str(msg["Subject"]), msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        assert text.startswith("Kính gửi: ") and re.search("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]",
+                                                         text), path.name
+        for part in (subject, text, html):
+            assert not re.search(r"\{\{|\{%|\}\}|%\}|\[\[|\bnan\b", part), (path.name, part[:200])
+            assert not ENGLISH.search(part), (path.name, ENGLISH.search(part))
+        assert not re.search(r"\bkế hoạch [A-ZĐ]", text), path.name   # “Kế hoạch triển khai …”, a document's name
+        years = set(re.findall(r"\b20\d\d\b", re.sub(r"“[^”]*”", "", subject + text)))   # not a quoted name's
+        assert years == {"2026"}, (path.name, years)
+        files = {p.get_filename(): p.get_content_type() for p in msg.iter_attachments()}
+        if stage == "ack" or stage == "reminder":   # reminders are notices: no công văn
+            assert files == {}, (path.name, files)
+            continue
+        pdfs = [n for n, t in files.items() if t == "application/pdf"]
+        assert len(pdfs) == 1 and re.fullmatch(r"Công văn \d{2,}-[A-ZĐ]+-[A-ZĐ]+ [^\d/\\]+\.pdf", pdfs[0]), files
+        number = pdfs[0].split()[2].replace("-", "/", 1)
+        assert f"Văn bản số {number} ngày" in text, (path.name, number)
+        forms = [n for n in files if n.endswith(".docx")]
+        assert (stage == "request") == bool(forms) and all(n.startswith("Phiếu số liệu - ") for n in forms), files
+    assert set(seen) == {"request", "reminder", "urging", "overdue", "ack"}, seen

@@ -17,7 +17,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm
 
 from dondoc.ledger import action_row
-from dondoc.letters import document_context, memo_context
+from dondoc.letters import context, document_context, memo_context
 from dondoc.ndformat import layout_breaches, pdf_pages, to_pdfs
 from dondoc.render import Templates
 from dondoc.reportdoc import write_report
@@ -97,9 +97,14 @@ def printed(tmp_path_factory, shipped):
         paths[name] = out / f"{name}.docx"
         paths[name].write_bytes(templates.docx(ctx["stage"]).render(ctx))
     paths["report"], data = _report(out / "report", units=12)
-    pdfs = to_pdfs(list(paths.values()), out / "pdf")
+    row = next(action_row(a, dt.date(2026, 11, 5), "<x@y>", None) for a in due_actions(
+        shipped, LedgerState({}), dt.date(2026, 11, 5), BusinessCalendar(shipped.calendar)) if a.stage == "request")
+    form = out / "reply-form.docx"   # not a letter: printed in the same call, checked on its own
+    form.write_bytes(templates.docx("reply-form").render(context(shipped, row, BusinessCalendar(shipped.calendar))))
+    pdfs = to_pdfs([*paths.values(), form], out / "pdf")
     assert all(pdfs.values()), pdfs
-    return {name: (path, pdf_pages(pdfs[path]), pdfs[path]) for name, path in paths.items()} | {"_data": data}
+    return {name: (path, pdf_pages(pdfs[path]), pdfs[path]) for name, path in paths.items()} | {
+        "_data": data, "_form": (form, pdf_pages(pdfs[form]), pdfs[form])}
 
 
 def _page_of(pages, text: str) -> list[int]:
@@ -109,7 +114,7 @@ def _page_of(pages, text: str) -> list[int]:
 
 def test_every_letter_and_the_report_pass_the_printed_page_checks(printed):
     for name, value in printed.items():
-        if name != "_data":
+        if not name.startswith("_"):
             assert layout_breaches(value[0], value[1]) == [], name
 
 
@@ -240,3 +245,26 @@ def test_check_format_pdf_says_in_one_line_what_it_cannot_do(tmp_path, printed):
                        text=True, cwd=ROOT, env=os.environ | {"PATH": str(tmp_path)}, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "LibreOffice (soffice)" in r.stderr
+
+
+def test_the_memo_keeps_every_e_mail_address_whole_and_names_its_signer(printed, shipped):
+    """The memo's contact column is wide enough for an address on one line: a leader reads
+    “vanphong@khuyenhoc.daknong.example”, not “…daknong.exa / mple”."""
+    _, pages, _ = printed["escalation"]
+    lines = [ln.text for p in pages for ln in p.lines]
+    addresses = {e for u in shipped.units for e in u.emails}
+    shown = {w for ln in lines for w in ln.split() if "@" in w}
+    assert shown and shown <= addresses, shown - addresses
+    assert any(len(a) >= 33 for a in shown)   # the long ones too
+    assert _page_of(pages, shipped.issuer.division_head.name) == _page_of(pages, "TRƯỞNG PHÒNG")
+
+
+def test_the_reply_form_prints_its_markers_whole_and_its_title_capitalised(printed):
+    """A unit keeps the markers it can read: “[de-xuat]” split as “[de-” / “xuat]” looks like text to edit."""
+    _, pages, _ = printed["_form"]
+    lines = [ln.text for p in pages for ln in p.lines]
+    for marker in ("[kho-khan]", "[de-xuat]"):
+        assert any(marker in ln for ln in lines), (marker, lines)
+    title = next(ln for ln in lines if "kết quả" in ln.lower() and "PHIẾU" not in ln)
+    assert title.startswith("Báo cáo kết quả"), title
+    assert {"Nội dung", "Ý kiến của đơn vị"} <= set(lines)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 
@@ -105,3 +106,51 @@ def test_matplotlib_is_imported_only_when_a_report_chart_is_drawn():
             "print('matplotlib' in sys.modules, png[:4] == b'\\x89PNG')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert r.stdout.split() == ["False", "True", "True"]
+
+
+def _memo(plan, tmp_path, name: str):
+    """The memo of 04/12/2026 for every unit of the plan's first task, rendered."""
+    day, task = dt.date(2026, 12, 4), plan.tasks[0]
+    row = {"plan_id": plan.plan.id, "period": "2026", "task_id": task.id, "deadline": "2026-12-05",
+           "units": json.dumps([u.id for u in plan.units_of(task)])}
+    path = tmp_path / f"{name}.docx"
+    path.write_bytes(Templates().docx("escalation").render(memo_context({plan.plan.id: plan}, [row], {}, day, [])))
+    return path
+
+
+def test_the_memo_is_signed_by_a_named_division_head_and_check_names_one_that_is_not(shipped, tmp_path):
+    """The shipped plans name their division head: the memo ends with a name under TRƯỞNG PHÒNG.
+    A plan without one used to print a title over nobody, and check-format said OK."""
+    memo = _memo(shipped, tmp_path, "memo")
+    assert check(memo) == []
+    signer = [p.text for p in Document(str(memo)).tables[-1].cell(0, 1).paragraphs if p.text.strip()]
+    assert signer == ["TRƯỞNG PHÒNG", shipped.issuer.division_head.name]
+    nameless = shipped.model_copy(update={"issuer": shipped.issuer.model_copy(update={"division_head": None})})
+    assert "signature: no signer's name under “TRƯỞNG PHÒNG”" in check(_memo(nameless, tmp_path, "nameless"))
+
+
+def test_a_number_under_ten_is_written_with_its_leading_zero(rendered, shipped, tmp_path):
+    from dondoc.letters import numbered
+    assert not [b for b in check(rendered["request"]) if b.startswith("number")]   # the draft's blank number
+    cal, day = BusinessCalendar(shipped.calendar), dt.date(2026, 11, 5)
+    rows = [action_row(a, day, "<x@y>", None) for a in due_actions(shipped, LedgerState({}), day, cal)
+            if a.stage == "request"]
+    draft = document_context(shipped, "request", day, rows, cal)
+    for number, breach in (("5/STTTT-TTBCXB", True), ("05/STTTT-TTBCXB", False), ("123/STTTT-TTBCXB", False)):
+        path = tmp_path / f"so-{number.split('/')[0]}.docx"
+        path.write_bytes(Templates().docx("request").render(numbered(draft, number, day)))
+        found = [b for b in check(path) if b.startswith("number")]
+        assert found == (["number “Số: 5/”: a number under 10 takes a leading 0 (Số: 05/…)"] if breach else []), number
+
+
+def test_a_plan_cited_in_running_text_reads_as_a_document_name(rendered):
+    """"Kế hoạch truyền thông về Chương trình …" (type capitalised, title's first letter not),
+    never "kế hoạch Truyền thông …"; the reply form's title starts with a capital."""
+    for name in ("request", "urging", "overdue"):
+        body = "\n".join(p.text for p in Document(str(rendered[name])).paragraphs)
+        assert "Kế hoạch truyền thông về Chương trình “Đẩy mạnh" in body, name
+        assert "kế hoạch Truyền thông" not in body, name
+    memo = "\n".join(p.text for p in Document(str(rendered["escalation"])).paragraphs)
+    assert "(Kế hoạch truyền thông về Chương trình" in memo and "kế hoạch Truyền" not in memo
+    form = Document(str(rendered["reply-form"])).paragraphs[1].text
+    assert form[:1].isupper() and form.startswith("Báo cáo kết quả"), form

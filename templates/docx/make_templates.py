@@ -264,13 +264,23 @@ def task_paragraphs(doc) -> None:
 
 
 NUMBER = "Số: {{ number_line }}"
+
+
+def cited(type_: str, title: str) -> str:
+    """A document cited in running text: its type capitalised, its title's first letter in lower
+    case unless the title opens with an acronym ("Kế hoạch truyền thông về Chương trình …")."""
+    return ("{{ " + type_ + "|capitalize }} {{ " + title + "[:1]|lower if " + title + "[1:2].islower() else "
+            + title + "[:1] }}{{ " + title + "[1:] }}")
+
+
+PLAN = cited("plan.type", "plan.title")
 MANY = "{% if tasks|length > 1 %}{{ loop.index }}. {% endif %}"
 REPLY = ("Cơ quan, đơn vị gửi báo cáo bằng cách trả lời thư điện tử chuyển văn bản này (giữ nguyên tiêu đề thư)"
          "{% if tasks|selectattr('indicators')|list %}, đính kèm phiếu số liệu của từng nhiệm vụ đã điền đầy đủ"
          "{% endif %}; hoặc gửi về địa chỉ thư điện tử {{ issuer.email }}.")
 CONTACT = ("Mọi chi tiết xin liên hệ {{ issuer.division_name }}, {{ issuer.short_name }}"
            "{% if issuer.phone %}, điện thoại {{ issuer.phone }}{% endif %}./.")
-ASKED = ("Thực hiện {{ plan.type|lower }} {{ plan.title }}, {{ issuer.short_name }} đã {{ verb }} {{ who }} báo cáo "
+ASKED = ("Thực hiện " + PLAN + ", {{ issuer.short_name }} đã {{ verb }} {{ who }} báo cáo "
          "kết quả thực hiện nhiệm vụ được giao. Đến ngày {{ letter_date }}, {{ issuer.short_name }} "
          "{{ 'vẫn chưa' if stage != 'reminder' else 'chưa' }} nhận được báo cáo của {{ who }} về "
          "{{ 'các nội dung' if tasks|length > 1 else 'nội dung' }} sau:")
@@ -281,8 +291,8 @@ TASK_LINE = (MANY + "{{ t.title|capitalize_first }} (đã {{ verb }} tại {{ t.
 # Each stage's body: a string is a paragraph, ("tasks", …) the loop over the tasks it covers.
 LETTERS = {
     "request": [
-        "Thực hiện {{ plan.implements }}; {{ issuer.short_name }} đã ban hành {{ plan.type|lower }} "
-        "{{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}.",
+        "Thực hiện {{ plan.implements }}; {{ issuer.short_name }} đã ban hành " + PLAN +
+        "{% if plan.number %} (số {{ plan.number }}){% endif %}.",
         "Để có cơ sở tổng hợp, báo cáo {{ plan.report_to }}, {{ issuer.short_name }} {{ verb }} {{ who }} báo cáo "
         "kết quả thực hiện {{ 'các nhiệm vụ' if tasks|length > 1 else 'nhiệm vụ' }} sau, theo nội dung kế hoạch:",
         ("tasks", MANY + "{{ t.title|capitalize_first }}{% if t.units_text %} ({{ t.units_text }}){% endif %}, "
@@ -352,7 +362,8 @@ def letter(stage: str) -> Document:
     para(doc, "(Kèm theo Công văn số {{ number_line }} {{ date_line }} của {{ issuer.short_name }})",
          italic=True, align="center", after=6, keep=True)
     table(doc, ["STT", "Cơ quan, đơn vị", "Nội dung báo cáo"], [14, 70, 81],
-          ["{{ loop.index }}", "{{ u.name }}", "{{ u.tasks|capitalize_first }}"], "for u in appendix", size=12)
+          ["{{ loop.index }}", "{{ u.name }}", "{{ u.tasks|capitalize_first }}"], "for u in appendix", size=12,
+          center=(0,))
     para(doc, "{%p endif %}")
     return doc
 
@@ -371,8 +382,9 @@ def escalation() -> Document:
     para(doc, "{%p for t in items %}")
     para(doc, "{{ loop.index }}. {{ t.title|capitalize_first }} ({{ t.plan }}), hạn gửi trước ngày {{ t.deadline }}: "
               "còn {{ t.missing|length }}/{{ t.asked }} đơn vị chưa gửi.", keep=True)
-    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [14, 56, 45, 50],
-          ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in t.missing", size=13)
+    table(doc, ["STT", "Đơn vị", "Liên hệ", "Đã gửi"], [12, 44, 72, 37],
+          ["{{ loop.index }}", "{{ m.name }}", "{{ m.contact }}", "{{ m.history }}"], "for m in t.missing", size=11,
+          center=(0,))
     para(doc, "", after=0)
     para(doc, "{%p endfor %}")
     para(doc, "{%p if drafts %}")
@@ -425,7 +437,9 @@ def answer_rows(t, height_mm: float) -> None:
 
 
 def fixed_table(doc, rows: list[list[str]], widths_mm: list[float], size: int = 13, bold_first: bool = True):
-    """A bordered table of fixed rows (no loop): the first column bold when `bold_first`."""
+    """A bordered table of fixed rows (no loop): the first row a header (bold, centred), the first
+    column bold when `bold_first`; a "\n" in a cell starts a paragraph of its own (a marker then
+    never breaks across lines)."""
     t = doc.add_table(rows=len(rows), cols=len(widths_mm))
     t.style = doc.styles["Table Grid"]
     for i, w in enumerate(widths_mm):
@@ -435,8 +449,13 @@ def fixed_table(doc, rows: list[list[str]], widths_mm: list[float], size: int = 
     for r, cells in enumerate(rows):
         _cant_split(t.rows[r])
         for i, text in enumerate(cells):
-            run = t.cell(r, i).paragraphs[0].add_run(text)
-            run.font.size, run.font.bold = Pt(size), bold_first and i == 0
+            cell = t.cell(r, i)
+            for k, line in enumerate(text.split("\n")):
+                p = cell.paragraphs[0] if k == 0 else cell.add_paragraph()
+                run = p.add_run(line)
+                run.font.size, run.font.bold = Pt(size), r == 0 or (bold_first and i == 0)
+                if r == 0:
+                    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
     return t
 
 
@@ -447,7 +466,7 @@ def reply_form() -> Document:
     cell), the difficulties (`[kho-khan]`) and proposals (`[de-xuat]`)."""
     doc = new_document()
     para(doc, "PHIẾU BÁO CÁO KẾT QUẢ THỰC HIỆN", size=14, bold=True, align="center", after=0)
-    para(doc, "{{ task.title }}", size=13, bold=True, align="center", after=6)
+    para(doc, "{{ task.title|capitalize_first }}", size=13, bold=True, align="center", after=6)
     para(doc, "Mã: {{ tag }}", size=12, align="left", indent=False, after=0)
     para(doc, "Đơn vị báo cáo: {{ unit.name }}", size=13, align="left", after=0)
     para(doc, "Người lập: ............................................  Điện thoại: ...........................",
@@ -469,18 +488,18 @@ def reply_form() -> Document:
     para(doc, "{%p endif %}", size=2, after=0)
     heading(doc, "{{ ['I', 'II', 'III'][(items|length > 0) + (indicators|length > 0)] }}. "
                  "KHÓ KHĂN, VƯỚNG MẮC VÀ ĐỀ XUẤT")
-    t = fixed_table(doc, [["Nội dung", "Ý kiến của đơn vị"], ["Khó khăn, vướng mắc [kho-khan]", ""],
-                          ["Đề xuất, kiến nghị [de-xuat]", ""]], [50, 115], size=12)
+    t = fixed_table(doc, [["Nội dung", "Ý kiến của đơn vị"], ["Khó khăn, vướng mắc\n[kho-khan]", ""],
+                          ["Đề xuất, kiến nghị\n[de-xuat]", ""]], [50, 115], size=12)
     _repeat_header(t.rows[0])
     answer_rows(t, 22)
     return doc
 
 
 def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loop: str, size: int = 12,
-          nowrap: tuple[int, ...] = (), right: tuple[int, ...] = ()):
+          nowrap: tuple[int, ...] = (), right: tuple[int, ...] = (), center: tuple[int, ...] = ()):
     """A bordered table: a header row repeated on every page, one templated row repeated by `loop`,
     rows that never split across pages; the columns in `nowrap` never wrap (dates), those in
-    `right` are right-aligned (numbers)."""
+    `right` are right-aligned (numbers), those in `center` centred (a row number)."""
     t = doc.add_table(rows=2, cols=len(headers))
     t.style = doc.styles["Table Grid"]
     for i, w in enumerate(widths_mm):
@@ -504,6 +523,8 @@ def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loo
             row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
         if i in right:
             row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        if i in center:
+            row.cells[i].paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     # docxtpl's row loop: the opening and closing tags sit in rows of their own
     row._tr.addprevious(_tag_row(t, f"{{%tr {loop} %}}"))
     row._tr.addnext(_tag_row(t, "{%tr endfor %}"))
@@ -519,10 +540,10 @@ def report() -> Document:
     doc = new_document()
     header_block(doc, "Số: {{ number }}/BC-{{ issuer.code }}", None)
     para(doc, "BÁO CÁO", size=14, bold=True, align="center", before=18, after=0)
-    rule_under(para(doc, "Kết quả thực hiện {{ plan.type|lower }} {{ title }}", size=14,
+    rule_under(para(doc, "Kết quả thực hiện " + cited("plan.type", "title"), size=14,
                     bold=True, align="center", after=12), 55)
     para(doc, "Căn cứ {{ plan.implements }};")
-    para(doc, "Thực hiện {{ plan.type|lower }} {{ plan.title }}{% if plan.number %} (số {{ plan.number }}){% endif %}, "
+    para(doc, "Thực hiện " + PLAN + "{% if plan.number %} (số {{ plan.number }}){% endif %}, "
               "{{ issuer.short_name }} báo cáo kết quả thực hiện {{ period_text }} như sau:")
     heading(doc, "I. KẾT QUẢ THỰC HIỆN")
     para(doc, "{%p for item in items %}")
