@@ -127,17 +127,32 @@ def _secretariat(plan: Plan) -> str:
 
 def digest_actions(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,
                    now: dt.datetime | None = None, attempts: int = ATTEMPTS) -> list[Action]:
-    """The digest for `today` covering `plans` (the default plan first: its secretariat
-    receives it, and its id keys it), when there is something to say; and one email to the
-    secretariat for each schedule missed ALERT_MISSES times or more in a row, keyed by the
-    first time missed, so recording it again changes nothing. `now`: the clock the runs'
-    alerts are judged at (default: noon of `today`)."""
+    """The digests for `today`: one per secretariat address, covering the plans it serves (the
+    first of them keys it and sends it; replies waiting in triage go in the default plan's),
+    when there is something to say; and one email to a plan's secretariat for each schedule
+    missed ALERT_MISSES times or more in a row, keyed by the first time missed, so recording
+    it again changes nothing. `now`: the clock the runs' alerts are judged at (default: noon
+    of `today`)."""
+    now = now or dt.datetime.combine(today, dt.time(12), cals[plans[0].plan.id].tz)
+    health = run_alerts(plans, ledger, now)
+    served: dict[str, list[Plan]] = {}
+    for plan in plans:
+        served.setdefault(_secretariat(plan), []).append(plan)
+    out = []
+    for n, mine in enumerate(served.values()):
+        ids = {p.plan.id for p in mine}
+        out += _digest(mine, ledger, cals, today, [a for a in health if a.schedule.plan_id in ids], attempts, n == 0)
+    return out
+
+
+def _digest(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,
+            health: list[Alert], attempts: int, with_triage: bool) -> list[Action]:
+    """digest_actions for the plans of one secretariat."""
     first = plans[0]
     pid = first.plan.id
-    now = now or dt.datetime.combine(today, dt.time(12), cals[pid].tz)
-    last = next(ledger.db.query("select created_at from outbound where stage = 'digest' and period not like '%T%'"
-                                " order by created_at desc limit 1"), {"created_at": ""})["created_at"]
-    health = run_alerts(plans, ledger, now)
+    last = next(ledger.db.query("select created_at from outbound where stage = 'digest' and plan_id = ?"
+                                " and period not like '%T%' order by created_at desc limit 1", [pid]),
+                {"created_at": ""})["created_at"]
     parts = []
     if health:
         parts.append(f"CẢNH BÁO: LƯỢT CHẠY TỰ ĐỘNG CÓ VẤN ĐỀ ({len(health)}):\n" + "\n".join(
@@ -147,7 +162,7 @@ def digest_actions(plans: list[Plan], ledger: Ledger, cals: dict[str, BusinessCa
         if sections:
             parts.append(f"KẾ HOẠCH {plan.plan.id}: {plan.plan.title}\n\n" + "\n\n".join(
                 f"{title} ({len(lines)}):\n" + "\n".join(lines) for title, lines in sections))
-    triage = ledger.inbound("triage")
+    triage = ledger.inbound("triage") if with_triage else []
     if triage:
         parts.append(f"Thư chờ phân loại (dondoc triage) ({len(triage)}):\n" + "\n".join(
             f"- #{r['rowid']} {r['from_addr']}: {r['reason']}" for r in triage))

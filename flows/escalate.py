@@ -64,12 +64,15 @@ async def _escalate(runtimes: list[Runtime]) -> dict:
         memos += (await deliver(one.plan, one.ledger, one.cal, one.templates, one.settings.smtp(), one.mail_from,
                                 one.settings.out, ("escalation",), one.now, plans=every, drafts=late,
                                 accept_new=one.settings.accept_new_ledger)).sent
-    # One digest a day for the secretariat, about every plan, from the default plan's identity.
-    rt = replace(rt, plan=rt.all_plans[0], cal=BusinessCalendar(rt.all_plans[0].calendar))
-    rt.ledger.record_actions(digest_actions(list(rt.all_plans), rt.ledger, cals, rt.today, rt.now,
-                                            rt.settings.smtp_attempts), rt.today, mail_domain(rt.plan))
-    sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                         rt.settings.out, ("digest",), rt.now, accept_new=rt.settings.accept_new_ledger)
+    # One digest a day per secretariat, about every plan it serves, from its first plan's identity.
+    digests = digest_actions(list(rt.all_plans), rt.ledger, cals, rt.today, rt.now, rt.settings.smtp_attempts)
+    digested = 0
+    for plan in [p for p in rt.all_plans if any(a.plan_id == p.plan.id for a in digests)]:
+        one = replace(rt, plan=plan, cal=cals[plan.plan.id])
+        one.ledger.record_actions([a for a in digests if a.plan_id == plan.plan.id], one.today, mail_domain(plan))
+        digested += (await deliver(plan, one.ledger, one.cal, one.templates, one.settings.smtp(), one.mail_from,
+                                   one.settings.out, ("digest",), one.now,
+                                   accept_new=one.settings.accept_new_ledger)).sent
     if incomplete:
         raise incomplete
-    return result | {"sent": result.get("sent", 0) + memos, "memos": memos, "digest": sent.sent}
+    return result | {"sent": result.get("sent", 0) + memos, "memos": memos, "digest": digested}

@@ -174,3 +174,22 @@ def test_a_run_records_its_start_and_its_failure(season, env):
     last = recorded_runs(rt.ledger)[-1]
     assert (last.flow, last.plans, last.started, last.state, last.error, last.live) == (
         "dispatch", ("kh-test",), rt.now, "failed", "máy chủ SMTP không trả lời", False)   # a replayed day
+
+
+def test_each_secretariat_gets_the_digest_of_its_own_plans(season):
+    plan, ledger = season
+    cals = {"kh-test": BusinessCalendar(plan.calendar)}
+
+    def other(secretariat: str):   # a plan with nothing to say, listed first (the default plan)
+        p = plan.model_copy(update={"plan": plan.plan.model_copy(update={"id": "kh-khac"}),
+                                    "issuer": plan.issuer.model_copy(update={"secretariat_email": secretariat})})
+        cals["kh-khac"] = cals["kh-test"]
+        return p
+
+    apart = digest_actions([other("vanphong@skhcn.example"), plan], ledger, cals, TODAY, at(10, 10, 30))
+    assert [(a.key, a.to) for a in apart if "T" not in a.period] == [
+        ("kh-test/2025-12-10/-/-/digest", ("dondoc@stttt.example",))]   # not to the other Sở's office
+    assert "KẾ HOẠCH kh-test" in text_of(apart[0])
+    shared = digest_actions([other("dondoc@stttt.example"), plan], ledger, cals, TODAY, at(10, 10, 30))
+    assert [(a.key, a.to) for a in shared if "T" not in a.period] == [
+        ("kh-khac/2025-12-10/-/-/digest", ("dondoc@stttt.example",))]   # one office: one digest, both plans
