@@ -13,10 +13,6 @@ A .docx's tables (the reply form) come in the same pass (`ExtractResult.tables`)
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import signal
-import subprocess
 import tempfile
 import time
 import zipfile
@@ -258,23 +254,17 @@ def _pdf(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
 
 
 def _doc(data: bytes, limits: Limits, z: zipfile.ZipFile | None = None) -> str:
-    soffice = shutil.which("soffice")
-    if soffice is None:
+    from dondoc.office import OfficeTimeout, convert, soffice
+    if soffice() is None:
         raise Refused("máy chủ không có LibreOffice để đọc tệp .doc")
     with tempfile.TemporaryDirectory(prefix="dondoc-doc-") as tmp:
         src = Path(tmp) / "tep.doc"
         src.write_bytes(data)
-        cmd = [soffice, "--headless", "--norestore", "--nolockcheck", f"-env:UserInstallation=file://{tmp}/profile",
-               "--convert-to", "txt:Text (encoded):UTF8", "--outdir", tmp, str(src)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            proc.wait(timeout=limits.soffice_seconds)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)   # its own session: LibreOffice and only its children
-            proc.wait()
+            out = convert([src], "txt:Text (encoded):UTF8", limits.soffice_seconds)[src]
+        except OfficeTimeout:
             raise Refused(f"LibreOffice đọc quá {limits.soffice_seconds:g} giây") from None
-        out = Path(tmp) / "tep.txt"
-        if not out.exists():
+        if out is None:
             raise Refused("LibreOffice không đọc được tệp .doc")
         with out.open("rb") as f:
             return f.read(limits.max_text * 4).decode("utf-8", "replace").lstrip("\ufeff")

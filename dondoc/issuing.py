@@ -10,18 +10,15 @@ the PDFs, and records in the ledger. One công văn per plan, stage and day (`do
 """
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import hashlib
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 from dondoc.ledger import Ledger
 from dondoc.letters import document_context, numbered
+from dondoc.office import convert
 from dondoc.render import Templates
 from models.calendar import BusinessCalendar
 from models.keys import Key
@@ -63,36 +60,7 @@ def request_numbers(ledger: Ledger, rows: list[dict]) -> dict[tuple[str, str], t
     return out
 
 
-_PROFILE: list[str] = []   # one LibreOffice profile per process: creating one costs seconds
-
-
-def to_pdfs(docxs: list[Path]) -> dict[Path, Path | None]:
-    """Print each .docx to a PDF next to it, in ONE LibreOffice call; None for a file that did
-    not convert, or for all without LibreOffice. Side effects: runs soffice with this
-    process's own profile (kept in the temporary folder until the process ends)."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice or not docxs:
-        return dict.fromkeys(docxs)
-    if not _PROFILE:
-        _PROFILE.append(tempfile.mkdtemp(prefix="dondoc-lo-"))
-        atexit.register(shutil.rmtree, _PROFILE[0], True)
-    with tempfile.TemporaryDirectory(prefix="dondoc-pdf-") as tmp:
-        copies = {d: Path(tmp) / f"{i:04d}.docx" for i, d in enumerate(docxs)}
-        for d, c in copies.items():
-            shutil.copyfile(d, c)
-        subprocess.run([soffice, f"-env:UserInstallation=file://{_PROFILE[0]}", "--headless", "--convert-to", "pdf",
-                        "--outdir", tmp, *map(str, copies.values())], capture_output=True, timeout=600, check=False)
-        out: dict[Path, Path | None] = {}
-        for d, c in copies.items():
-            out[d] = None
-            if c.with_suffix(".pdf").exists():
-                out[d] = Path(shutil.move(c.with_suffix(".pdf"), d.with_suffix(".pdf")))
-    return out
-
-
-def to_pdf(docx: Path) -> Path | None:
-    """The PDF printed from `docx` next to it, or None without LibreOffice."""
-    return to_pdfs([docx])[docx]
+PRINT_SECONDS = 600   # one LibreOffice call printing a day's drafts
 
 
 def _folder(out: Path, doc: dict) -> Path:
@@ -123,7 +91,7 @@ def prepare_drafts(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates:
         docx = folder / f"du-thao-{doc['stage']}-{doc['id']}.docx"
         docx.write_bytes(templates.docx(doc["stage"]).render(ctx))
         rendered.append((doc, ctx, docx))
-    pdfs = to_pdfs([docx for _, _, docx in rendered])
+    pdfs = convert([docx for _, _, docx in rendered], "pdf", PRINT_SECONDS)
     for doc, ctx, docx in rendered:
         day, pdf = dt.date.fromisoformat(doc["day"]), pdfs[docx]
         to = plan.issuer.secretariat_email or plan.issuer.email
@@ -189,7 +157,7 @@ def issue(ledger: Ledger, plans: dict[str, Plan], templates_for, out: Path, doc_
         ctx = numbered(json.loads(doc["context"]), number, issued_on)
         docx = folder / f"{stem}.docx"
         docx.write_bytes(templates_for(plan).docx(doc["stage"]).render(ctx))
-        made = to_pdf(docx)
+        made = convert([docx], "pdf", PRINT_SECONDS)[docx]
         if made is None:
             raise IssueError("không chuyển được văn bản sang PDF (cần LibreOffice: gói libreoffice-writer-nogui); "
                              "hoặc đăng ký kèm bản đã ký bằng --signed TỆP.pdf")

@@ -202,19 +202,16 @@ def to_pdfs(paths: list[Path], outdir: Path) -> dict[Path, Path | None]:
     """Convert the .docx files to PDF in ONE LibreOffice call, into `outdir`; a file that did
     not convert maps to None. Side effects: copies the inputs into and writes under `outdir`,
     runs soffice with a private profile. Raises CheckError when soffice is not installed."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
+    from dondoc.office import convert, soffice
+    if not soffice():
         raise CheckError("Không tìm thấy LibreOffice (soffice): cài gói libreoffice-writer-nogui để kiểm tra bản in.")
     outdir.mkdir(parents=True, exist_ok=True)
     copies = {}
     for i, path in enumerate(paths):   # numbered copies: two inputs of the same name cannot collide
         copies[path] = outdir / f"{i:03d}-{Path(path).name}"
         shutil.copyfile(path, copies[path])
-    with tempfile.TemporaryDirectory(prefix="dondoc-lo-") as profile:
-        subprocess.run([soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
-                        "--outdir", str(outdir), *map(str, copies.values())], capture_output=True, timeout=600,
-                       check=False)   # a file that failed shows as a missing PDF
-    return {p: (c.with_suffix(".pdf") if c.with_suffix(".pdf").exists() else None) for p, c in copies.items()}
+    pdfs = convert(list(copies.values()), "pdf", 600)   # a file that failed shows as a missing PDF
+    return {p: pdfs[c] for p, c in copies.items()}
 
 
 def pdf_pages(pdf: Path) -> list[Page]:

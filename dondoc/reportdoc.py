@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
-import shutil
-import signal
 import struct
-import subprocess
-import tempfile
 import textwrap
 import zipfile
 from collections.abc import Sequence
@@ -23,6 +18,7 @@ from pathlib import Path
 from docx.shared import Emu, Mm
 from markupsafe import Markup
 
+from dondoc.office import OfficeTimeout, convert, soffice
 from dondoc.render import Templates
 from models.period import title_for, with_period
 from models.plan import Plan
@@ -228,28 +224,17 @@ def pdf_timeout(docx: Path) -> float:
 
 
 def to_pdf(docx: Path, timeout: float | None = None) -> Path | None:
-    """Print `docx` to a PDF beside it with LibreOffice (headless); None when LibreOffice is not
-    installed. Raises PdfFailed when it fails or is still at work after `timeout` seconds
-    (default `pdf_timeout`); then it is killed, with every process it started."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if not soffice:
+    """Print `docx` to a PDF beside it with LibreOffice; None when LibreOffice is not installed.
+    Raises PdfFailed when it fails or is still at work after `timeout` seconds (default
+    `pdf_timeout`; then it is killed)."""
+    if not soffice():
         return None
-    timeout = pdf_timeout(docx) if timeout is None else timeout
-    with tempfile.TemporaryDirectory(prefix="dondoc-lo-") as profile:
-        # a private profile: a second LibreOffice (a user's, or a parallel run) cannot block this one
-        proc = subprocess.Popen([soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
-                                 "pdf", "--outdir", str(docx.parent), str(docx)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)   # its own session: soffice.bin goes with the launcher
-            proc.wait()
-            docx.with_suffix(".pdf").unlink(missing_ok=True)   # half written, if at all
-            raise PdfFailed(f"LibreOffice chưa xong sau {timeout:.0f} giây") from None
-    pdf = docx.with_suffix(".pdf")
-    if code != 0 or not pdf.exists():
-        raise PdfFailed(f"LibreOffice báo lỗi, mã {code}" if code else "LibreOffice không tạo ra tệp PDF")
+    try:
+        pdf = convert([docx], "pdf", pdf_timeout(docx) if timeout is None else timeout)[docx]
+    except OfficeTimeout as e:
+        raise PdfFailed(str(e)) from None
+    if pdf is None:
+        raise PdfFailed("LibreOffice không tạo ra tệp PDF")
     return pdf
 
 
