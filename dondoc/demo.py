@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import email
 import email.header
+import functools
 import html
 import io
 import mailbox
@@ -158,16 +159,25 @@ def sample_signed(pdf: bytes, signer_name: str) -> bytes | None:
     """`pdf` signed with a throw-away self-signed certificate (pyHanko), as the document
     system would sign it; None when pyHanko is not installed."""
     try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.sign import signers
     except ImportError:
         return None
+    return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), signers.PdfSignatureMetadata(
+        field_name="ChuKySo"), signer=_sample_signer(signer_name)).getvalue()
+
+
+@functools.cache
+def _sample_signer(name: str):
+    """A self-signed certificate and its key for `name`, made once per run (an RSA key costs
+    a noticeable fraction of a second)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    from pyhanko.sign import signers
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, signer_name)])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -177,9 +187,7 @@ def sample_signed(pdf: bytes, signer_name: str) -> bytes | None:
         k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption()))
         c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        signer = signers.SimpleSigner.load(str(k), str(c))
-    return signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)),
-                            signers.PdfSignatureMetadata(field_name="ChuKySo"), signer=signer).getvalue()
+        return signers.SimpleSigner.load(str(k), str(c))
 
 
 def _words(pdf: Path) -> tuple[float, list[tuple[str, float, float, float, float]]]:

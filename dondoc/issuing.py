@@ -137,7 +137,7 @@ def issue(ledger: Ledger, plans: dict[str, Plan], templates_for, out: Path, doc_
         raise IssueError(f"số văn bản {number!r} không đúng dạng SỐ/KÝ-HIỆU, ví dụ 123/STTTT-TTBCXB")
     folder = _folder(out, doc)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^0-9A-Za-z.-]+", "-", number)
+    stem = re.sub(r"[^0-9A-Za-z.-]+", "-", number.replace("Đ", "D").replace("đ", "d"))   # 01/SKHCN-CĐS: 01-SKHCN-CDS
     warnings: list[str] = []
     if signed is not None:
         try:
