@@ -27,13 +27,14 @@ demo: $(STAMP)
 debs:
 	@bash scripts/ensure-debs.sh $(TEST_DEBS)
 
-# Lint and type-check first (seconds), then the suite (minutes). Paths and settings: pyproject.toml.
+# Lint and type-check first (seconds), then the suite (minutes), on two workers, each test file on one
+# (its module fixtures, e.g. the demo's year, run once). Paths and settings: pyproject.toml.
 LINTED := dondoc flows models tests bench templates/docx
 
 test: $(STAMP) debs
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) var *.egg-info
