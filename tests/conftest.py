@@ -96,6 +96,8 @@ def shipped():
 import asyncio  # noqa: E402
 import os  # noqa: E402
 import threading  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from email import message_from_bytes, policy  # noqa: E402
 
 from tests.servers import free_port  # noqa: E402,F401
@@ -144,16 +146,24 @@ class Mailbox:
         return [m for m in self.accepted if address in str(m["To"]) + str(m.get("Cc", ""))]
 
 
-@pytest.fixture
-def smtp_server():
+@contextmanager
+def smtp_sink(box: Mailbox) -> Iterator[Mailbox]:
+    """`box` served by aiosmtpd on a free loopback port (`box.port`), for the block."""
     from aiosmtpd.controller import Controller
-    box = Mailbox()
     ctl = Controller(box, hostname="127.0.0.1", port=free_port())
     ctl.start()
     box.port = ctl.port
-    yield box
-    box.release.set()
-    ctl.stop()
+    try:
+        yield box
+    finally:
+        box.release.set()
+        ctl.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    with smtp_sink(Mailbox()) as box:
+        yield box
 
 
 @pytest.fixture(scope="session")

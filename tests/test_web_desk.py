@@ -12,6 +12,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,33 +69,47 @@ def season(tmp_path, env, smtp_server, monkeypatch):
     return rt.settings
 
 
-@pytest.fixture
-def desk(season):
-    """The web page on a free loopback port, in a thread; yields its address."""
+@contextmanager
+def running_desk(settings, today: dt.date) -> Iterator[str]:
+    """The web page on a free loopback port, in a thread, its clock at `today`; yields its address."""
     from dondoc import web
-    settings = season.model_copy(update={"web_port": free_port()})
-    server = web.server(settings, TODAY)
+    server = web.server(settings.model_copy(update={"web_port": free_port()}), today)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the web page did not start"
         time.sleep(0.05)
-    yield web.address(server).rstrip("/")
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield web.address(server).rstrip("/")
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
-@pytest.fixture
-def page(desk, tmp_path):
+@contextmanager
+def browser_page(base: str):
+    """A page of the system Chromium, in Vietnamese, downloads allowed; `page.base` is the desk's address."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="vi-VN")
         pg = context.new_page()
-        pg.base = desk
+        pg.base = base
         yield pg
         browser.close()
+
+
+@pytest.fixture
+def desk(season):
+    with running_desk(season, TODAY) as base:
+        yield base
+
+
+@pytest.fixture
+def page(desk, tmp_path):
+    with browser_page(desk) as pg:
+        yield pg
 
 
 def shot(page, tmp_path, name):

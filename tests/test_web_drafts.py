@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,7 @@ from dondoc.demo import sample_signed
 from dondoc.ledger import Ledger
 from dondoc.runtime import open_runtimes
 from flows.common import record
-from tests.servers import free_port
-from tests.test_web_desk import CHROMIUM, shot
+from tests.test_web_desk import CHROMIUM, browser_page, running_desk, shot
 
 PLAN = "hoc-tap-suot-doi"
 D = dt.date
@@ -43,26 +40,8 @@ def drafted(tmp_path, env, smtp_server, monkeypatch):
 
 @pytest.fixture
 def page(drafted):
-    from playwright.sync_api import sync_playwright
-
-    from dondoc import web
-    settings = drafted[0].model_copy(update={"web_port": free_port()})
-    server = web.server(settings, TODAY)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web page did not start"
-        time.sleep(0.05)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="vi-VN")
-        pg = context.new_page()
-        pg.base = web.address(server).rstrip("/")
+    with running_desk(drafted[0], TODAY) as base, browser_page(base) as pg:
         yield pg
-        browser.close()
-    server.should_exit = True
-    thread.join(10)
 
 
 def unit_mail(smtp_server, plan, unit_ids) -> dict[str, list]:

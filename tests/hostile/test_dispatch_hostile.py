@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.ledger import Ledger
@@ -23,7 +22,7 @@ from dondoc.outbox import deliver
 from dondoc.runtime import open_runtime
 from flows.dispatch import dispatch
 from models.inbound import Limits
-from tests.conftest import ROOT, Mailbox, free_port
+from tests.conftest import ROOT, Mailbox, smtp_sink
 from tests.test_dispatch import DAY1, PLAN_ID, drafted_and_issued, key, outbound, requests_issued
 
 UNIT = "vanthu@baodaknong.example"
@@ -45,13 +44,8 @@ class Sink(Mailbox):
 
 @pytest.fixture
 def smtp_server():
-    box = Sink()
-    ctl = Controller(box, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    box.port = ctl.port
-    yield box
-    box.release.set()
-    ctl.stop()
+    with smtp_sink(Sink()) as box:
+        yield box
 
 
 def dispatch_cli(prefect_api, preexec=None, **extra: str) -> subprocess.CompletedProcess:
