@@ -20,7 +20,7 @@ from models.calendar import BusinessCalendar
 from models.health import Alert, Run, alerts, schedules
 from models.keys import Key
 from models.plan import Plan
-from models.rules import Action
+from models.rules import STAGE_WORDS, Action
 from models.status import letter_problems, status_rows
 
 LATE_DRAFT = 2      # working days a draft may wait for its signature before it is a problem
@@ -58,12 +58,33 @@ def _letter_problems(plan: Plan, ledger: Ledger, attempts: int) -> list[tuple[st
     return letter_problems(plan, rows, bounced_to, attempts)
 
 
+def waiting(ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,
+            plan_ids: list[str] | None = None) -> list[tuple[dict, int]]:
+    """Every draft still waiting to be signed, with the working days it has waited."""
+    out = []
+    for doc in ledger.documents(state="drafted"):
+        if plan_ids is not None and doc["plan_id"] not in plan_ids:
+            continue
+        cal = cals.get(doc["plan_id"]) or BusinessCalendar()
+        since = dt.date.fromisoformat(doc["day"])
+        out.append((doc, sum(cal.is_working_day(since + dt.timedelta(days=i))
+                             for i in range(1, (today - since).days + 1))))
+    return out
+
+
+def describe(doc: dict, days: int | None = None) -> str:
+    """One line for a clerk: the draft's number, stage, day, units and how long it waited."""
+    units = len(json.loads(doc["units"] or "[]"))
+    line = (f"dự thảo số {doc['id']} ({doc['plan_id']}): công văn {STAGE_WORDS[doc['stage']]} ngày "
+            f"{dt.date.fromisoformat(doc['day']):%d/%m/%Y}, {units} cơ quan, đơn vị")
+    return line + (f", chờ ký {days} ngày làm việc" if days is not None else "")
+
+
 def problems(plans: Sequence[Plan], ledger: Ledger, cals: dict[str, BusinessCalendar] | None, now: dt.datetime,
              attempts: int = ATTEMPTS) -> list[str]:
     """Every failure a clerk must see, one Vietnamese line each: the scheduled runs' alerts,
     then per plan the letters failed, bounced (to an address the plan still lists), stuck or
     partly refused, and the drafts waiting for a signature more than LATE_DRAFT working days."""
-    from dondoc.issuing import describe, waiting
     cals = cals or {p.plan.id: BusinessCalendar(p.calendar) for p in plans}
     lines = [a.text for a in run_alerts(plans, ledger, now)]
     for plan in plans:
@@ -109,7 +130,6 @@ def _sections(plan: Plan, ledger: Ledger, cal: BusinessCalendar, today: dt.date,
     letters: dict[str, list[str]] = {}
     for kind, line in _letter_problems(plan, ledger, attempts):
         letters.setdefault(kind, []).append(f"- {line.split(': ', 1)[1]}")
-    from dondoc.issuing import describe, waiting
     drafts = [f"- {describe(d, n)}" for d, n in waiting(ledger, {pid: cal}, today, [pid])]
     sections = [("Dự thảo công văn chờ ký (đơn vị chưa nhận được gì): dondoc issue", drafts),
                 ("Báo cáo nhận được từ lần tổng hợp trước", came), ("Đơn vị quá hạn chưa báo cáo", late),

@@ -167,25 +167,3 @@ def issue(ledger: Ledger, plans: dict[str, Plan], templates_for, out: Path, doc_
     if issued is None or (not n and issued["state"] != "issued"):
         raise IssueError(f"dự thảo số {doc_id} không còn thư nào chờ gửi")
     return issued, n, warnings
-
-
-def waiting(ledger: Ledger, cals: dict[str, BusinessCalendar], today: dt.date,
-            plan_ids: list[str] | None = None) -> list[tuple[dict, int]]:
-    """Every draft still waiting to be signed, with the working days it has waited."""
-    out = []
-    for doc in ledger.documents(state="drafted"):
-        if plan_ids is not None and doc["plan_id"] not in plan_ids:
-            continue
-        cal = cals.get(doc["plan_id"]) or BusinessCalendar()
-        since = dt.date.fromisoformat(doc["day"])
-        out.append((doc, sum(cal.is_working_day(since + dt.timedelta(days=i))
-                             for i in range(1, (today - since).days + 1))))
-    return out
-
-
-def describe(doc: dict, days: int | None = None) -> str:
-    """One line for a clerk: the draft's number, stage, day, units and how long it waited."""
-    units = len(json.loads(doc["units"] or "[]"))
-    line = (f"dự thảo số {doc['id']} ({doc['plan_id']}): công văn {STAGE_WORDS[doc['stage']]} ngày "
-            f"{dt.date.fromisoformat(doc['day']):%d/%m/%Y}, {units} cơ quan, đơn vị")
-    return line + (f", chờ ký {days} ngày làm việc" if days is not None else "")

@@ -594,7 +594,8 @@ def _drafts(plans: dict, ledger, today: dt.date) -> tuple[list[dict], list[dict]
     """The documents as the drafts page shows them: those waiting for signature (oldest
     first, with the working days each has waited) and those issued (newest first, with who
     registered them on this page and how many of their emails went)."""
-    from dondoc.issuing import is_signed, waiting
+    from dondoc.digest import waiting
+    from dondoc.issuing import is_signed
     from models.calendar import BusinessCalendar
     from models.rules import STAGE_WORDS
     by = {e["key"]: json.loads(e["detail"]).get("by") for e in ledger.events("desk")

@@ -10,8 +10,7 @@ from dataclasses import replace
 
 from prefect import flow
 
-from dondoc.digest import LATE_DRAFT, digest_actions
-from dondoc.issuing import describe, waiting
+from dondoc.digest import LATE_DRAFT, describe, digest_actions, waiting
 from dondoc.outbox import deliver, mail_domain
 from dondoc.runtime import Runtime, open_runtimes
 from dondoc.smtp import RunIncomplete
