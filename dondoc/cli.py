@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -679,6 +680,12 @@ def cmd_issue(args, settings) -> int:
         print(e, file=sys.stderr)
         return 1
     doc = done.doc
+    try:   # who registered it, in the event log, as the desk records its clerk
+        who = getpass.getuser()
+    except (KeyError, OSError):   # a user id without a name (some containers)
+        who = "?"
+    _ledger(settings).log("desk", str(doc["id"]), action="issue", by=f"{who} (dòng lệnh)", number=doc["number"],
+                          issued_on=args.date, sent=done.sent)
     for w in done.warnings:
         print(f"cảnh báo: {w}", file=sys.stderr)
     print(f"Đã đăng ký dự thảo số {doc['id']}: văn bản số {doc['number']} ngày {args.date:%d/%m/%Y}, tệp gửi "

@@ -108,6 +108,8 @@ def test_a_season_in_sign_mode(season, smtp_server, tmp_path):
     r = cli("issue", "1", "--number", "12/STTTT-TTBCXB", "--date", f"{day2:%d/%m/%Y}", "--signed", str(signed),
             "--today", day2.isoformat())
     assert "cảnh báo" not in r.stderr and "3 thư chờ gửi" not in r.stdout
+    [registered] = [json.loads(e["detail"]) for e in Ledger(tmp_path / "dondoc.db").events("desk")]
+    assert registered["action"] == "issue" and registered["by"].endswith("(dòng lệnh)")   # who, as the desk records
     again = cli("issue", "1", "--number", "13/STTTT-TTBCXB", "--date", f"{day2:%d/%m/%Y}", "--today",
                 day2.isoformat(), check=False)
     assert again.returncode == 1 and again.stderr.strip() == "dự thảo số 1 đã ban hành: số 12/STTTT-TTBCXB, ngày " \
