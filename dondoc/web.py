@@ -360,11 +360,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
         from dondoc.collector import assign
         from models.inbound import Limits
         led = ledger()
-        row = next((r for r in led.inbound("triage") if r["rowid"] == number), None)
-        if row is None:
-            raise DeskError(f"#{number} không còn chờ phân loại")
-        if not reason.strip():
-            raise DeskError("ghi lý do: lý do được lưu vào nhật ký")
+        row = waiting_reply(led, number, reason, "ghi lý do: lý do được lưu vào nhật ký")
         chosen = plan_of(plan)
         received = dt.date.fromisoformat(row["received_on"]) if row["received_on"] else day()
         label = pick_period(chosen, unit, task, period.strip() or None, received)
@@ -379,11 +375,7 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
     @web.post("/triage/{number}/dismiss")
     def triage_dismiss(number: int, reason: str = Form(""), who: str = Depends(poster)):
         led = ledger()
-        row = next((r for r in led.inbound("triage") if r["rowid"] == number), None)
-        if row is None:
-            raise DeskError(f"#{number} không còn chờ phân loại")
-        if not reason.strip():
-            raise DeskError("ghi lý do bỏ qua: lý do được lưu vào nhật ký")
+        row = waiting_reply(led, number, reason, "ghi lý do bỏ qua: lý do được lưu vào nhật ký")
         led.update_inbound(row["id"], status="dismissed", reason=f"bỏ qua: {reason.strip()}")
         led.log("triage-dismiss", row["id"], reason=reason.strip(), previous_reason=row["reason"])
         return done("/triage", f"#{number}: đã bỏ qua ({reason.strip()}).", who, "triage-dismiss", row["id"],
@@ -557,6 +549,17 @@ def _parse_day(text: str) -> dt.date:
 def _flash(response: Response, message: str, kind: str) -> Response:
     response.set_cookie(FLASH, quote(f"{message}|{kind}"), httponly=True, samesite="strict", path="/", max_age=60)
     return response
+
+
+def waiting_reply(led, number: int, reason: str, ask: str) -> dict:
+    """The reply #`number` still in triage, when a reason is given; DeskError (`ask` for a
+    missing reason) otherwise."""
+    row = next((r for r in led.inbound("triage") if r["rowid"] == number), None)
+    if row is None:
+        raise DeskError(f"#{number} không còn chờ phân loại")
+    if not reason.strip():
+        raise DeskError(ask)
+    return row
 
 
 def _same_site(url: str) -> str:

@@ -436,16 +436,21 @@ def answer_rows(t, height_mm: float) -> None:
                                                                    "w:hRule": "atLeast"})
 
 
+def _grid(t, widths_mm: list[float]) -> None:
+    """A bordered table's style and its column widths, set on every cell (Word reads those)."""
+    t.style = t.part.document.styles["Table Grid"]
+    for i, w in enumerate(widths_mm):
+        t.columns[i].width = Mm(w)
+        for c in t.columns[i].cells:
+            c.width = Mm(w)
+
+
 def fixed_table(doc, rows: list[list[str]], widths_mm: list[float], size: int = 13, bold_first: bool = True):
     """A bordered table of fixed rows (no loop): the first row a header (bold, centred), the first
     column bold when `bold_first`; a "\n" in a cell starts a paragraph of its own (a marker then
     never breaks across lines)."""
     t = doc.add_table(rows=len(rows), cols=len(widths_mm))
-    t.style = doc.styles["Table Grid"]
-    for i, w in enumerate(widths_mm):
-        t.columns[i].width = Mm(w)
-        for c in t.columns[i].cells:
-            c.width = Mm(w)
+    _grid(t, widths_mm)
     for r, cells in enumerate(rows):
         _cant_split(t.rows[r])
         for i, text in enumerate(cells):
@@ -501,11 +506,7 @@ def table(doc, headers: list[str], widths_mm: list[float], cells: list[str], loo
     rows that never split across pages; the columns in `nowrap` never wrap (dates), those in
     `right` are right-aligned (numbers), those in `center` centred (a row number)."""
     t = doc.add_table(rows=2, cols=len(headers))
-    t.style = doc.styles["Table Grid"]
-    for i, w in enumerate(widths_mm):
-        t.columns[i].width = Mm(w)
-        for c in t.columns[i].cells:
-            c.width = Mm(w)
+    _grid(t, widths_mm)
     for i, h in enumerate(headers):
         p = t.cell(0, i).paragraphs[0]
         r = p.add_run(h)
