@@ -4,15 +4,16 @@ temporary server, and for the same work called directly.
     .venv/bin/python bench/run.py
 
 The shipped plan (config/), a local aiosmtpd sink, a temporary data folder per way of running
-(each its own ledger). "serve" is a Prefect server started as `dondoc serve` starts it, its
-address recorded next to the ledger as serve records it (the schedules are not served, so no
-run of the real day interferes); `dondoc run` finds it there. Measured, wall clock of the command:
+(each its own ledger). "serve" is a real `dondoc serve` started in that folder (its schedules
+fire on the real clock, at most once a quarter hour, and only on working days' office hours:
+a bench run by night sees none); `dondoc run` finds it next to the ledger and hands it the run.
+Measured, wall clock of the command:
   dispatch, request day   `dondoc run dispatch --today 05/11/2026`: 25 requests recorded, the
                           công văn drafted and its draft emailed to the secretariat
   dispatch, issued        the draft registered (`dondoc issue`), then the same dispatch: the
                           letters to every unit sent
   collect, nothing new    `dondoc run collect` on an empty mailbox
-for three ways: serve (PREFECT_API_URL from the record), a temporary server (no record), and
+for three ways: serve (the run handed to the warm serve process), a temporary server (no serve), and
 direct (the flow's body, `flow.fn`, in a fresh interpreter: imports included, no Prefect API).
 Targets: dispatch and collect-nothing-new under 2 s against serve.
 """
@@ -102,7 +103,7 @@ def measure(env: dict, way: str, sink: Sink) -> dict:
 def main() -> None:
     from aiosmtpd.controller import Controller
 
-    from dondoc.serve import prefect_server, recorded, running_api
+    from dondoc.serve import running_api
     from tests.servers import free_port
     base = Path(tempfile.mkdtemp(prefix="dondoc-bench-run-"))
     sink, port = Sink(), free_port()
@@ -112,16 +113,24 @@ def main() -> None:
     try:
         env = folder(base, "serve", port)
         t = time.perf_counter()
-        with prefect_server(base / "serve" / "prefect") as url, recorded(base / "serve", url):
+        serve = subprocess.Popen([sys.executable, "-m", "dondoc.cli", "serve", "--web-port", str(free_port())],
+                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while running_api(base / "serve") is None:
+                if serve.poll() is not None or time.perf_counter() - t > 300:
+                    raise SystemExit("dondoc serve did not start")
+                time.sleep(0.5)
             started = time.perf_counter() - t
-            assert running_api(base / "serve") == url
             results["serve"] = measure(env, "serve", sink)
+        finally:
+            serve.terminate()
+            serve.wait(60)
         results["temporary server"] = measure(folder(base, "temporary", port), "temporary", sink)
         results["direct (flow.fn)"] = measure(folder(base, "direct", port), "direct", sink)
     finally:
         controller.stop()
     load = os.getloadavg()[0]
-    print(f"\nshipped plan, --today {DAY}; Prefect server start-up (once, by serve): {started:.1f} s; "
+    print(f"\nshipped plan, --today {DAY}; dondoc serve start-up (once): {started:.1f} s; "
           f"load average {load:.1f} on {os.cpu_count()} cores\n")
     rows = [("dispatch, request day", "< 2 s"), ("dispatch, issued", "< 2 s"), ("collect, nothing new", "< 2 s")]
     head = ("measure", "ours (serve)", "baseline (temporary server)", "direct (flow.fn)", "target")

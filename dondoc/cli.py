@@ -502,32 +502,28 @@ def _reach_prefect(settings) -> None:
 
 
 def cmd_run(args, settings) -> int:
-    import asyncio
-    import importlib
     _files(settings, args.plan)
-    _prefect_env(settings)
-    _reach_prefect(settings)
     if args.i_know_the_ledger_is_new:   # read by the flow's settings (a served run is another process)
         import os
         os.environ["DONDOC_ACCEPT_NEW_LEDGER"] = "1"
-    flow = getattr(importlib.import_module(f"flows.{args.stage}"), args.stage)
-    if not getattr(args, "debug", False):
-        _no_tracebacks()
-    from dondoc.smtp import DeliveryError
-    from flows.report import NoSuchReport
     extra: dict = {"plans": args.plan} if args.stage != "collect" else {}
     if args.stage == "report":
         extra |= {"period": args.period or (str(args.year) if args.year else None), "resend": args.resend}
-    try:
-        summary = asyncio.run(flow(today=args.today, **extra))
-    except DeliveryError as e:
-        print(f"{args.stage}: {e}", file=sys.stderr)   # the error says what to do
-        return 1
-    except NoSuchReport as e:
-        print(f"{args.stage}: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, ensure_ascii=False))
-    return 0
+    from dondoc.serve import hand_off, run_flow
+    if args.debug or not (served := hand_off(settings.db.parent, args.stage, args.today, extra)):
+        _prefect_env(settings)
+        _reach_prefect(settings)
+        if not args.debug:
+            import importlib
+            importlib.import_module(f"flows.{args.stage}")   # Prefect's logging, set up on import, then mended
+            _no_tracebacks()
+        code, text = run_flow(args.stage, args.today, extra)
+    else:   # the warm `dondoc serve` ran it
+        code, text, warnings = served
+        for line in warnings:
+            print(line, file=sys.stderr)
+    print(text, file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def cmd_demo(args, settings) -> int:

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from itertools import pairwise
+from pathlib import Path
 
 from dondoc.serve import deployments
 from tests.conftest import ROOT
@@ -62,14 +63,26 @@ def test_serve_starts_a_prefect_server_and_a_scheduled_run_completes(tmp_path, m
         url = ui.rstrip("/") + "/api"
         with urllib.request.urlopen(f"{ui}ui-settings", timeout=10) as r:   # the UI asks this server, not :4200
             assert json.loads(r.read())["api_url"] == url
-        record = json.loads((tmp_path / "prefect-api.json").read_text())   # next to the ledger
-        assert record == {"url": url, "pid": proc.pid}
-        # a run beside serve uses serve's server: no temporary one, no note about it
+        record_file = tmp_path / "prefect-api.json"   # next to the ledger, the owner's alone (it holds a token)
+        record = json.loads(record_file.read_text())
+        assert (record["url"], record["pid"]) == (url, proc.pid) and record["run"].startswith("http://127.0.0.1:")
+        assert len(record["token"]) >= 40 and record_file.stat().st_mode & 0o077 == 0
+        # a run beside serve is handed to serve: it runs there, on serve's server, and the
+        # command prints its summary and nothing of Prefect's (no temporary server, no note)
         run = subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "collect"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        assert "máy chủ tạm" not in run.stderr and "temporary server" not in run.stderr
+        assert run.returncode == 0 and run.stderr == "", run.stderr
+        assert json.loads(run.stdout)["fetched"] == 0
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ") for c in children]
+        assert not [c for c in commands if b"uvicorn" in c], commands   # no ephemeral server of its own
         assert [r for r in _completed(url) if r["flow_id"] and not r.get("deployment_id")], "the run is not on serve"
+        # a failure there is the same one line here, and exit code 1
+        run = subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "report", "--period", "2019"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 1 and run.stdout == "", run.stdout
+        (line,) = run.stderr.strip().splitlines()
+        assert line.startswith("report: ") and "kỳ 2019 chưa được theo dõi" in line
         while time.monotonic() < deadline:
             runs = [r for r in _completed(url) if r["name"] and r.get("deployment_id")]
             if runs:
@@ -128,3 +141,44 @@ def test_run_uses_the_recorded_server_only_while_it_answers(tmp_path, monkeypatc
         assert "khoảng 10 giây" in capsys.readouterr().err        # said once, in Vietnamese
     finally:
         monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+
+def test_a_run_is_handed_to_serve_only_with_its_token_and_its_settings(tmp_path, monkeypatch):
+    """serve's hand-off port runs nothing for a caller without the recorded token, nor for one
+    whose settings or folder differ (the caller then runs the flow itself); a serve that drops
+    the connection mid-run is one line that says what to do."""
+    import datetime as dt
+    import http.client
+    import socket
+    import threading
+
+    from dondoc.serve import Runs, hand_off, recorded
+    runs = Runs("http://127.0.0.1:9/api")
+    threading.Thread(target=runs.serve_forever, daemon=True).start()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    try:
+        with recorded(tmp_path, "http://127.0.0.1:9/api", runs):
+            conn = http.client.HTTPConnection("127.0.0.1", runs.server_port, timeout=10)
+            conn.request("POST", "/run", json.dumps({"stage": "dispatch"}), {"Authorization": "Bearer guess"})
+            assert conn.getresponse().status == 403
+            with monkeypatch.context() as m:   # the caller reads other settings than serve
+                m.setenv("DONDOC_SMTP_HOST", "other.example")
+                assert hand_off(tmp_path, "collect", dt.date(2026, 11, 5), {}) is None
+            monkeypatch.setenv("PREFECT_API_URL", "http://elsewhere:4200/api")   # the operator named a server
+            assert hand_off(tmp_path, "collect", None, {}) is None
+    finally:
+        runs.shutdown()
+        runs.server_close()
+    # a serve that accepts the run and dies before answering
+    monkeypatch.delenv("PREFECT_API_URL")
+    with socket.socket() as dying:
+        dying.bind(("127.0.0.1", 0))
+        dying.listen()
+        (tmp_path / "prefect-api.json").write_text(json.dumps({"url": "http://127.0.0.1:9/api", "pid": os.getpid(),
+            "run": f"http://127.0.0.1:{dying.getsockname()[1]}/run", "token": "t"}))
+        threading.Thread(target=lambda: dying.accept()[0].close(), daemon=True).start()
+        code, line, warnings = hand_off(tmp_path, "dispatch", None, {"plans": None})
+    assert code == 1 and "chạy lại `dondoc run dispatch`" in line and "không bị gửi lại" in line
+    (tmp_path / "prefect-api.json").write_text(json.dumps({"url": "http://127.0.0.1:9/api", "pid": os.getpid(),
+        "run": f"http://127.0.0.1:{free_port()}/run", "token": "t"}))
+    assert hand_off(tmp_path, "dispatch", None, {}) is None   # nobody listens: run here
