@@ -192,8 +192,10 @@ class _Handoff(BaseHTTPRequestHandler):
             for log in loggers:
                 log.addHandler(kept)
             try:
+                from prefect.context import SyncClientContext
                 from prefect.settings import PREFECT_API_URL, temporary_settings
-                with temporary_settings({PREFECT_API_URL: runs.api_url}):   # not a thread's own ephemeral server
+                # serve's server, not an ephemeral one of this thread's; one client for all the run's tasks
+                with temporary_settings({PREFECT_API_URL: runs.api_url}), SyncClientContext.get_or_create():
                     code, text = run_flow(ask["stage"], today, ask.get("extra") or {})
             except Exception as e:
                 from dondoc.cli import explain
