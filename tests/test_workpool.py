@@ -1,6 +1,7 @@
 """Beyond one machine: a Prefect server, a process work pool holding the plans' deployments
 (dondoc.serve.to_pool, what `dondoc serve --pool` calls), and a worker in another process with
-its own PREFECT_HOME: the scheduled dispatch it runs sends each unit's letter once."""
+its own PREFECT_HOME: the scheduled dispatch it runs sends each unit's letter once. Then the
+command itself registers the plan's deployments in the pool."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,7 @@ from email.utils import getaddresses
 from dondoc.ledger import Ledger
 from dondoc.serve import prefect_server, to_pool
 from tests.conftest import ROOT, issue_drafts
+from tests.servers import free_port
 
 DAY = dt.date(2026, 11, 5)    # the mini plan's request day (due 05/12, first request 30 days before)
 NEVER = '"0 0 1 1 *"'
@@ -28,6 +30,32 @@ def _runs(url: str, deployment: str) -> list[dict]:
     req = urllib.request.Request(f"{url}/flow_runs/filter", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
+
+
+def _serve_registers_the_pool(tmp_path, url: str, env: dict) -> None:
+    """`dondoc serve --pool dondoc` (the command, on the operator's server): every deployment of
+    the plan in that pool on its cron line, the web page's address printed, no run of its own."""
+    log = tmp_path / "serve.log"
+    serve = subprocess.Popen([sys.executable, "-m", "dondoc.cli", "serve", "--pool", "dondoc", "--web-port",
+                              str(free_port())], cwd=ROOT, env={**env, "PREFECT_HOME": str(tmp_path / "serve-home")},
+                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "work pool dondoc" not in log.read_text() and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(0.5)
+        assert "Đã đăng ký 4 luồng vào work pool dondoc" in log.read_text(), log.read_text()[-2000:]
+        req = urllib.request.Request(f"{url}/deployments/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            deps = {d["name"]: d for d in json.loads(r.read())}
+        assert {d["work_pool_name"] for d in deps.values()} == {"dondoc"}
+        assert deps["kh-test-dispatch"]["schedules"][0]["schedule"]["cron"] == "* * * * *"
+        assert deps["kh-test-dispatch"]["parameters"] == {"plans": ["kh-test"]}   # the real day, not the test's
+        record = json.loads((tmp_path / "prefect-api.json").read_text())   # next to the ledger
+        assert record["url"] == url and "run" not in record   # runs belong to the pool's workers: no hand-off
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(60)
 
 
 def test_a_worker_runs_the_scheduled_dispatch_once(tmp_path, monkeypatch, smtp_server, env, mini_text):
@@ -73,6 +101,7 @@ def test_a_worker_runs_the_scheduled_dispatch_once(tmp_path, monkeypatch, smtp_s
                 worker.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+        _serve_registers_the_pool(tmp_path, url, worker_env)
 
     got = sorted(tuple(a for _, a in getaddresses([str(m["To"])])) for m in smtp_server.accepted)
     assert got == [("vanthu@khong.example",), ("vanthu@muon.example", "bientap@muon.example"),
