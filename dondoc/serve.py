@@ -95,16 +95,21 @@ def _answers(url: str, timeout: float = 2) -> bool:
         return False
 
 
+def _record(var: Path) -> dict:
+    """What a `dondoc serve` still running recorded in `var`; {} when none (or its process is gone)."""
+    try:
+        record = json.loads((var / RECORD).read_text(encoding="utf-8"))
+        os.kill(int(record["pid"]), 0)
+        return record if isinstance(record, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def running_api(var: Path, timeout: float = 5.0) -> str | None:
     """The API URL a running `dondoc serve` recorded in `var`, if its process is alive and the
     API answers /health within `timeout` seconds (a loaded machine's server can be slow to
     answer; a temporary server costs more than waiting); else None. Reads only."""
-    try:
-        record = json.loads((var / RECORD).read_text(encoding="utf-8"))
-        os.kill(int(record["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    url = str(record.get("url") or "")
+    url = str(_record(var).get("url") or "")
     return url if url.startswith(("http://", "https://")) and _answers(url, timeout) else None
 
 
@@ -231,12 +236,11 @@ def hand_off(var: Path, stage: str, today: dt.date | None, extra: dict) -> tuple
     error line, the run's warnings). None when no serve is recorded or alive, it reads other
     settings or another folder, or it cannot be reached: the caller runs the flow itself.
     A serve that stops mid-run answers with exit code 1 and what to do."""
+    record = _record(var)
     try:
-        record = json.loads((var / RECORD).read_text(encoding="utf-8"))
-        os.kill(int(record["pid"]), 0)
         host, port = record["run"].removeprefix("http://").removesuffix("/run").rsplit(":", 1)
         token = str(record["token"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if os.environ.get("PREFECT_API_URL", record.get("url")) != record.get("url"):
         return None   # the operator named another Prefect server
