@@ -9,17 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import shutil
 import struct
+import subprocess
+import tempfile
 import textwrap
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from docx.shared import Emu, Mm
+from jinja2 import Template
 from markupsafe import Markup
 
 from dondoc.office import OfficeTimeout, convert, soffice
-from dondoc.render import Templates
+from dondoc.render import CompiledDocx, Templates
 from models.period import title_for, with_period
 from models.plan import Plan
 from models.report import ReportData
@@ -50,9 +54,7 @@ def report_context(plan: Plan, data: ReportData, compile_on: dt.date) -> dict:
         "untracked": data.untracked, "untracked_when": "năm nay" if data.period.kind == "year" else "kỳ này",
         "early": data.counts.get("early", 0), "early_names": data.early,
         "difficulties": data.difficulties, "unit_proposals": data.proposals,
-        "rows": [{"unit_name": r.unit_name, "task_title": r.task_title, "word": r.word,
-                  "received": f"{r.received_on:%d/%m/%Y}" if r.received_on else "", "indicators": r.indicators,
-                  "files": r.files} for r in data.rows],
+        "rows": data.rows,   # each: unit_name, task_title, received, word, indicators, files
         "recipients": [f"- {plan.plan.report_to} (b/c);", *[f"- {r};" for r in plan.plan.letter_recipients],
                        f"- Lưu: VT, {plan.issuer.division}."],
         "signature": {"authority": signer.authority or "", "title": signer.title, "name": signer.name},
@@ -110,6 +112,7 @@ def chart_png(groups: list[dict]) -> bytes:
 
 
 APPENDIX_APART = 300      # appendix rows above which the appendix is a document of its own
+PART_ROWS = 500           # appendix rows per document LibreOffice prints at a time (long tables slow it)
 PDF_SECONDS = (60.0, 20.0)   # LibreOffice's time: this many seconds, plus this many per MB of document XML
 
 
@@ -125,27 +128,31 @@ class ReportFiles(list):
 def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on: dt.date, out: Path) -> ReportFiles:
     """Write `bao-cao-PLAN-PERIOD.docx` under `out`, with its appendix apart as
     `bao-cao-PLAN-PERIOD-phu-luc.docx` when it has more than APPENDIX_APART rows, and a .pdf
-    beside each when LibreOffice prints it. A conversion that fails or runs out of time never
-    raises: the .docx stays, and `notes` says so."""
+    beside each when LibreOffice prints it (a long appendix is printed PART_ROWS rows at a time,
+    in one LibreOffice call, and its pages joined with `pdfunite`). A conversion that fails or
+    runs out of time never raises: the .docx stays, and `notes` says so."""
     out.mkdir(parents=True, exist_ok=True)
     docx = out / f"bao-cao-{plan.plan.id}-{data.period.label}.docx"
     ctx = report_context(plan, data, compile_on)
     png = chart_png(ctx["groups"]) if ctx["groups"] else None
-    parts = _unzipped(templates.docx("report").render(ctx | ({"chart": _chart_run(png)} if png else {})))
+    parts, xml = _render(templates.docx("report"), ctx | ({"chart": _chart_run(png)} if png else {}))
     if png:
         parts = _with_chart(parts, png)
     appendix = docx.with_name(f"{docx.stem}-phu-luc.docx")
     for stale in (docx.with_suffix(".pdf"), appendix, appendix.with_suffix(".pdf")):   # an earlier build's
         stale.unlink(missing_ok=True)
-    docs = {docx: parts}
-    if len(ctx["rows"]) > APPENDIX_APART:
-        docs = dict(zip((docx, appendix), split_appendix(parts), strict=True))
-    for path, content in docs.items():
-        path.write_bytes(_zipped(content))
+    if len(data.rows) > APPENDIX_APART:
+        report, annex = split_appendix(xml)
+        _write_docx(docx, parts, xml, report)
+        _write_docx(appendix, parts, xml, annex)
+        docs = {docx: [report], appendix: appendix_parts(xml, annex, PART_ROWS)}
+    else:
+        docs = {docx: [[(0, len(xml))]]}
+        _write_docx(docx, parts, xml, docs[docx][0])
     files, notes = list(docs), []
-    for path in docs:
+    for path, pieces in docs.items():
         try:
-            pdf = to_pdf(path)
+            pdf = to_pdf(path) if len(pieces) < 2 else _parts_to_pdf(path, parts, xml, pieces)
         except PdfFailed as e:
             notes.append(f"Không chuyển được {path.name} sang PDF ({e}); gửi kèm tệp .docx.")
             continue
@@ -153,17 +160,103 @@ def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on:
     return ReportFiles(files, notes)
 
 
+class Xml:
+    """A rendered XML part kept as the big strings Jinja's output was joined into (never one
+    list of its millions of fragments, nor one more copy of the whole); positions are offsets
+    in the whole text, and `slice` names a stretch of it without copying."""
+
+    def __init__(self, chunks: list[str]):
+        self.chunks = chunks
+        self.starts = [0]
+        for c in chunks:
+            self.starts.append(self.starts[-1] + len(c))
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def find(self, needle: str, start: int = 0) -> int:
+        """The first offset of `needle` at or after `start`, or -1 (also across two chunks)."""
+        for i, c in enumerate(self.chunks):
+            if self.starts[i + 1] <= start:
+                continue
+            at = c.find(needle, max(0, start - self.starts[i]))
+            if at >= 0:
+                return self.starts[i] + at
+            if i + 1 < len(self.chunks):   # straddling the boundary
+                tail = self.starts[i + 1] - len(needle) + 1
+                lo = max(start, tail)
+                at = self.text(lo, lo + 2 * len(needle)).find(needle)
+                if at >= 0:
+                    return lo + at
+        return -1
+
+    def rfind(self, needle: str) -> int:
+        """The last offset of `needle`, or -1."""
+        found, at = -1, self.find(needle)
+        while at >= 0:
+            found, at = at, self.find(needle, at + 1)
+        return found
+
+    def text(self, start: int, end: int) -> str:
+        """The text between two offsets (a copy: for short stretches)."""
+        return "".join(self.pieces((start, end)))
+
+    def pieces(self, span: tuple[int, int]) -> list[str]:
+        start, end = span
+        out = []
+        for i, c in enumerate(self.chunks):
+            a, b = max(start, self.starts[i]), min(end, self.starts[i + 1])
+            if a < b:
+                out.append(c[a - self.starts[i]:b - self.starts[i]])
+        return out
+
+
+Doc = list   # a document's body to write: literal strings and (start, end) stretches of an Xml, in order
+_BODY = "word/document.xml"
+
+
+def _render(compiled: CompiledDocx, ctx: dict) -> tuple[dict[str, bytes], Xml]:
+    """The template filled in: its parts (the body's bytes left empty, in its place) and the
+    body rendered into an Xml. Values with line breaks or tabs become Word's breaks as
+    `CompiledDocx.render` makes them."""
+    parts: dict[str, bytes] = {}
+    body = None
+    with zipfile.ZipFile(compiled.path) as z:
+        for name, part in compiled.parts:
+            if name == _BODY:
+                chunks, batch = [], []
+                for s in part.generate(ctx):
+                    batch.append(s)
+                    if len(batch) == 20_000:
+                        chunks.append("".join(batch))
+                        batch.clear()
+                chunks.append("".join(batch))
+                if any(_LISTING.search(c, c.find("?>") + 3 if i == 0 else 0) for i, c in enumerate(chunks)):
+                    chunks = [compiled._tpl.resolve_listing("".join(chunks))]
+                body, parts[name] = Xml(chunks), b""
+            elif isinstance(part, Template):
+                xml = part.render(ctx)
+                parts[name] = (compiled._tpl.resolve_listing(xml) if _LISTING.search(xml, xml.find("?>") + 3)
+                               else xml).encode("utf-8")
+            else:
+                parts[name] = z.read(name)
+    assert body is not None, "the report template has no word/document.xml"
+    return parts, body
+
+
+_LISTING = re.compile(r"[\n\t\a\f]")
 _CHART = "rIdDondocChart"   # the chart picture's relationship in the report's document part
 
 
 def _chart_run(png: bytes) -> Markup:
     """The chart as the template's `{{ chart }}` shows it: a run holding the picture, 160 mm
-    wide, related as _CHART (the markup docxtpl's InlineImage writes, without docxtpl's own,
-    much slower, rendering)."""
+    wide, related as _CHART (the markup docxtpl's InlineImage writes, on one line: a line
+    break in the body would send all of it through docxtpl's slow listing pass)."""
     from docx.oxml.shape import CT_Inline
+    from lxml import etree
     w, h = struct.unpack(">II", png[16:24])          # the PNG's IHDR: width and height in pixels
     cx = Mm(160)
-    pic = CT_Inline.new_pic_inline(1, _CHART, "chart.png", cx, Emu(int(cx * h / w))).xml
+    pic = etree.tostring(CT_Inline.new_pic_inline(1, _CHART, "chart.png", cx, Emu(int(cx * h / w))), encoding="unicode")
     return Markup(f'</w:t></w:r><w:r><w:drawing>{pic}</w:drawing></w:r><w:r><w:t xml:space="preserve">')
 
 
@@ -182,34 +275,58 @@ def _with_chart(parts: dict[str, bytes], png: bytes) -> dict[str, bytes]:
 _BREAK_END = "</w:sectPr></w:pPr></w:p>"
 
 
-def split_appendix(parts: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """The rendered report's parts as two documents: the report (its own portrait section, with
+def split_appendix(xml: Xml) -> tuple[Doc, Doc]:
+    """The rendered report's body as two documents: the report (its own portrait section, with
     its page-number header) and the appendix (its landscape section), cut at the body's last
     section break, which the template puts between them (values are escaped, so no value can
-    hold one). Every other part is copied unchanged."""
-    xml = parts["word/document.xml"].decode("utf-8")
-    body = re.search(r"<w:body\b[^>]*>", xml)
-    end = xml.rindex(_BREAK_END)
-    sect = xml.rindex("<w:sectPr", 0, end)
+    hold one)."""
+    end = xml.rfind(_BREAK_END)
+    head = xml.text(0, 4096)
+    body = re.search(r"<w:body\b[^>]*>", head)
+    sect = -1
+    at = xml.find("<w:sectPr", 0)
+    while 0 <= at < end:
+        sect, at = at, xml.find("<w:sectPr", at + 1)
     assert body is not None and body.end() < sect, "the report template has no section break"
     # the break's paragraph stays, without its section, which becomes the document's own
-    report = xml[:sect] + "</w:pPr></w:p>" + xml[sect:end] + "</w:sectPr></w:body></w:document>"
-    appendix = xml[:body.end()] + xml[end + len(_BREAK_END):]
-    return ({**parts, "word/document.xml": report.encode("utf-8")},
-            {**parts, "word/document.xml": appendix.encode("utf-8")})
+    report = [(0, sect), "</w:pPr></w:p>", (sect, end), "</w:sectPr></w:body></w:document>"]
+    return report, [(0, body.end()), (end + len(_BREAK_END), len(xml))]
 
 
-def _unzipped(docx: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(docx)) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
+def appendix_parts(xml: Xml, appendix: Doc, rows: int) -> list[Doc]:
+    """The appendix (see `split_appendix`) as documents of at most `rows` table rows each, in
+    order, for printing: the first with the appendix's title, every one with the table's header
+    row (repeated on each page) and the appendix's landscape section."""
+    (_, body), (start, end) = appendix
+    tbl = xml.find("<w:tbl>", start)
+    rows_at = []
+    at = xml.find("<w:tr>", tbl)
+    close = xml.find("</w:tbl>", tbl)
+    while 0 <= at < close:
+        rows_at.append(at)
+        at = xml.find("<w:tr>", at + 1)
+    cuts = rows_at[1::rows][1:] + [close]    # the header row is rows_at[0]
+    out, first = [], rows_at[1] if len(rows_at) > 1 else close
+    for i, cut in enumerate(cuts):
+        lead = [(0, body), (start, cut)] if i == 0 else [(0, body), (tbl, rows_at[1]), (first, cut)]
+        out.append(lead + [(close, end)])
+        first = cut
+    return out
 
 
-def _zipped(parts: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+def _write_docx(path: Path, parts: dict[str, bytes], xml: Xml, doc: Doc) -> None:
+    """Write a .docx of `parts` with `doc` (stretches of `xml`) as its body, encoded a MB at a time."""
+    step = 1 << 20
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for name, data in parts.items():
-            z.writestr(name, data)
-    return buf.getvalue()
+            if name != _BODY:
+                z.writestr(name, data)
+                continue
+            with z.open(_BODY, "w") as f:
+                for piece in doc:
+                    for s in ([piece] if isinstance(piece, str) else xml.pieces(piece)):
+                        for i in range(0, len(s), step):
+                            f.write(s[i:i + step].encode("utf-8"))
 
 
 class PdfFailed(Exception):
@@ -235,6 +352,35 @@ def to_pdf(docx: Path, timeout: float | None = None) -> Path | None:
         raise PdfFailed(str(e)) from None
     if pdf is None:
         raise PdfFailed("LibreOffice không tạo ra tệp PDF")
+    return pdf
+
+
+def _parts_to_pdf(docx: Path, parts: dict[str, bytes], xml: Xml, docs: list[Doc]) -> Path | None:
+    """Print the document `docx` as the documents `docs` (stretches of `xml`, with `parts`), in
+    ONE LibreOffice call, and join their pages with `pdfunite` into the PDF beside `docx`; None
+    when LibreOffice is not installed. Its time: PDF_SECONDS for all of them together. Raises
+    PdfFailed when any of them does not print or the pages cannot be joined."""
+    if not soffice():
+        return None
+    unite = shutil.which("pdfunite")
+    if not unite:
+        raise PdfFailed("thiếu pdfunite (poppler-utils) để ghép các phần")
+    with tempfile.TemporaryDirectory(prefix="dondoc-parts-") as tmp:
+        files = [Path(tmp) / f"{docx.stem}-{i:03d}.docx" for i in range(1, len(docs) + 1)]
+        for f, doc in zip(files, docs, strict=True):
+            _write_docx(f, parts, xml, doc)
+        timeout = PDF_SECONDS[0] + sum(pdf_timeout(f) - PDF_SECONDS[0] for f in files)
+        try:
+            pdfs = convert(files, "pdf", timeout)
+        except OfficeTimeout as e:
+            raise PdfFailed(str(e)) from None
+        if not all(pdfs.values()):
+            raise PdfFailed("LibreOffice không tạo ra tệp PDF")
+        pdf = docx.with_suffix(".pdf")
+        done = subprocess.run([unite, *map(str, pdfs.values()), str(pdf)], capture_output=True, timeout=120)
+        if done.returncode:
+            pdf.unlink(missing_ok=True)
+            raise PdfFailed("không ghép được các phần PDF")
     return pdf
 
 
