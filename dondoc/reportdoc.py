@@ -161,7 +161,7 @@ def chart_png(groups: list[dict]) -> bytes:
         draw.text((x + patch_w + gap, y), label, font=font, fill="black", anchor="lm")
         x += patch_w + gap + w + round(22 * pt)
     buf = io.BytesIO()
-    img.resize((width // k, height // k), Image.LANCZOS).save(buf, format="PNG", dpi=(dpi, dpi), optimize=False)
+    img.resize((width // k, height // k), Image.Resampling.LANCZOS).save(buf, format="PNG", dpi=(dpi, dpi))
     return buf.getvalue()
 
 
@@ -217,7 +217,7 @@ def write_report(plan: Plan, data: ReportData, templates: Templates, compile_on:
 class Xml:
     """A rendered XML part kept as the big strings Jinja's output was joined into (never one
     list of its millions of fragments, nor one more copy of the whole); positions are offsets
-    in the whole text, and `slice` names a stretch of it without copying."""
+    in the whole text, and `pieces` gives a stretch of it a chunk at a time."""
 
     def __init__(self, chunks: list[str]):
         self.chunks = chunks
@@ -277,7 +277,7 @@ def _render(compiled: CompiledDocx, ctx: dict) -> tuple[dict[str, bytes], Xml]:
     body = None
     with zipfile.ZipFile(compiled.path) as z:
         for name, part in compiled.parts:
-            if name == _BODY:
+            if name == _BODY and isinstance(part, Template):
                 chunks, batch = [], []
                 for s in part.generate(ctx):
                     batch.append(s)
