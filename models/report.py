@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.calendar import BusinessCalendar
 from models.period import Period, parse_label, with_period
 from models.plan import Indicator, Plan
-from models.quote import DETAIL, about_items, own_words
+from models.quote import DETAIL, _fold, about_items, own_words
 from models.rules import LedgerState, event_end, task_cycles
 from models.status import WORDS, arrival, report_status
 
@@ -111,6 +112,11 @@ def _own(plan: Plan, unit_id: str) -> str:
     return plan.unit(unit_id).name if plan.has_unit(unit_id) else unit_id
 
 
+# the words that open a report's section of difficulties or proposals (models.quote's _SECTIONS):
+# a text without any of them has neither, and is not split a second time to look for them
+_REMARKS = re.compile(r"\b(?:kho khan|han che|ton tai|de xuat|kien nghi)\b")
+
+
 class _Said:
     """What the reports counted in the report say, gathered one report at a time (each report's
     form is read once, then let go): indicator values by (task, indicator), the units' words
@@ -135,7 +141,8 @@ class _Said:
                 self.guessed[(task_id, k)] = self.guessed.get((task_id, k), 0) + 1
         self._words(task_id, unit_id, form)
         text = form.get("text")
-        sections = about_items(text, {}) if text and not all(form.get(k) for k in self.remarks) else {}
+        wanted = text and not all(form.get(k) for k in self.remarks) and _REMARKS.search(_fold(text))
+        sections = about_items(text, {}) if wanted else {}
         for key, out in self.remarks.items():   # the units' difficulties or proposals, one line per report
             if said := form.get(key):
                 out.append({"unit": _own(self.plan, unit_id), "text": flat(said)[0]})
