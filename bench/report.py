@@ -80,6 +80,7 @@ def child(work: Path, pdf: bool) -> None:
     peak is read); with `pdf`, LibreOffice's time for each document (the appendix in parts, as
     write_report prints it), by name."""
     import io
+    sys.path.insert(0, os.getcwd())   # the code under test (run_child's cwd), before the bench's own (dispatch adds it)
     wall, cpu = time.perf_counter(), time.process_time()
     from dondoc import reportdoc
     from dondoc.ledger import Ledger
