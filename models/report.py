@@ -132,7 +132,8 @@ class _Said:
         self.guessed: dict[tuple[str, str], int] = {}
         self.remarks: dict[str, list[dict]] = {"difficulties": [], "proposals": []}
 
-    def add(self, task_id: str, unit_id: str, rep: Mapping, values: dict, form: dict) -> None:
+    def add(self, task_id: str, unit_id: str, values: dict, form: dict) -> None:
+        """One counted report: its indicator `values` and its `form` (see `_form`)."""
         estimates = set(form.get("estimates", ()))
         for k, v in values.items():
             if v is not None:
@@ -140,7 +141,7 @@ class _Said:
             if k in estimates:
                 self.guessed[(task_id, k)] = self.guessed.get((task_id, k), 0) + 1
         self._words(task_id, unit_id, form)
-        text = form.get("text")
+        text: str = form.get("text") or ""
         wanted = text and not all(form.get(k) for k in self.remarks) and _REMARKS.search(_fold(text))
         sections = about_items(text, {}) if wanted else {}
         for key, out in self.remarks.items():   # the units' difficulties or proposals, one line per report
@@ -224,7 +225,7 @@ def compile_report(plan: Plan, state: LedgerState, reports: Iterable[Mapping], t
                                 "; ".join(p.rsplit("/", 1)[-1] for p in json.loads(rep["files"] or "[]"))
                                 if rep else ""))
                 if rep and status != "early":
-                    said.add(task.id, unit.id, rep, values, form)
+                    said.add(task.id, unit.id, values, form)
     del by_key
     counts = dict.fromkeys(WORDS, 0)
     for r in rows:
