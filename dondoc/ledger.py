@@ -696,6 +696,12 @@ class Ledger:
     def reports(self, plan_id: str) -> list[dict]:
         return list(self.db.query("select * from reports where plan_id = ?", [plan_id]))
 
+    def report_rows(self, plan_id: str) -> Iterator[dict]:
+        """The plan's report rows with only what a compiled report reads (task_id, unit_id,
+        period, indicators, files, form), one at a time as the database gives them."""
+        yield from self.db.query("select task_id, unit_id, period, indicators, files, form from reports"
+                                 " where plan_id = ?", [plan_id])
+
     # -- renames ---------------------------------------------------------------------
     def history(self) -> dict[tuple[str, str], int]:
         """(plan, task) -> how many cycles the ledger holds for it (asked or reported), leaving

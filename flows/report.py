@@ -47,9 +47,8 @@ async def report_plan(rt: Runtime, period: str | None, resend: bool, when_due: b
     if when_due and not due:
         return []
     results, actions = [], []
-    reports = rt.ledger.reports(pid)
     for p in periods_to_build(rt, period, due):
-        data = compile_report(rt.plan, state, reports, rt.today, p, rt.cal)
+        data = compile_report(rt.plan, state, rt.ledger.report_rows(pid), rt.today, p, rt.cal)
         files = write_report(rt.plan, data, rt.templates, rt.today, rt.settings.out)
         for note in files.notes:
             logger().warning("report %s/%s: %s", pid, p.label, note)

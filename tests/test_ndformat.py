@@ -100,12 +100,12 @@ def test_every_template_is_valid_and_built_for_print():
     assert "█" not in "".join(report.element.body.itertext())
 
 
-def test_matplotlib_is_imported_only_when_a_report_chart_is_drawn():
-    code = ("import sys, dondoc.reportdoc as r, dondoc.cli; print('matplotlib' in sys.modules); "
+def test_pillow_is_imported_only_when_a_report_chart_is_drawn():
+    code = ("import sys, dondoc.reportdoc as r, dondoc.cli; print('PIL' in sys.modules); "
             "png = r.chart_png([{'name': 'Nhóm', 'asked': 4, 'on_time': 2, 'late': 1, 'missing': 1}]); "
-            "print('matplotlib' in sys.modules, png[:4] == b'\\x89PNG')")
+            "print('PIL' in sys.modules, png[:4] == b'\\x89PNG', 'matplotlib' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert r.stdout.split() == ["False", "True", "True"]
+    assert r.stdout.split() == ["False", "True", "True", "False"]
 
 
 def _memo(plan, tmp_path, name: str):

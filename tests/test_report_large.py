@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
 import time
 
 from docx import Document
@@ -53,6 +54,37 @@ def test_a_large_appendix_is_a_document_of_its_own_and_both_print(tmp_path, mini
     assert Document(str(appendix)).sections[-1].orientation == WD_ORIENTATION.LANDSCAPE
 
 
+def test_a_long_appendix_prints_in_parts_joined_into_one_pdf(tmp_path, mini, monkeypatch):
+    """Two rows a part: every part has the table's header row, the title only the first; one
+    LibreOffice call prints them all and pdfunite joins them, in order, into the appendix's PDF."""
+    monkeypatch.setattr(reportdoc, "APPENDIX_APART", 2)
+    monkeypatch.setattr(reportdoc, "PART_ROWS", 2)
+    calls = []
+    real = reportdoc.convert
+    monkeypatch.setattr(reportdoc, "convert", lambda files, *a: calls.append(len(files)) or real(files, *a))
+    data = _data(mini)
+    files = reportdoc.write_report(mini, data, Templates(), dt.date(Y, 12, 25), tmp_path)
+    pdf = tmp_path / f"bao-cao-kh-test-{Y}-phu-luc.pdf"
+    assert pdf in files and files.notes == []
+    parts = -(-len(data.rows) // 2)
+    assert parts >= 2 and sorted(calls) == [1, parts]          # the report alone, then the parts in ONE call
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert text.count("PHỤ LỤC") == 1 and text.count("Tình trạng") == parts   # the header row on every part
+    at = [text.index(r.unit_name) for r in data.rows]          # every row, in order
+    assert at == sorted(at)
+    assert int(subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+               .split("Pages:")[1].split()[0]) == parts          # each part on pages of its own
+    annex = Document(str(tmp_path / f"bao-cao-kh-test-{Y}-phu-luc.docx"))
+    assert len(annex.tables) == 1 and len(annex.tables[0].rows) == len(data.rows) + 1   # the .docx stays whole
+
+
+def test_the_rendered_body_is_found_across_its_chunks():
+    xml = reportdoc.Xml(["<w:body><w:tbl><w:t", "r>a</w:tr><w:tr>b</w:tr></w:tbl>", "</w:body>"])
+    assert xml.find("<w:tr>") == 15 and xml.find("<w:tr>", 16) == 29 and xml.rfind("<w:tr>") == 29
+    assert xml.find("</w:body>") == len(xml) - 9 and xml.find("nowhere") == -1
+    assert xml.text(15, 22) == "<w:tr>a" and "".join(xml.pieces((0, len(xml)))) == "".join(xml.chunks)
+
+
 def test_a_conversion_out_of_time_leaves_the_docx_and_says_so(tmp_path, mini, monkeypatch):
     monkeypatch.setattr(reportdoc, "PDF_SECONDS", (0.05, 0.0))
     start = time.monotonic()
@@ -77,6 +109,7 @@ def test_the_report_flow_succeeds_when_no_pdf_can_be_made(prefect_api, env, smtp
     ledger = Ledger(env["DONDOC_DB"])
     ledger.record_actions(due_actions(plan, ledger.state(plan.plan.id), c.request_on), c.request_on, "stttt.example")
     monkeypatch.setattr(reportdoc, "APPENDIX_APART", 2)
+    monkeypatch.setattr(reportdoc, "PART_ROWS", 1)            # the appendix in parts: their call times out too
     monkeypatch.setattr(reportdoc, "PDF_SECONDS", (0.05, 0.0))
 
     result = asyncio.run(report(today=c.closes_on, period=str(Y), resend=True))["kh-test"][0]
