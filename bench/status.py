@@ -1,12 +1,12 @@
 """Benchmark: `dondoc status --json` on a ledger of one or two plans, each of N units.
 
-    .venv/bin/python bench/status.py [--plans 1|2] [--sizes 1000 5000 10000 20000] [--before DIR]
+    .venv/bin/python bench/status.py [--plans 1|2] [--sizes 1000 5000 10000 20000] [--before DIR] [--runs 3]
 
 In the same run, for each size: the whole command (a new process: Python start-up, reading
 the plans, the ledger, the rules; the plans' cache warmed by a first run), its CPU time and
 peak memory, beside the floor it cannot beat, a new process that only reads the same ledger
 rows with sqlite3, and (`--before DIR`: another checkout, e.g. `git archive main | tar -x -C DIR`)
-the same command of that code on the same ledger. Best of 3. The machine is shared: wall times
+the same command of that code on the same ledger. Best of `--runs` (3), by CPU. The machine is shared: wall times
 follow its load (printed), CPU times much less. Targets: status --json under 1 s at 10,000 units,
 under 2 s for 2 plans × 10,000 units.
 """
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000, 20000])
     ap.add_argument("--plans", type=int, choices=(1, 2), default=2, help="plans of N units each (issue #15: one)")
     ap.add_argument("--before", type=Path, help="another checkout to run on the same ledgers")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each command; the one of least CPU is shown")
     args = ap.parse_args()
     status = ["-m", "dondoc.cli", "status", "--json", "--today", "2026-12-10"]
     print(f"{args.plans} plan(s) of N units; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -83,11 +84,12 @@ def main() -> None:
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="dondoc-bench-") as tmp:
             env = ledger(Path(tmp), n, args.plans)
-            wall, cpu, mb = best([sys.executable, *status], env | {"PYTHONPATH": str(ROOT)})
-            floor = best([sys.executable, "-c", FLOOR, env["DONDOC_DB"]], env)[0]
+            wall, cpu, mb = best([sys.executable, *status], env | {"PYTHONPATH": str(ROOT)}, runs=args.runs)
+            floor = best([sys.executable, "-c", FLOOR, env["DONDOC_DB"]], env, runs=args.runs)[0]
             line = f"{n:>10} {wall:>7.2f} {cpu:>6.2f} {mb:>8.0f} {floor:>14.2f}"
             if args.before:
-                b = best([sys.executable, *status], env | {"PYTHONPATH": str(args.before)}, args.before.resolve())
+                b = best([sys.executable, *status], env | {"PYTHONPATH": str(args.before)}, args.before.resolve(),
+                         args.runs)
                 line += f" {b[0]:>14.2f} {b[1]:>13.2f} {b[2]:>10.0f}"
             print(line, flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
