@@ -36,8 +36,13 @@ def _near(year: int, text: str) -> None:
 
 
 def _read_only() -> None:
-    """For the commands that only read (validate, plan, status): sqlite-utils imports numpy,
-    when installed, for column types these commands never write (a quarter of a second)."""
+    """For the commands that only read (validate, plan, status) and then exit: no numpy
+    (sqlite-utils, when something loads it, imports numpy for column types these commands never
+    write), and no cyclic garbage collection: it would scan the 10,000s of rows they make again
+    and again for cycles they do not form (a third of the rows' time); reference counting still
+    frees them, and the process ends."""
+    import gc
+    gc.disable()
     sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]
 
 
@@ -189,7 +194,7 @@ def _status(args, settings):
         out.append((plan, status_rows(plan, ledger.state(pid), _today(args), ledger.sent_by_cycle(pid),
                                       BusinessCalendar(plan.calendar)),
                     ledger.outbound(pid, "failed") + ledger.outbound(pid, "bounced")))
-    return out, len(ledger.inbound("triage"))
+    return out, ledger.count_inbound("triage")
 
 
 def _problems(args, settings, plans) -> list[str]:
@@ -241,41 +246,49 @@ def cmd_status(args, settings) -> int:
 
 
 def _status_json(plans, today: dt.date, failed: list[dict], triage: int, problems: list[str]) -> None:
-    """Write the status as one JSON document on stdout. In a pipe the rows are encoded and
-    written a few thousand at a time (never the whole document as one string); at a terminal,
-    indented in one piece."""
+    """Write the status as one JSON document on stdout. Each row is written as json.dumps would
+    write its dict, from the strings rows share (each date, word and list of letters encoded
+    once: 10,000s of rows, a few hundred distinct values), and in a pipe written a few thousand
+    at a time (never the whole document as one string); at a terminal, the same document indented."""
+    from functools import cache
     from itertools import islice
+    from json.encoder import encode_basestring as text  # what json.dumps(…, ensure_ascii=False) does to a str
 
     from models.status import counts
-    iso: dict[dt.date, str] = {}
-    sent: dict[tuple, list[dict]] = {}        # the same few stage/day/status lists recur for every unit
+    word = cache(text)
 
-    def day(d: dt.date | None) -> str | None:
-        return None if d is None else iso.get(d) or iso.setdefault(d, d.isoformat())
+    @cache
+    def day(d: dt.date | None) -> str:
+        return "null" if d is None else f'"{d.isoformat()}"'
 
-    def row(plan_id: str, r) -> dict:
-        if (done := sent.get(r.sent)) is None:
-            done = sent[r.sent] = [{"stage": s, "on": day(d), "status": st} for s, d, st in r.sent]
-        return {"plan": plan_id, "period": r.period, "task": r.task_id, "unit": r.unit_id, "unit_name": r.unit_name,
-                "deadline": day(r.deadline), "status": r.status, "status_text": r.word,
-                "reported_on": day(r.reported_on), "updated_on": day(r.updated_on), "sent": done}
+    @cache
+    def letters(sent: tuple) -> str:
+        return json.dumps([{"stage": s, "on": d and d.isoformat(), "status": st} for s, d, st in sent],
+                          ensure_ascii=False)
 
-    rows = (row(plan.plan.id, r) for plan, mine, _ in plans for r in mine)
+    def row(plan_id: str, r) -> str:
+        return (f'{{"plan": {plan_id}, "period": {word(r.period)}, "task": {word(r.task_id)}, '
+                f'"unit": {text(r.unit_id)}, "unit_name": {text(r.unit_name)}, "deadline": {day(r.deadline)}, '
+                f'"status": {word(r.status)}, "status_text": {word(r.word)}, "reported_on": {day(r.reported_on)}, '
+                f'"updated_on": {day(r.updated_on)}, "sent": {letters(r.sent)}}}')
+
+    rows = (row(text(plan.plan.id), r) for plan, mine, _ in plans for r in mine)
     doc = {"today": today.isoformat(), "counts": counts(r for _, mine, _ in plans for r in mine),
            "plans": {plan.plan.id: counts(mine) for plan, mine, _ in plans}, "rows": None,
            "failed": [{"key": f["key"], "status": f["status"], "to": json.loads(f["to_addrs"]),
                        "error": f["last_error"]} for f in failed],
            "problems": problems, "triage": triage}
-    out = sys.stdout
-    if indent := _indent():
-        out.write(json.dumps(doc | {"rows": list(rows)}, ensure_ascii=False, indent=indent) + "\n")
-        return
     head, _, tail = json.dumps(doc, ensure_ascii=False).partition('"rows": null')
+    if indent := _indent():
+        whole = json.loads(f'{head}"rows": [{", ".join(rows)}]{tail}')
+        sys.stdout.write(json.dumps(whole, ensure_ascii=False, indent=indent) + "\n")
+        return
+    out = sys.stdout
     out.write(head + '"rows": [')
     sep = ""
     while chunk := list(islice(rows, 2000)):
-        out.write(sep + json.dumps(chunk, ensure_ascii=False)[1:-1])
-        sep = ","
+        out.write(sep + ", ".join(chunk))
+        sep = ", "
     out.write("]" + tail + "\n")
 
 
@@ -284,7 +297,6 @@ def _status_html(plans, today, path: Path) -> None:
     per unit what was sent and received. Values are escaped (autoescape)."""
     from jinja2 import Environment, FileSystemLoader
 
-    from dondoc.render import SHIPPED
     from models.period import parse_label, with_period
     from models.rules import STAGE_WORDS, STATE_WORDS
     from models.status import WORDS, counts
@@ -299,7 +311,8 @@ def _status_html(plans, today, path: Path) -> None:
                   "status": r.status, "word": r.word, "received": f"{r.reported_on:%d/%m/%Y}" if r.reported_on else "",
                   "sent": [f"{STAGE_WORDS[s]} {d:%d/%m}" + ("" if st == "sent" else f" ({STATE_WORDS.get(st, st)})")
                            for s, d, st in r.sent]} for r in mine]
-    env = Environment(loader=FileSystemLoader(str(SHIPPED)), autoescape=True)
+    shipped = Path(__file__).resolve().parent.parent / "templates"   # dondoc.render.SHIPPED, without python-docx
+    env = Environment(loader=FileSystemLoader(str(shipped)), autoescape=True)
     html = env.get_template("status.html.j2").render(
         plans=[p for p, _, _ in plans], today=f"{today:%d/%m/%Y}", words=WORDS,
         counts=counts([r for _, mine, _ in plans for r in mine]), tasks=tasks, rows=rows)

@@ -1,9 +1,10 @@
 """The ledger: what dondoc decided, sent, received and recorded, in SQLite.
 
-Side effect: one SQLite file (sqlite-utils). Schema changes go through MIGRATIONS, applied
-in order and remembered in the `migrations` table. Decide, record, deliver: an action is
-inserted as `pending` before anything is sent, claimed with a conditional update, and
-marked `sent` only after the server accepted it.
+Side effect: one SQLite file (sqlite3; sqlite-utils for the migrations and the writers that use
+its table objects, imported on their first use, so the read-only commands never load it). Schema
+changes go through MIGRATIONS, applied in order and remembered in the `migrations` table.
+Decide, record, deliver: an action is inserted as `pending` before anything is sent, claimed
+with a conditional update, and marked `sent` only after the server accepted it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -20,11 +22,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace as dc_replace
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from models.keys import Key
 from models.rules import Action, LedgerState
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _m1(db: sqlite_utils.Database) -> None:
@@ -184,18 +188,57 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+_SELECT = re.compile(r"\s*select\b", re.IGNORECASE)
+
+
+class Db:
+    """The ledger's connection as sqlite-utils' Database, which is made (and sqlite-utils imported)
+    only when something other than a read is asked of it: `query` of a SELECT and `conn` are
+    answered with sqlite3 alone, giving the same dicts as sqlite-utils would."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    @functools.cached_property
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils' Database on the same connection (imports sqlite-utils)."""
+        import sqlite_utils
+        return sqlite_utils.Database(self.conn)
+
+    def query(self, sql: str, params: Any = None) -> Iterator[dict]:
+        """The rows of a SELECT as dicts (sqlite-utils' `query` for any other statement)."""
+        if not _SELECT.match(sql):
+            return self.utils.query(sql, params)
+        cur = self.conn.execute(sql, () if params is None else params)
+        keys = [d[0] for d in cur.description]
+        if len(set(keys)) != len(keys):   # `select a.*, b.*`: a name twice, renamed as sqlite-utils does
+            from sqlite_utils.utils import dedupe_keys
+            keys = dedupe_keys(keys)
+        return (dict(zip(keys, row, strict=True)) for row in cur)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __getitem__(self, table: str) -> Any:
+        return self.utils[table]
+
+    def __getattr__(self, name: str) -> Any:   # execute, table, table_names, …: sqlite-utils'
+        return getattr(self.utils, name)
+
+
 class Ledger:
     """The SQLite ledger at `path`, migrated to the latest schema on open."""
 
     def __init__(self, path: str | Path):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
+        self.conn = sqlite3.connect(str(path))
+        self.db = Db(self.conn)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=10000")
         # WAL with synchronous=NORMAL: a commit survives a crash of the process (what the
         # decide-record-deliver order relies on); only a power cut may lose the last ones.
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.migrate()
 
     @contextmanager
@@ -239,7 +282,12 @@ class Ledger:
         conn.execute("RELEASE one")
 
     def migrate(self) -> None:
-        """Apply the migrations this file has not seen, each in its own transaction."""
+        """Apply the migrations this file has not seen, each in its own transaction (sqlite-utils is
+        imported only when there is one to apply)."""
+        if next(self.conn.execute("select 1 from sqlite_master where type = 'table' and name = 'migrations'"), None):
+            done = {v for (v,) in self.conn.execute("select version from migrations")}
+            if done >= set(range(1, len(MIGRATIONS) + 1)):
+                return
         if "migrations" not in self.db.table_names():
             self.db.table("migrations").create({"version": int, "name": str, "applied_at": str}, pk="version")
         done = {r["version"] for r in self.db.table("migrations").rows}
@@ -247,7 +295,7 @@ class Ledger:
             if version in done:
                 continue
             with self.db.conn:
-                step(self.db)
+                step(self.db.utils)
                 self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
 
     @property
@@ -291,10 +339,10 @@ class Ledger:
     # -- decisions -------------------------------------------------------------------
     def state(self, plan_id: str) -> LedgerState:
         day = functools.cache(dt.date.fromisoformat)   # tuples, not dicts, and each day parsed once: 10,000s of rows
-        decided = {key: day(on) for key, on in self.db.execute(
+        decided = {key: day(on) for key, on in self.conn.execute(
             "select key, decided_on from outbound where plan_id = ?", [plan_id])}
         reported, updated = {}, {}
-        for task, unit, period, received, changed in self.db.execute(
+        for task, unit, period, received, changed in self.conn.execute(
                 "select task_id, unit_id, period, received_on, updated_on from reports where plan_id = ?", [plan_id]):
             reported[(task, unit, period)] = day(received)
             if changed:
@@ -425,11 +473,15 @@ class Ledger:
         """(task, unit, period) -> what was decided for that cycle: (stage, day, delivery status)."""
         out: dict = defaultdict(list)
         day = functools.cache(dt.date.fromisoformat)
-        for task, unit, period, stage, on, status in self.db.execute(
+        for task, unit, period, stage, on, status in self.conn.execute(
                 "select task_id, unit_id, period, stage, decided_on, status from outbound"
                 " where plan_id = ? and unit_id is not null order by rowid", [plan_id]):
             out[(task, unit, period)].append((stage, day(on), status))
         return dict(out)
+
+    def count_inbound(self, status: str) -> int:
+        """How many kept messages have this status (`triage`: waiting for a person)."""
+        return next(self.conn.execute("select count(*) from inbound where status = ?", [status]))[0]
 
     # -- inbound ---------------------------------------------------------------------
     def inbox_position(self, source: str) -> tuple[int | None, int]:

@@ -1,15 +1,40 @@
-"""Settings from DONDOC_* environment variables and `.env`, read once at the entry point."""
+"""Settings from DONDOC_* environment variables and `.env`, read once at the entry point.
+
+Read as pydantic-settings would (`BaseSettings` with `env_prefix="DONDOC_"`, `env_file=".env"`,
+names in any case, keyword arguments first, then the environment, then `.env`), without
+importing it: every command, `dondoc status` too, checks its settings, and pydantic-settings
+costs a tenth of a second to import. A bad value raises pydantic's ValidationError naming the field.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+PREFIX = "dondoc_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DONDOC_", env_file=".env", extra="ignore")
+def environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str | None]:
+    """The DONDOC_* variables, without the prefix and lower-cased: those of the process over
+    those of `env_file` (python-dotenv's reading, as pydantic-settings does; imported only when
+    the file exists). Side effect: reads the file."""
+    found: dict[str, str | None] = {}
+    path = Path(env_file).expanduser() if env_file is not None else None
+    if path is not None and (path.is_file() or path.is_fifo()):
+        from dotenv import dotenv_values
+        found.update(dotenv_values(path))
+    found.update(os.environ)
+    return {k.lower().removeprefix(PREFIX): v for k, v in found.items() if k.lower().startswith(PREFIX)}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, _env_file: str | os.PathLike[str] | None = ".env", **values: Any) -> None:
+        """Keyword arguments over DONDOC_* variables over `_env_file` (None: no file) over the defaults."""
+        super().__init__(**{**environment(_env_file), **values})
 
     config: Path = Field(Path("config/units.yaml"), description="the plan file")
     db: Path = Field(Path("var/dondoc.db"), description="the SQLite ledger")
