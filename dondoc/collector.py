@@ -218,10 +218,11 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         if not is_form(read.tables):
             texts.append(read.text)
     numbers = read_indicators(reply, plan, task_id, tables)
-    form = substance(read_form(tables, _items(plan, task_id)), texts,
-                     reply.reply_text if reads_as_report(reply.reply_text) else "", numbers.estimates)
+    own_report = reads_as_report(reply.reply_text)
+    form = substance(read_form(tables, _items(plan, task_id)), texts, reply.reply_text if own_report else "",
+                     numbers.estimates)
     kept = [f["path"] for f in files if "path" in f]
-    if not kept and not numbers.values and not reads_as_report(reply.reply_text):
+    if not kept and not numbers.values and not own_report:
         refused = "; ".join(f"{f['name']}: {f['refused']}" for f in files if "refused" in f)
         reason = (f"thư trả lời nói có đính kèm nhưng không có tệp nhận được ({refused or 'không có tệp'})"
                   if mentions_attachment(reply.reply_text) or refused else
@@ -230,7 +231,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         summary.triage += 1
         return None
     ack = Action(action_key(pid, period, task_id, unit_id, "ack"), "ack", pid, period, task_id, unit_id, 0,
-                 received_on, deadline_for(plan.task(task_id), period), (reply.from_addr,), plan_hash=plan.digest,
+                 received_on, _deadline(plan, task_id, period), (reply.from_addr,), plan_hash=plan.digest,
                  thread=reply.message_id) if reply.from_addr else None
     new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
                                files=kept, indicators=numbers.values, note=reply.reply_text[:2000], replace=True,
@@ -243,6 +244,17 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
                           reason=why + (f"; số liệu không đọc được: {unread}" if unread else ""))
     summary.matched += 1
     return new
+
+
+_DEADLINES: dict[tuple[str, str, str], dt.date | None] = {}
+
+
+def _deadline(plan: Plan, task_id: str, period: str) -> dt.date | None:
+    """`deadline_for` the task and period, worked out once per plan content."""
+    key = (plan.digest, task_id, period)
+    if key not in _DEADLINES:
+        _DEADLINES[key] = deadline_for(plan.task(task_id), period)
+    return _DEADLINES[key]
 
 
 def _items(plan: Plan, task_id: str) -> dict[str, str]:
