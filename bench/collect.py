@@ -107,7 +107,9 @@ def run_dondoc(work: Path) -> dict:
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()
-    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
+    workers = int(os.environ.get("BENCH_WORKERS") or 1)
+    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary,
+            workers=workers)
     phase("process", t, c)
     t, c = time.perf_counter(), cpu()
     sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,

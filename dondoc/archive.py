@@ -32,8 +32,9 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
 _MADE: set[str] = set()
 
 
-def save_attachment(folder: Path, filename: str, data: bytes) -> Path:
+def save_attachment(folder: Path | str, filename: str, data: bytes) -> Path:
     """Write under a safe name in `folder`; a name already taken gets ` (2)`, ` (3)`, …"""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = safe_filename(filename)
     stem, dot, ext = name.rpartition(".")

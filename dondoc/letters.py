@@ -366,18 +366,14 @@ def _encoded(value: str) -> str:
     stays within 78 characters. (email.header.Header does the same at ten times the cost.)"""
     if value.isascii():
         return value
-    words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for ch in value:
-        n = len(ch.encode("utf-8"))
-        if size + n > 42:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(ch)
-        size += n
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode()}?=" for w in words)
+    data, words, i = value.encode("utf-8"), [], 0
+    while i < len(data):
+        j = min(i + 42, len(data))
+        while j < len(data) and data[j] & 0xC0 == 0x80:   # never cut a character: back to its first byte
+            j -= 1
+        words.append(base64.b64encode(data[i:j]).decode())
+        i = j
+    return "\r\n ".join(f"=?utf-8?b?{w}?=" for w in words)
 
 
 def _b64(data: bytes) -> bytes:
