@@ -232,7 +232,7 @@ def main() -> None:
     sink = Controller(Sink(), hostname="127.0.0.1", port=port)
     sink.start()
     print(f"one reply: {len(reply(0, docx)) // 1024} KB with its .docx ({len(docx) // 1024} KB), "
-          f"{len(reply(0, None)) // 1024} KB without", flush=True)
+          f"{len(reply(0, None)):,} bytes without", flush=True)
     print(f"{'source':<8} {'replies':>8} {'docx':>5} {'what':<10} {'seconds':>8} {'CPU s':>8} {'replies/s':>10} "
           f"{'peak MB':>8} {'x raw parse':>11}  load 1/5/15 min; phases (wall/CPU s)", flush=True)
     with run_dovecot() as srv:
