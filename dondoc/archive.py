@@ -16,17 +16,25 @@ from models.inbound import safe_filename
 def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
     """(sha256, path) of the raw message, written atomically if it is not there yet."""
     digest = hashlib.sha256(raw).hexdigest()
-    path = data_dir / "mail" / digest[:2] / f"{digest}.eml"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(raw)
+    folder = os.path.join(data_dir, "mail", digest[:2])
+    path = os.path.join(folder, f"{digest}.eml")
+    if not os.path.exists(path):
+        if folder not in _MADE:   # 256 folders: each made (or found) once per process
+            os.makedirs(folder, exist_ok=True)
+            _MADE.add(folder)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(raw)
         os.replace(tmp, path)
-    return digest, path
+    return digest, Path(path)
 
 
-def save_attachment(folder: Path, filename: str, data: bytes) -> Path:
+_MADE: set[str] = set()
+
+
+def save_attachment(folder: Path | str, filename: str, data: bytes) -> Path:
     """Write under a safe name in `folder`; a name already taken gets ` (2)`, ` (3)`, …"""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = safe_filename(filename)
     stem, dot, ext = name.rpartition(".")

@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
 from dondoc.extract import attachment_text
-from dondoc.inbox import head_of
+from dondoc.inbox import head_of, read_kept
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance
@@ -105,13 +106,14 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
 
 
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-            limits: Limits, summary: CollectSummary, batch: int = 100) -> None:
+            limits: Limits, summary: CollectSummary, batch: int = 100, workers: int = 1) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
     it answers (`plans` by id, the default plan first). The ledger is written in one
     transaction per `batch` messages: a message's state, its report and its acknowledgement
     are committed together or not at all (a run killed mid-batch leaves those messages `new`
     for the next run); a message that cannot be read is quarantined alone (its own writes
-    undone, the batch goes on)."""
+    undone, the batch goes on). With `workers` > 1, messages are parsed ahead in that many
+    processes when there are many (dondoc.inbox.read_kept); everything else happens here."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -121,12 +123,16 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     def reported(k: Key) -> bool:
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     rows = ledger.inbound("new")
+    replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent), workers)
     for start in range(0, len(rows), batch):
         with ledger.batch():
             for row in rows[start:start + batch]:
+                reply = next(replies)
                 try:
                     with ledger.savepoint():
-                        _one(plans, ledger, data_dir, limits, summary, row, own, tz, sent, covers, reported)
+                        if isinstance(reply, Exception):
+                            raise reply
+                        _one(plans, ledger, data_dir, limits, summary, row, reply, tz, sent, covers, reported)
                 except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
                     ledger.update_inbound(row["id"], status="triage", kind="unreadable",
                                           reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
@@ -134,10 +140,9 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,
-         row: dict, own: str, tz, sent: dict, covers: dict, reported) -> None:
-    """Read, classify, match and record one kept message (see `process`; `covers` and
+         row: dict, reply: Reply, tz, sent: dict, covers: dict, reported) -> None:
+    """Classify, match and record one kept message, parsed (see `process`; `covers` and
     `reported` as `match_reply` takes them)."""
-    reply = parse_reply(Path(row["raw_path"]).read_bytes(), own, ours=sent.keys())
     at = arrival(reply, row["received_at"], tz)
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,
             "date_header": reply.date.isoformat() if reply.date else None, "received_on": at.date().isoformat(),
@@ -199,7 +204,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
     Returns the ledger's outcome: new, updated or exists."""
     pid = plan.plan.id
     where = {"plan_id": pid, "period": period, "year": int(period[:4]), "task_id": task_id, "unit_id": unit_id}
-    folder = data_dir / "attachments" / pid / period / task_id / unit_id
+    folder = os.path.join(data_dir, "attachments", pid, period, task_id, unit_id)
     files: list[dict] = []
     tables: list = []
     texts: list[str] = []   # the report's own text: every attachment's but the form's
@@ -218,10 +223,11 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         if not is_form(read.tables):
             texts.append(read.text)
     numbers = read_indicators(reply, plan, task_id, tables)
-    form = substance(read_form(tables, _items(plan, task_id)), texts,
-                     reply.reply_text if reads_as_report(reply.reply_text) else "", numbers.estimates)
+    own_report = reads_as_report(reply.reply_text)
+    form = substance(read_form(tables, _items(plan, task_id)), texts, reply.reply_text if own_report else "",
+                     numbers.estimates)
     kept = [f["path"] for f in files if "path" in f]
-    if not kept and not numbers.values and not reads_as_report(reply.reply_text):
+    if not kept and not numbers.values and not own_report:
         refused = "; ".join(f"{f['name']}: {f['refused']}" for f in files if "refused" in f)
         reason = (f"thư trả lời nói có đính kèm nhưng không có tệp nhận được ({refused or 'không có tệp'})"
                   if mentions_attachment(reply.reply_text) or refused else
@@ -230,7 +236,7 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
         summary.triage += 1
         return None
     ack = Action(action_key(pid, period, task_id, unit_id, "ack"), "ack", pid, period, task_id, unit_id, 0,
-                 received_on, deadline_for(plan.task(task_id), period), (reply.from_addr,), plan_hash=plan.digest,
+                 received_on, _deadline(plan, task_id, period), (reply.from_addr,), plan_hash=plan.digest,
                  thread=reply.message_id) if reply.from_addr else None
     new = ledger.record_report(pid, period, task_id, unit_id, received_on, source="email", inbound_id=inbound_id,
                                files=kept, indicators=numbers.values, note=reply.reply_text[:2000], replace=True,
@@ -243,6 +249,17 @@ def accept(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, inbound_i
                           reason=why + (f"; số liệu không đọc được: {unread}" if unread else ""))
     summary.matched += 1
     return new
+
+
+_DEADLINES: dict[tuple[str, str, str], dt.date | None] = {}
+
+
+def _deadline(plan: Plan, task_id: str, period: str) -> dt.date | None:
+    """`deadline_for` the task and period, worked out once per plan content."""
+    key = (plan.digest, task_id, period)
+    if key not in _DEADLINES:
+        _DEADLINES[key] = deadline_for(plan.task(task_id), period)
+    return _DEADLINES[key]
 
 
 def _items(plan: Plan, task_id: str) -> dict[str, str]:

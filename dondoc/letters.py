@@ -18,6 +18,8 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from markupsafe import escape as markup_escape  # as the templates' autoescape writes it
+
 from dondoc.render import Templates, _date_line
 from models.calendar import BusinessCalendar
 from models.period import parse_label, with_period
@@ -257,14 +259,20 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
     return Letter(lead["key"], mime(headers, text, html, files, lead["message_id"]), None, "", "", tuple(to + cc))
 
 
+@functools.lru_cache(maxsize=64)
+def _address(name: str, address: str) -> str:
+    """`formataddr` of (name, address), UTF-8 names encoded; the issuer's is made once."""
+    return formataddr((name, address), charset="utf-8")
+
+
 def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
              sent_at: dt.datetime, row: dict) -> list[tuple[str, str]]:
     return [
         ("Subject", _encoded(subject)),
-        ("From", formataddr((plan.issuer.short_name, mail_from), charset="utf-8")),
+        ("From", _address(plan.issuer.short_name, mail_from)),
         ("To", ", ".join(formataddr((name, a), charset="utf-8") for a in to)),
         *([("Cc", ", ".join(cc))] if cc else []),
-        ("Reply-To", formataddr((plan.issuer.short_name, plan.issuer.email), charset="utf-8")),
+        ("Reply-To", _address(plan.issuer.short_name, plan.issuer.email)),
         ("Date", format_datetime(sent_at)),
         ("Message-ID", row["message_id"]),
         *([("In-Reply-To", row["thread_id"]), ("References", row["thread_id"])] if row.get("thread_id") else []),
@@ -276,15 +284,64 @@ def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str],
 def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, mail_from: str,
                  sent_at: dt.datetime, history: dict | None = None) -> Letter:
     """The message for one ledger row that no document or grouped email carries: the
-    acknowledgement of a report."""
-    ctx = context(plan, row, cal, history)
-    ctx |= {"addressee": plan.unit(row["unit_id"]).name, "docx_name": "", "update": bool(row["seq"]),
-            "subject": SUBJECTS[row["stage"]].format(title=ctx["task"]["title"]),
-            "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
-    subject, text, html = templates.mail(row["stage"], ctx)
+    acknowledgement of a report. Its mail is rendered once for every unit of the same task,
+    period and days (`_mail_of`); only the unit's name and tag differ."""
+    unit = plan.unit(row["unit_id"])
+    tag = tag_of(plan.plan.id, row["period"], row["task_id"], unit.id)
+    subject, text, html = _mail_of(plan, row, templates, cal, history, unit.name, tag)
     to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
-    headers = _headers(plan, subject, mail_from, ctx["addressee"], to, cc, sent_at, row)
+    headers = _headers(plan, subject, mail_from, unit.name, to, cc, sent_at, row)
     return Letter(row["key"], mime(headers, text, html, [], row["message_id"]), None, "", "", tuple(to + cc))
+
+
+# The unit's name and tag as they are written into a mail rendered once for many units: two sets,
+# so that a template that changes them (a filter) instead of printing them is found out.
+_STANDINS = (("\x01dondoc-addressee\x01", "\x01dondoc-tag\x01"), ("\x02DONDOC ADDRESSEE two\x02", "\x02dt\x02"))
+_MAILS: dict[tuple, tuple[str, str, str] | None] = {}   # (templates, plan, row's shared fields) -> mail, None: no
+
+
+def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, history: dict | None,
+             name: str, tag: str) -> tuple[str, str, str]:
+    """(subject, text, HTML) of a row's mail, for the unit called `name` whose tag is `tag`: the
+    template is rendered once per task, period, stage, days and update flag (with stand-ins
+    for the name and tag, then substituted, HTML-escaped in the HTML), as long as rendering it
+    with two different stand-ins shows it prints them as they are (else, and for a name or tag
+    with a line break, the mail is rendered for the unit alone, as before)."""
+    key = (id(templates), plan.digest, row["stage"], row["period"], row["task_id"], row["decided_on"],
+           row.get("deadline"), row["scheduled_on"], bool(row["seq"]))
+    if key not in _MAILS:
+        if len(_MAILS) > 256:
+            _MAILS.clear()
+        shared = context(plan, {**row, "unit_id": None}, cal, history)
+        del shared["unit"]   # a template that reads the unit itself fails here (StrictUndefined): rendered per unit
+        shared |= {"docx_name": "", "update": bool(row["seq"]),
+                   "subject": SUBJECTS[row["stage"]].format(title=shared["task"]["title"]),
+                   "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
+        try:
+            (a_name, a_tag), (b_name, b_tag) = _STANDINS
+            a = templates.mail(row["stage"], shared | {"addressee": a_name, "tag": a_tag})
+            b = templates.mail(row["stage"], shared | {"addressee": b_name, "tag": b_tag})
+            same = all(_put(x, a_name, a_tag, b_name, b_tag, False) == y for x, y in zip(a, b, strict=True))
+        except Exception:   # noqa: BLE001 — the template wants more of the unit: render it per unit
+            same = False
+        _MAILS[key] = a if same else None
+    mail = _MAILS[key]
+    if mail is None or "\n" in name or "\r" in name or "\n" in tag:
+        ctx = context(plan, row, cal, history)
+        ctx |= {"addressee": name, "docx_name": "", "update": bool(row["seq"]),
+                "subject": SUBJECTS[row["stage"]].format(title=ctx["task"]["title"]),
+                "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
+        return templates.mail(row["stage"], ctx)
+    a_name, a_tag = _STANDINS[0]
+    subject, text, html = mail
+    return (" ".join(_put(subject, a_name, a_tag, name, tag, False).split()),
+            _put(text, a_name, a_tag, name, tag, False), _put(html, a_name, a_tag, name, tag, True))
+
+
+def _put(text: str, name_in: str, tag_in: str, name: str, tag: str, html: bool) -> str:
+    """`text` with the stand-ins replaced by the unit's name and tag (escaped when `html`)."""
+    put = markup_escape if html else str
+    return text.replace(name_in, put(name)).replace(tag_in, put(tag))
 
 
 def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Letter:
@@ -309,18 +366,14 @@ def _encoded(value: str) -> str:
     stays within 78 characters. (email.header.Header does the same at ten times the cost.)"""
     if value.isascii():
         return value
-    words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for ch in value:
-        n = len(ch.encode("utf-8"))
-        if size + n > 42:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(ch)
-        size += n
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode()}?=" for w in words)
+    data, words, i = value.encode("utf-8"), [], 0
+    while i < len(data):
+        j = min(i + 42, len(data))
+        while j < len(data) and data[j] & 0xC0 == 0x80:   # never cut a character: back to its first byte
+            j -= 1
+        words.append(base64.b64encode(data[i:j]).decode())
+        i = j
+    return "\r\n ".join(f"=?utf-8?b?{w}?=" for w in words)
 
 
 def _b64(data: bytes) -> bytes:

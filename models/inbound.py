@@ -335,10 +335,14 @@ def indicators_from(reply: Reply, plan: Plan, task_id: str, forms: list[list[lis
     return read_indicators(reply, plan, task_id, forms).values
 
 
+_ACCENTS = re.compile("[\u0300-\u036f]+")   # the combining marks Vietnamese letters decompose to
+
+
 def _fold(text: str) -> str:
     """Lower case without diacritics, đ as d: "Đã đăng" → "da dang" (many type without marks)."""
-    text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    text = _ACCENTS.sub("", unicodedata.normalize("NFD", text.lower().replace("đ", "d")))
+    if not text.isascii():   # rarer marks than Vietnamese ones: one character at a time
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 

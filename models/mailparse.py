@@ -81,8 +81,10 @@ def _header(msg, name: str, firsts: dict[str, str] | None = None) -> str:
     raw = (firsts if firsts is not None else _firsts(msg)).get(name.lower())
     if raw is None:
         return ""
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):   # raw 8-bit (UTF-8) in a header, as phones send
+    if not raw.isascii() and any("\udc80" <= ch <= "\udcff" for ch in raw):   # raw 8-bit (UTF-8), as phones send
         raw = raw.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    if "=?" not in raw:   # no encoded-word: decode_header would give it back as it is
+        return nfc(" ".join(raw.split()))
     try:
         text = str(make_header(decode_header(raw)))
     except (LookupError, UnicodeError, ValueError):

@@ -6,6 +6,10 @@ import asyncio
 import datetime as dt
 import imaplib
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from dondoc.runtime import open_runtime
 from flows.collect import collect
 from models.rules import LedgerState, due_actions
 from tests import corpus
+from tests.conftest import ROOT
 
 D = dt.date
 PLAN = "hoc-tap-suot-doi"
@@ -203,3 +208,37 @@ def test_kept_mail_can_be_moved_instead_of_flagged(inbox, env, shipped, monkeypa
     assert list(box.fetch(mark_seen=False, headers_only=True)) == []
     box.folder.set(f"{folder}-kept")
     assert len(list(box.fetch(mark_seen=False, headers_only=True))) == 3   # moved, none deleted
+
+
+def test_killed_while_acknowledging_then_rerun_sends_every_acknowledgement_once(prefect_api, inbox, env,
+                                                                                 smtp_server, shipped):
+    """A real `kill -9` of `dondoc run collect` while the server holds its third
+    acknowledgement: those accepted before are marked sent, the rerun sends every other one
+    once and none twice."""
+    box, folder = inbox
+    mid, form = sent_letters(shipped)
+    for _, raw, arrival, _ in [i for i in corpus.build(mid, form) if i[3][0] == "matched"][:6]:
+        box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
+    environ = {**os.environ, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "1"}
+    cmd = [sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-10"]
+    smtp_server.hold_at = 3
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert smtp_server.holding.wait(120), "collect never reached its third acknowledgement"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        smtp_server.release.set()
+
+    def key(m) -> str:
+        return "".join(str(m["X-Dondoc-Key"]).split())
+    led = Ledger(env["DONDOC_DB"])
+    acks = {r["key"]: r for r in led.outbound(PLAN) if r["stage"] == "ack"}
+    assert len(smtp_server.accepted) == 2 and len(acks) >= 6          # every report's ack decided with it
+    assert {k for k, r in acks.items() if r["status"] == "sent"} == {key(m) for m in smtp_server.accepted}
+    smtp_server.hold_at = None
+    subprocess.run(cmd, cwd=ROOT, env=environ, check=True, capture_output=True, timeout=300)
+    keys = [key(m) for m in smtp_server.accepted]
+    assert sorted(keys) == sorted(acks) and len(set(keys)) == len(keys)   # each once, none twice
+    assert {r["status"] for r in led.outbound(PLAN) if r["stage"] == "ack"} == {"sent"}
+    assert len(list(led.db["reports"].rows)) == 6

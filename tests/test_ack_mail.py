@@ -1,0 +1,69 @@
+"""An acknowledgement's mail is rendered once per task and day and the unit's name and tag put
+in (dondoc.letters.build_letter): the result must be the mail rendered for that unit alone."""
+from __future__ import annotations
+
+import datetime as dt
+
+from dondoc import letters
+from dondoc.letters import SUBJECTS, build_letter, context
+from dondoc.render import Templates
+from models.calendar import BusinessCalendar
+from models.loader import parse_plan
+from models.rules import Action
+from tests.conftest import MINI
+
+DAY = dt.date(2026, 12, 2)
+
+
+def ack_row(plan, unit: str, seq: int = 0) -> dict:
+    from dondoc.ledger import action_row
+    a = Action(f"kh-test/2026/bao-cao-nam/{unit}/ack" + (f"-{seq}" if seq else ""), "ack", "kh-test", "2026",
+               "bao-cao-nam", unit, seq, DAY, DAY + dt.timedelta(days=3), (f"vanthu@{unit}.example",),
+               plan_hash=plan.digest)
+    return action_row(a, DAY, f"<{unit}.{seq}.ack@stttt.example>", None)
+
+
+def rendered_alone(plan, row, templates, cal) -> tuple[str, str, str]:
+    """The mail as it was rendered before the shared rendering: one template render per unit."""
+    ctx = context(plan, row, cal)
+    ctx |= {"addressee": plan.unit(row["unit_id"]).name, "docx_name": "", "update": bool(row["seq"]),
+            "subject": SUBJECTS["ack"].format(title=ctx["task"]["title"]),
+            "received_date": f"{DAY:%d/%m/%Y}"}
+    return templates.mail("ack", ctx)
+
+
+def test_shared_rendering_is_the_units_own_mail_even_with_html_characters_in_its_name():
+    plan = parse_plan(MINI.replace("name: Đài Muộn", 'name: "Đài <Muộn> & \'Sớm\' \\"A\\"  B"'), "mini.yaml")
+    templates, cal = Templates(), BusinessCalendar()
+    letters._MAILS.clear()
+    for unit in ("som", "muon", "khong"):
+        for seq in (0, 1):
+            row = ack_row(plan, unit, seq)
+            expected = rendered_alone(plan, row, templates, cal)
+            assert letters._mail_of(plan, row, templates, cal, None, plan.unit(unit).name,
+                                    f"kh-test/2026/bao-cao-nam/{unit}") == expected
+            assert plan.unit(unit).name.split()[0] in expected[1]
+    assert "&lt;Muộn&gt; &amp;" in rendered_alone(plan, ack_row(plan, "muon"), templates, cal)[2]
+    assert sum(v is not None for v in letters._MAILS.values()) == 2     # rendered once per update flag
+    letter = build_letter(plan, ack_row(plan, "muon"), templates, cal, "dondoc@stttt.example",
+                          dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC))
+    assert letter.recipients == ("vanthu@muon.example",) and b"X-Dondoc-Key: kh-test/2026/bao-cao-nam/muon/ack" \
+        in letter.data
+
+
+def test_a_template_that_changes_the_name_is_rendered_for_each_unit(tmp_path):
+    (tmp_path / "mail").mkdir()
+    for ext in ("txt", "html"):
+        text = (Templates().roots[-1] / "mail" / f"ack.{ext}.j2").read_text(encoding="utf-8")
+        (tmp_path / "mail" / f"ack.{ext}.j2").write_text(
+            text.replace("{% block body %}", "{% block body %}{{ addressee|upper }} ({{ unit.id }}): "),
+            encoding="utf-8")
+    plan, templates, cal = parse_plan(MINI, "mini.yaml"), Templates(tmp_path), BusinessCalendar()
+    letters._MAILS.clear()
+    for unit in ("som", "muon"):
+        row = ack_row(plan, unit)
+        mail = letters._mail_of(plan, row, templates, cal, None, plan.unit(unit).name,
+                                f"kh-test/2026/bao-cao-nam/{unit}")
+        assert mail == rendered_alone(plan, row, templates, cal)
+        assert f"{plan.unit(unit).name.upper()} ({unit})" in mail[1]
+    assert set(letters._MAILS.values()) == {None}
