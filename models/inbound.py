@@ -21,6 +21,7 @@ from models.keys import Key
 from models.mailparse import Bounce, Reply, nfc
 from models.period import LABEL_PATTERN
 from models.plan import Plan, Unit
+from models.quote import _fold
 from models.verp import Checked
 
 TAG = re.compile(rf"\[([a-z0-9][a-z0-9-]*)/({LABEL_PATTERN})/([a-z0-9][a-z0-9-]*)/([a-z0-9][a-z0-9-]*)\]")
@@ -333,17 +334,6 @@ def read_indicators(reply: HasText, plan: Plan, task_id: str, forms: list[list[l
 def indicators_from(reply: Reply, plan: Plan, task_id: str, forms: list[list[list[str]]]) -> dict[str, int | float]:
     """The values `read_indicators` could read (the former interface)."""
     return read_indicators(reply, plan, task_id, forms).values
-
-
-_ACCENTS = re.compile("[\u0300-\u036f]+")   # the combining marks Vietnamese letters decompose to
-
-
-def _fold(text: str) -> str:
-    """Lower case without diacritics, đ as d: "Đã đăng" → "da dang" (many type without marks)."""
-    text = _ACCENTS.sub("", unicodedata.normalize("NFD", text.lower().replace("đ", "d")))
-    if not text.isascii():   # rarer marks than Vietnamese ones: one character at a time
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 
 _REPORT_WORDS = re.compile(r"\b(?:bao cao|ket qua|da dang|dang tai|tin bai|tin, bai|bai viet|chuong trinh|to chuc|"

@@ -8,43 +8,46 @@ headings, else by the words each paragraph shares with the item's text).
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
 from collections.abc import Mapping
 
-
-def _base(ch: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
-
-
-# lower case without diacritics, đ as d, by one table lookup per character (as models.inbound._fold)
-_TABLE = {cp: _base(chr(cp)) for cp in range(0xC0, 0x1EFF + 1) if _base(chr(cp)) != chr(cp)} | {ord("đ"): "d"}
+_ACCENTS = re.compile("[\u0300-\u036f]+")   # the combining marks Vietnamese letters decompose to
 
 
 def _fold(text: str) -> str:
-    """"Đã đăng" → "da dang": lower case, no diacritics (NFC or NFD input), spaces collapsed per line."""
-    text = unicodedata.normalize("NFC", text.lower()).translate(_TABLE)
+    """"Đã đăng" → "da dang": lower case, no diacritics (NFC or NFD input), đ as d, spaces
+    collapsed per line (many type without marks)."""
+    text = _ACCENTS.sub("", unicodedata.normalize("NFD", text.lower().replace("đ", "d")))
+    if not text.isascii():   # rarer marks than Vietnamese ones: one character at a time
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
 
 # Sentence ends: . ! ? … followed by a space and a capital, an opening quote or a bracket;
 # a dot between digits (1.234) never ends one. Line breaks always do.
 _SPLIT = re.compile(r"(?<=[.!?…;])\s+(?=[\"“‘(\[A-ZÀ-ỸĐ0-9-])|\n+")
-_COVER = re.compile(
-    r"^(?:kinh gui|kinh thua|kinh chao|xin chao|chao (?:anh|chi|so|phong|ban)|dear|thua|than gui|gui:)\b"
-    r"|\b(?:xin loi|thanh that xin loi|gui muon|gui cham|nop muon|cham tre|thong cam|luong thu|mong so|mong quy)\b"
-    r"|\b(?:xin )?gui (?:kem |lai |bo sung |den |toi |ve )?(?:so |quy so )?(?:ban )?"
+# A cover sentence: by how it starts (greetings, preambles, headings of results, signatures)…
+_COVER_START = re.compile(
+    r"(?:kinh gui|kinh thua|kinh chao|xin chao|chao (?:anh|chi|so|phong|ban)|dear|thua|than gui|gui:)\b"
+    r"|can cu|thuc hien (?:ke hoach|cong van|van ban|chi dao|y kien)|noi nhan|luu:|luu vt|v/v|so:|ngay \d"
+    r"|(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b(?!.*\d.*\d)"
+    r"|(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b.*\bnam \d{4}\.?$"
+    r"|(?:van thu|nguoi lap|nguoi bao cao|can bo|chuyen vien|truong phong|pho truong phong|giam doc|"
+    r"pho giam doc|kt\.|tm\.|chu tich|pho chu tich|thu truong|dien thoai|dt:|email|e-mail)\b")
+# …or by words anywhere (apologies, "gửi báo cáo", "đính kèm", thanks, references, letterheads);
+# one \b before every alternative, so the pattern tries them only at a word's start
+_COVER_ANY = re.compile(
+    r"\b(?:(?:xin loi|thanh that xin loi|gui muon|gui cham|nop muon|cham tre|thong cam|luong thu|mong so|mong quy)\b"
+    r"|(?:xin )?gui (?:kem |lai |bo sung |den |toi |ve )?(?:so |quy so )?(?:ban )?"
     r"(?:bao cao|file|tep|van ban|so lieu|phieu|cong van)"
-    r"|\b(?:dinh kem|gui kem|kem theo|file kem|tep kem|attached|xem file|xem tep|theo file|theo tep)\b"
-    r"|\b(?:tran trong|xin cam on|cam on|than ai|kinh chuc|best regards|regards|thanks)\b"
-    r"|\b(?:theo yeu cau|cong van so|de nghi so (?:xem|tong hop|tiep nhan)|vui long|xac nhan (?:da )?nhan)\b"
-    r"|^(?:can cu|thuc hien (?:ke hoach|cong van|van ban|chi dao|y kien)|noi nhan|luu:|luu vt|v/v|so:|ngay \d)"
-    r"|^(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b(?!.*\d.*\d)"
-    r"|^(?:bao cao )?ket qua (?:thuc hien|to chuc|tuyen truyen|trien khai|huong ung|cong tac)\b.*\bnam \d{4}\.?$"
-    r"|\bnhu sau:?$|\bcong hoa xa hoi chu nghia\b|\bdoc lap - tu do\b"
-    r"|^(?:van thu|nguoi lap|nguoi bao cao|can bo|chuyen vien|truong phong|pho truong phong|giam doc|"
-    r"pho giam doc|kt\.|tm\.|chu tich|pho chu tich|thu truong|dien thoai|dt:|email|e-mail)\b"
-    r"|\b(?:gui tu|sent from) (?:iphone|android|dien thoai)\b")
+    r"|(?:dinh kem|gui kem|kem theo|file kem|tep kem|attached|xem file|xem tep|theo file|theo tep)\b"
+    r"|(?:tran trong|xin cam on|cam on|than ai|kinh chuc|best regards|regards|thanks)\b"
+    r"|(?:theo yeu cau|cong van so|de nghi so (?:xem|tong hop|tiep nhan)|vui long|xac nhan (?:da )?nhan)\b"
+    r"|nhu sau:?$|cong hoa xa hoi chu nghia\b|doc lap - tu do\b"
+    r"|(?:gui tu|sent from) (?:iphone|android|dien thoai)\b)")
 _RESULT = re.compile(r"\d|\b(?:da|to chuc|dang|phat|thuc hien|trien khai|xay dung|mo|treo|in|phat hanh|"
                      r"tuyen truyen|huong dan|tap huan|ket qua|hoan thanh|duy tri|phoi hop|van dong)\b")
 DETAIL = "(chi tiết tại báo cáo của đơn vị)"
@@ -65,12 +68,12 @@ def is_cover(sentence: str, folded: str | None = None) -> bool:
     apology ("xin lỗi vì gửi muộn"), thanks, a signature or contact line, a document's header
     or preamble ("Căn cứ …", "… như sau:"), or a heading in capitals: never the unit's results."""
     folded = (folded if folded is not None else _fold(sentence)).strip()
-    letters = [c for c in sentence if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) > 0.8 * len(letters):
-        return True   # "BÁO CÁO", "UBND HUYỆN CƯ JÚT": a header
+    letters = sum(map(str.isalpha, sentence))
+    if letters and sum(map(str.__ne__, sentence, sentence.lower())) > 0.8 * letters:
+        return True   # "BÁO CÁO", "UBND HUYỆN CƯ JÚT": a header (its capitals are what lower() changes)
     if len(folded.split()) < 4 and not re.search(r"\d", folded):
         return True   # "Trân trọng", "Văn thư", a name: no result fits in three words
-    return bool(_COVER.search(folded))
+    return bool(_COVER_START.match(folded) or _COVER_ANY.search(folded))
 
 
 def own_words(text: str, most: int = 3, chars: int = 450) -> tuple[str, bool]:
@@ -101,14 +104,12 @@ _HEAD = re.compile(r"^\s*(?:(?:nội dung|mục|về)\s+)?([IVX]+\.\d+|\d+(?:\.\
                    re.IGNORECASE)
 
 
-def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
-    """The parts of a report about each content item (`items`: id -> the item's text): a
-    paragraph that is a heading (it names the item's id, or carries most of the item's
-    distinctive words) opens that item's part, and the paragraphs after it belong there; a
-    paragraph before any heading goes to the item whose distinctive words it shares most,
-    when it shares enough. What no item takes is under None; what follows a heading of the
-    difficulties, the proposals or another section is under "_difficulties", "_proposals", "_". Pure."""
-    grams = {i: _grams(t) for i, t in items.items()}
+@functools.lru_cache(maxsize=256)
+def _items_model(items: tuple[tuple[str, str], ...]):
+    """What about_items compares paragraphs with, per set of content items (the same few for
+    every report of a plan, so worked out once): each item's word pairs, each pair's weight
+    (rarer across the items, heavier), each item's total weight, the items' folded ids."""
+    grams = {i: _grams(t) for i, t in items}
     df: dict[str, int] = {}
     for g in grams.values():
         for x in g:
@@ -116,7 +117,17 @@ def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
     n = len(items)
     weight = {x: math.log((n + 1) / d) for x, d in df.items()}
     total = {i: sum(weight[x] for x in g) or 1.0 for i, g in grams.items()}
-    ids = {_fold(i): i for i in items}
+    return grams, weight, total, {_fold(i): i for i, _ in items}
+
+
+def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
+    """The parts of a report about each content item (`items`: id -> the item's text): a
+    paragraph that is a heading (it names the item's id, or carries most of the item's
+    distinctive words) opens that item's part, and the paragraphs after it belong there; a
+    paragraph before any heading goes to the item whose distinctive words it shares most,
+    when it shares enough. What no item takes is under None; what follows a heading of the
+    difficulties, the proposals or another section is under "_difficulties", "_proposals", "_". Pure."""
+    grams, weight, total, ids = _items_model(tuple(items.items()))
     parts: dict[str | None, list[str]] = {}
     current: str | None = None
     for para in (p.strip() for p in unicodedata.normalize("NFC", text).splitlines()):
