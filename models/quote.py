@@ -8,7 +8,6 @@ headings, else by the words each paragraph shares with the item's text).
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 import unicodedata
@@ -104,22 +103,6 @@ _HEAD = re.compile(r"^\s*(?:(?:nội dung|mục|về)\s+)?([IVX]+\.\d+|\d+(?:\.\
                    re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=256)
-def _items_model(items: tuple[tuple[str, str], ...]):
-    """What about_items compares paragraphs with, per set of content items (the same few for
-    every report of a plan, so worked out once): each item's word pairs, each pair's weight
-    (rarer across the items, heavier), each item's total weight, the items' folded ids."""
-    grams = {i: _grams(t) for i, t in items}
-    df: dict[str, int] = {}
-    for g in grams.values():
-        for x in g:
-            df[x] = df.get(x, 0) + 1
-    n = len(items)
-    weight = {x: math.log((n + 1) / d) for x, d in df.items()}
-    total = {i: sum(weight[x] for x in g) or 1.0 for i, g in grams.items()}
-    return grams, weight, total, {_fold(i): i for i, _ in items}
-
-
 def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
     """The parts of a report about each content item (`items`: id -> the item's text): a
     paragraph that is a heading (it names the item's id, or carries most of the item's
@@ -127,7 +110,15 @@ def about_items(text: str, items: Mapping[str, str]) -> dict[str | None, str]:
     paragraph before any heading goes to the item whose distinctive words it shares most,
     when it shares enough. What no item takes is under None; what follows a heading of the
     difficulties, the proposals or another section is under "_difficulties", "_proposals", "_". Pure."""
-    grams, weight, total, ids = _items_model(tuple(items.items()))
+    grams = {i: _grams(t) for i, t in items.items()}
+    df: dict[str, int] = {}
+    for g in grams.values():
+        for x in g:
+            df[x] = df.get(x, 0) + 1
+    n = len(items)
+    weight = {x: math.log((n + 1) / d) for x, d in df.items()}
+    total = {i: sum(weight[x] for x in g) or 1.0 for i, g in grams.items()}
+    ids = {_fold(i): i for i in items}
     parts: dict[str | None, list[str]] = {}
     current: str | None = None
     for para in (p.strip() for p in unicodedata.normalize("NFC", text).splitlines()):
