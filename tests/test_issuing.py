@@ -206,3 +206,91 @@ def test_the_memo_is_internal_and_mentions_drafts_waiting(season, smtp_server, t
     out.write_bytes(part.get_content())
     r = cli("check-format", "--pdf", str(out))
     assert r.returncode == 0, r.stdout
+
+
+PHONG = "phongvh@stttt.example"   # a division of the Sở itself (group relation: internal)
+
+
+@pytest.fixture
+def with_division(season, monkeypatch):
+    """The season's plan with a division of the Sở asked too, by plain email."""
+    _, _, tmp_path = season
+    text = (tmp_path / "units.yaml").read_text(encoding="utf-8")
+    text = text.replace("- {id: huyen, name: UBND các huyện, relation: subordinate}",
+                        "- {id: huyen, name: UBND các huyện, relation: subordinate}\n"
+                        "  - {id: phong, name: Các phòng của Sở, relation: internal}")
+    text = text.replace("units:\n", f"units:\n  - {{id: phong-vh, name: Phòng Văn hóa, group: phong, emails: [{PHONG}]}}\n",
+                        1).replace("assign: {groups: [bao-chi, huyen]}", "assign: {groups: [bao-chi, huyen, phong]}")
+    (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
+    plan = parse_plan(text, "units.yaml")
+    c = next(c for c, _ in task_cycles(plan, BusinessCalendar(), plan.tasks[0], (Y,)))
+    return plan, c, tmp_path
+
+
+def test_grouping_leaves_internal_units_out_of_documents(with_division):
+    from dondoc.issuing import grouping
+    from dondoc.letters import addressees, verb_for
+    from models.rules import Action
+    plan, c, _ = with_division
+    acts = [Action(f"kh-test/{Y}/bao-cao-nam/{u}/request", "request", "kh-test", str(Y), "bao-cao-nam", u, 0,
+                   c.request_on, c.deadline, ("x@y.example",)) for u in ("som", "phong-vh", "khong")]
+    mails, docs = grouping(plan, acts, c.request_on)
+    assert set(mails) == {a.key for a in acts}                                   # every unit has its email
+    [(doc, keys)] = docs
+    assert json.loads(doc["units"]) == ["som", "khong"] and len(keys) == 2       # the division is in no document
+    assert addressees(plan, ["som", "phong-vh", "khong"]) == ["Báo Sớm", "UBND huyện Không"]
+    assert verb_for(plan, ["khong", "phong-vh"]) == "đề nghị" and verb_for(plan, ["khong"]) == "yêu cầu"
+    only = [a for a in acts if a.unit_id == "phong-vh"]
+    assert grouping(plan, only, c.request_on)[1] == []                           # no công văn for it alone
+
+
+def test_an_internal_division_gets_plain_emails_never_held(with_division, smtp_server, tmp_path):
+    _, c, _ = with_division
+    days = {stage if not seq else f"{stage}-{seq}": day for stage, seq, day in c.followups}
+    asyncio.run(dispatch.fn(today=c.request_on))
+    [draft] = smtp_server.to(SECRETARIAT)
+    assert "Gửi 3 cơ quan, đơn vị" in draft.get_body(("plain",)).get_content()   # the division is not counted
+    listed = json.loads(cli("drafts", "--json", "--today", c.request_on.isoformat()).stdout)
+    assert [d["units"] for d in listed] == [["som", "muon", "khong"]]
+    body = "\n".join(p.text for p in Document(listed[0]["draft"]).paragraphs)
+    assert "Phòng Văn hóa" not in body and "- UBND huyện Không." in body
+    # its email went out at once, while the others wait for the signature
+    [mail] = [m for m in units_got(smtp_server)]
+    assert [a.addr_spec for a in mail["To"].addresses] == [PHONG]
+    assert [p.get_content_type() for p in mail.iter_attachments()] == [
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"]   # its reply form, no PDF
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert ("Thực hiện Kế hoạch truyền thông về học tập suốt đời, Phòng Thông tin - Báo chí - Xuất bản đề nghị "
+            "Phòng Văn hóa thực hiện và báo cáo kết quả nhiệm vụ sau:") in text
+    assert "xin nhắc" not in text and "Văn bản số" not in text
+    status = json.loads(cli("status", "--json", "--today", c.request_on.isoformat()).stdout)
+    sent = {r["unit"]: {s["status"] for s in r["sent"]} for r in status["rows"]}
+    assert sent["phong-vh"] == {"sent"} and sent["som"] == {"held"}
+
+    # once the công văn is issued, the division's reminder names it as the one the other units received
+    cli("issue", "1", "--number", "12/STTTT-TTBCXB", "--date", f"{c.request_on:%d/%m/%Y}", "--send",
+        "--today", c.request_on.isoformat())
+    assert len(smtp_server.to(PHONG)) == 1                                       # not sent twice
+    smtp_server.accepted.clear()
+    asyncio.run(dispatch.fn(today=days["reminder-1"]))
+    [mail] = smtp_server.to(PHONG)
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "Phòng Thông tin - Báo chí - Xuất bản xin nhắc: đến nay chưa nhận được báo cáo của Phòng Văn hóa" in text
+    assert ("(cùng nội dung Văn bản số 12/STTTT-TTBCXB ngày " f"{c.request_on:%d/%m/%Y}"
+            " của Sở Thông tin và Truyền thông gửi các cơ quan, đơn vị)") in text
+    assert "đã đề nghị tại" not in text
+    html = mail.get_body(("html",)).get_content()
+    assert "Phòng Văn hóa" in html and "cùng nội dung Văn bản số 12/STTTT-TTBCXB" in html
+
+
+def test_an_internal_division_must_be_on_the_issuers_domain():
+    from models.loader import PlanInvalid
+    text = (MINI.replace("- {id: huyen, name: UBND các huyện}",
+                         "- {id: huyen, name: UBND các huyện}\n  - {id: phong, name: Các phòng, relation: internal}")
+            .replace("units:\n", "units:\n  - {id: phong-vh, name: Phòng Văn hóa, group: phong, "
+                                 "emails: [phongvh@stttt.example, vh@gmail.example]}\n", 1))
+    with pytest.raises(PlanInvalid) as e:
+        parse_plan(text, "units.yaml")
+    assert "vh@gmail.example: đơn vị thuộc nhóm nội bộ 'phong' phải có địa chỉ thư của cơ quan ban hành " \
+           "(@stttt.example)" in str(e.value)
+    assert "phongvh@stttt.example" not in str(e.value)
