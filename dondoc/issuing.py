@@ -32,6 +32,12 @@ class IssueError(Exception):
     """A clerk's command that cannot be done: one line, in Vietnamese."""
 
 
+def signs(plan: Plan, stage: str, unit_id: str) -> bool:
+    """Whether a unit's letter of `stage` goes out under a công văn: the plan issues the stage
+    by `sign`, and the unit is not a division of the issuer itself (an `internal` group)."""
+    return plan.mode(stage) == "sign" and not is_internal(plan, unit_id)
+
+
 def grouping(plan: Plan, actions: list[Action],
              day: dt.date) -> tuple[dict[str, list[str]], list[tuple[dict, list[str]]]]:
     """How the unit letters decided on `day` go out: one email per stage and unit (lead key ->
@@ -43,7 +49,7 @@ def grouping(plan: Plan, actions: list[Action],
     for a in actions:
         if a.unit_id and plan.mode(a.stage) in ("sign", "notice"):
             by_unit.setdefault((a.stage, a.unit_id), []).append(a.key)
-            if plan.mode(a.stage) == "sign" and not is_internal(plan, a.unit_id):
+            if signs(plan, a.stage, a.unit_id):
                 by_stage.setdefault(a.stage, []).append(a)
     docs = [({"plan_id": plan.plan.id, "stage": stage, "day": day.isoformat(),
               "units": json.dumps(list(dict.fromkeys(a.unit_id for a in acts))),

@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dondoc.issuing import grouping, request_numbers
+from dondoc.issuing import grouping, request_numbers, signs
 from dondoc.ledger import Ledger, action_row
-from dondoc.letters import (BLANK_NUMBER, Letter, build_letter, build_memo, document_context, is_internal, notice,
-                            unit_mail)
+from dondoc.letters import BLANK_NUMBER, Letter, build_letter, build_memo, document_context, notice, unit_mail
 from dondoc.render import Templates
 from dondoc.smtp import DeliveryError, Outgoing, SmtpConfig, address_problem, send_all
 from models.calendar import BusinessCalendar
@@ -147,7 +146,7 @@ def preview(plan: Plan, ledger: Ledger, actions: list[Action], day: dt.date, tem
     for keys in mails.values():
         group = [rows[k] for k in keys]
         lead = group[0]
-        signed = plan.mode(lead["stage"]) == "sign" and not is_internal(plan, lead["unit_id"])
+        signed = signs(plan, lead["stage"], lead["unit_id"])
         letter = unit_mail(plan, group, templates, cal, mail_from, now, blank if signed else None, None,
                            None if signed else request_numbers(ledger, group, plan))
         yield f"{folder}/{lead['stage']}/{lead['unit_id']}.eml", letter.data

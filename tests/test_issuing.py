@@ -4,6 +4,8 @@ secretariat, registered with `dondoc issue`, then one email per unit."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
 import json
 import mailbox
@@ -219,15 +221,16 @@ def with_division(season, monkeypatch):
     text = text.replace("- {id: huyen, name: UBND các huyện, relation: subordinate}",
                         "- {id: huyen, name: UBND các huyện, relation: subordinate}\n"
                         "  - {id: phong, name: Các phòng của Sở, relation: internal}")
-    text = text.replace("units:\n", f"units:\n  - {{id: phong-vh, name: Phòng Văn hóa, group: phong, emails: [{PHONG}]}}\n",
-                        1).replace("assign: {groups: [bao-chi, huyen]}", "assign: {groups: [bao-chi, huyen, phong]}")
+    division = f"  - {{id: phong-vh, name: Phòng Văn hóa, group: phong, emails: [{PHONG}]}}\n"
+    text = text.replace("units:\n", "units:\n" + division, 1).replace("assign: {groups: [bao-chi, huyen]}",
+                                                                     "assign: {groups: [bao-chi, huyen, phong]}")
     (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
     plan = parse_plan(text, "units.yaml")
     c = next(c for c, _ in task_cycles(plan, BusinessCalendar(), plan.tasks[0], (Y,)))
     return plan, c, tmp_path
 
 
-def test_grouping_leaves_internal_units_out_of_documents(with_division):
+def test_grouping_leaves_internal_units_out_of_documents(with_division, tmp_path):
     from dondoc.issuing import grouping
     from dondoc.letters import addressees, verb_for
     from models.rules import Action
@@ -242,6 +245,16 @@ def test_grouping_leaves_internal_units_out_of_documents(with_division):
     assert verb_for(plan, ["khong", "phong-vh"]) == "đề nghị" and verb_for(plan, ["khong"]) == "yêu cầu"
     only = [a for a in acts if a.unit_id == "phong-vh"]
     assert grouping(plan, only, c.request_on)[1] == []                           # no công văn for it alone
+    # a preview of the day groups them the same way: the division's email names no blank number
+    cli("preview", "--today", c.request_on.isoformat(), "--out", str(tmp_path / "p"))
+    day = tmp_path / "p" / "kh-test" / c.request_on.isoformat()
+    assert "Phòng Văn hóa" not in "\n".join(p.text for p in Document(day / "du-thao-request.docx").paragraphs)
+    def text(unit: str) -> str:
+        mail = email.message_from_bytes((day / "request" / f"{unit}.eml").read_bytes(), policy=email.policy.default)
+        return " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "Văn bản số" in text("som")                                           # under the blank number
+    assert "Văn bản số" not in text("phong-vh")
+    assert "đề nghị Phòng Văn hóa thực hiện và báo cáo kết quả nhiệm vụ sau:" in text("phong-vh")
 
 
 def test_an_internal_division_gets_plain_emails_never_held(with_division, smtp_server, tmp_path):
