@@ -4,6 +4,7 @@ secretariat, registered with `dondoc issue`, then one email per unit."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email
 import email.policy
 import io
@@ -307,3 +308,38 @@ def test_an_internal_division_must_be_on_the_issuers_domain():
     assert "vh@gmail.example: đơn vị thuộc nhóm nội bộ 'phong' phải có địa chỉ thư của cơ quan ban hành " \
            "(@stttt.example)" in str(e.value)
     assert "phongvh@stttt.example" not in str(e.value)
+
+
+def test_an_internal_divisions_email_reads_right_at_every_stage(with_division):
+    """What the drafting division writes to a sister division: the plan cited at every stage,
+    a request that asks (not a reminder), then a reminder, an urging and an overdue notice,
+    naming the công văn the other units received; the HTML escapes what the plan says."""
+    from dondoc.ledger import action_row
+    from dondoc.letters import unit_mail
+    from dondoc.render import Templates
+    from models.rules import Action
+    plan, c, _ = with_division
+    plan = plan.model_copy(update={"units": [u.model_copy(update={"name": "Phòng Văn hóa <VH>"})
+                                             if u.id == "phong-vh" else u for u in plan.units]})
+    requests = {("bao-cao-nam", str(Y)): ("12/STTTT-TTBCXB", "06/11/2026")}
+    opening = {"request": "đề nghị Phòng Văn hóa <VH> thực hiện và báo cáo kết quả nhiệm vụ sau:",
+               "reminder": "xin nhắc: đến nay chưa nhận được báo cáo của Phòng Văn hóa <VH> về:",
+               "urging": "đề nghị Phòng Văn hóa <VH> khẩn trương gửi báo cáo về:",
+               "overdue": "đề nghị Phòng Văn hóa <VH> gửi ngay báo cáo đã quá hạn về:"}
+    for stage, words in opening.items():
+        a = Action(f"kh-test/{Y}/bao-cao-nam/phong-vh/{stage}", stage, "kh-test", str(Y), "bao-cao-nam",  # type: ignore[arg-type]
+                   "phong-vh", 0, c.deadline, c.deadline, (PHONG,))
+        row = action_row(a, c.deadline, f"<{stage}@stttt.example>", None)
+        letter = unit_mail(plan, [row], Templates(), BusinessCalendar(), "dondoc@stttt.example",
+                           dt.datetime(Y, 12, 1, 8, tzinfo=dt.UTC), requests=requests)
+        msg = email.message_from_bytes(letter.data, policy=email.policy.default)
+        text = " ".join(msg.get_body(("plain",)).get_content().split())
+        assert ("Thực hiện Kế hoạch truyền thông về học tập suốt đời, Phòng Thông tin - Báo chí - Xuất bản "
+                + words) in text, (stage, text)
+        assert "(cùng nội dung Văn bản số 12/STTTT-TTBCXB ngày 06/11/2026 của Sở Thông tin và Truyền thông " \
+               "gửi các cơ quan, đơn vị)" in text
+        assert "đã đề nghị tại" not in text and "chúng tôi" not in text
+        assert ("xin nhắc" in text) == (stage == "reminder")
+        html = msg.get_body(("html",)).get_content()
+        assert "Phòng Văn hóa &lt;VH&gt;" in html and "<VH>" not in html
+        assert not [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
