@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from dondoc.ledger import Ledger
-from dondoc.letters import document_context, numbered
+from dondoc.letters import document_context, is_internal, numbered
 from dondoc.office import convert
 from dondoc.render import Templates
 from models.calendar import BusinessCalendar
@@ -32,17 +32,24 @@ class IssueError(Exception):
     """A clerk's command that cannot be done: one line, in Vietnamese."""
 
 
+def signs(plan: Plan, stage: str, unit_id: str) -> bool:
+    """Whether a unit's letter of `stage` goes out under a công văn: the plan issues the stage
+    by `sign`, and the unit is not a division of the issuer itself (an `internal` group)."""
+    return plan.mode(stage) == "sign" and not is_internal(plan, unit_id)
+
+
 def grouping(plan: Plan, actions: list[Action],
              day: dt.date) -> tuple[dict[str, list[str]], list[tuple[dict, list[str]]]]:
     """How the unit letters decided on `day` go out: one email per stage and unit (lead key ->
     its keys, the lead first, in plan order), and one document per stage whose plan says
-    `sign` (its row, the keys it covers). Pure."""
+    `sign` (its row, the keys it covers). The issuer's own divisions (an `internal` group) are
+    in no document: their email is plain and goes out at once, never held for a signature. Pure."""
     by_unit: dict[tuple[str, str], list[str]] = {}
     by_stage: dict[str, list[Action]] = {}
     for a in actions:
         if a.unit_id and plan.mode(a.stage) in ("sign", "notice"):
             by_unit.setdefault((a.stage, a.unit_id), []).append(a.key)
-            if plan.mode(a.stage) == "sign":
+            if signs(plan, a.stage, a.unit_id):
                 by_stage.setdefault(a.stage, []).append(a)
     docs = [({"plan_id": plan.plan.id, "stage": stage, "day": day.isoformat(),
               "units": json.dumps(list(dict.fromkeys(a.unit_id for a in acts))),
@@ -51,11 +58,24 @@ def grouping(plan: Plan, actions: list[Action],
     return {keys[0]: keys for keys in by_unit.values()}, docs
 
 
-def request_numbers(ledger: Ledger, rows: list[dict]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(task, period) -> (number, date) of the issued document that carried the first request."""
+OTHERS_TRIED = 3   # an internal division's row: the other units whose first request may name the công văn
+
+
+def request_numbers(ledger: Ledger, rows: list[dict],
+                    plan: Plan | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+    """(task, period) -> (number, date) of the issued document that carried the first request.
+    A division of the issuer itself (`plan` given) got none: its row names the one the
+    task's other units received, when issued (looked up for the first few of them only)."""
     out: dict[tuple[str, str], tuple[str, str]] = {}
     for r in rows:
-        if (r["task_id"], r["period"]) not in out and (doc := ledger.request_document(r["key"])):
+        if (r["task_id"], r["period"]) in out:
+            continue
+        keys = [r["key"]]
+        if plan is not None and r["unit_id"] and plan.has_unit(r["unit_id"]) and is_internal(plan, r["unit_id"]):
+            task = plan.task(r["task_id"])
+            others = [u.id for u in plan.units_of(task) if u.id not in task.exempt and not is_internal(plan, u.id)]
+            keys = [str(Key(plan.plan.id, r["period"], task.id, u, "request")) for u in others[:OTHERS_TRIED]]
+        if doc := next(filter(None, map(ledger.request_document, keys)), None):
             out[(r["task_id"], r["period"])] = (doc["number"], f"{dt.date.fromisoformat(doc['issued_on']):%d/%m/%Y}")
     return out
 

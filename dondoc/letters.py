@@ -121,8 +121,9 @@ def _plan_info(plan: Plan, period) -> dict:
 
 def addressees(plan: Plan, unit_ids: list[str]) -> list[str]:
     """The `Kính gửi` lines for these units: a group's name when every unit of the group is
-    among them, else each unit's name; in plan order."""
-    wanted, lines, done = set(unit_ids), [], set()
+    among them, else each unit's name; in plan order. The issuer's own divisions (an
+    `internal` group) are never addressed."""
+    wanted, lines, done = {u for u in unit_ids if not is_internal(plan, u)}, [], set()
     for u in plan.units:
         if u.id not in wanted or u.id in done:
             continue
@@ -139,18 +140,27 @@ def addressees(plan: Plan, unit_ids: list[str]) -> list[str]:
 APPENDIX_OVER = 6   # more Kính gửi lines than this: "các cơ quan, đơn vị có tên tại Phụ lục"
 
 
+def is_internal(plan: Plan, unit_id: str) -> bool:
+    """Whether the unit is a division of the issuer itself (its group's relation is `internal`):
+    asked by plain email, never by công văn."""
+    return plan.group(plan.unit(unit_id).group).relation == "internal"
+
+
 def verb_for(plan: Plan, unit_ids) -> str:
-    """"yêu cầu" when every unit addressed is subordinate to the issuer, else "đề nghị"."""
-    subordinate = all(plan.group(plan.unit(u).group).relation == "subordinate" for u in unit_ids)
-    return "yêu cầu" if subordinate and unit_ids else "đề nghị"
+    """"yêu cầu" when every unit addressed is subordinate to the issuer, else "đề nghị" (a
+    division of the issuer itself, asked by email, is never "required" by its sister division)."""
+    relations = [plan.group(plan.unit(u).group).relation for u in unit_ids]
+    return "yêu cầu" if relations and all(r == "subordinate" for r in relations) else "đề nghị"
 
 
 def document_context(plan: Plan, stage: str, day: dt.date, rows: list[dict], cal: BusinessCalendar,
                      history: dict | None = None, requests: dict | None = None) -> dict:
     """The context of the one công văn of `stage` on `day` covering `rows` (every unit and
     task concerned), as plain JSON data so the issued letter is rendered from exactly what was
-    drafted. `requests`: (task, period) -> (number, date) of the issued first request."""
+    drafted. `requests`: (task, period) -> (number, date) of the issued first request. Rows
+    of the issuer's own divisions are left out: a Sở sends no công văn to itself."""
     history, requests = history or {}, requests or {}
+    rows = [r for r in rows if not is_internal(plan, r["unit_id"])]
     by_task: dict[tuple[str, str], list[dict]] = {}
     order = {t.id: i for i, t in enumerate(plan.tasks)}
     for r in sorted(rows, key=lambda r: (order.get(r["task_id"], 99), r["period"])):
@@ -223,15 +233,19 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
               requests: dict | None = None) -> Letter:
     """The one email of a stage and day to one unit: `rows` (its lead first) are the tasks it
     covers. With an issued `document`, its PDF is attached with the unit's reply forms;
-    without one (notice mode) it is a plain reminder from the drafting division citing the
-    issued first request (`requests`: (task, period) -> (number, date))."""
+    without one (notice mode, or any stage to a division of the issuer itself) it is a plain
+    email from the drafting division citing the plan and the issued first request
+    (`requests`: (task, period) -> (number, date)): a unit's own, or for an internal
+    division the công văn the other units received."""
     lead, stage = rows[0], rows[0]["stage"]
     requests = requests or {}
     items = [context(plan, r, cal) for r in rows]
     unit = items[0]["unit"]
+    internal = is_internal(plan, unit["id"])
     for r, item in zip(rows, items, strict=True):
         number, issued = requests.get((r["task_id"], r["period"]), (None, None))
-        item["request"] = f"Văn bản số {number} ngày {issued}" if number else ""
+        cite = f"Văn bản số {number} ngày {issued}" if number else ""
+        item["request"], item["others"] = ("", cite) if internal else (cite, "")
     doc_name = ""
     if document is not None:
         doc_name = _safe_name(f"Công văn {document['number'].replace('/', '-')} {STAGE_WORDS[stage]}") + ".pdf"
@@ -244,6 +258,7 @@ def unit_mail(plan: Plan, rows: list[dict], templates: Templates, cal: BusinessC
                      "name": doc_name} if document else None,
         "docx_name": doc_name, "verb": verb_for(plan, [unit["id"]]),
         "any_indicators": any(i["indicators"] for i in items),
+        "internal": internal, "plan_cited": plan_cited(plan, parse_label(lead["period"])),
     }
     subject, text, html = templates.mail(stage, ctx)
     to, cc = json.loads(lead["to_addrs"]), json.loads(lead["cc_addrs"] or "[]")
@@ -425,6 +440,16 @@ def cited(kind: str, title: str) -> str:
     """A document named in running text: its type capitalised and its title's first letter in
     lower case unless the title opens with an acronym ("Kế hoạch triển khai phong trào …")."""
     return f"{kind.capitalize()} {title[:1].lower() if title[1:2].islower() else title[:1]}{title[1:]}"
+
+
+def plan_cited(plan: Plan, period) -> str:
+    """The plan named in running text: "Kế hoạch số 45/KH-STTTT ngày 10/04/2023 của Sở …" once
+    registered, else its type and title ("Kế hoạch truyền thông về …")."""
+    info = plan.plan
+    if not info.number:
+        return cited(info.type, with_period(info.title, period))
+    day = f" ngày {info.signed_on:%d/%m/%Y}" if info.signed_on else ""
+    return f"{info.type.capitalize()} số {info.number}{day} của {plan.issuer.short_name}"
 
 
 def _short_plan(plan: Plan) -> str:

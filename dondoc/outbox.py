@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dondoc.issuing import grouping, request_numbers
+from dondoc.issuing import grouping, request_numbers, signs
 from dondoc.ledger import Ledger, action_row
 from dondoc.letters import BLANK_NUMBER, Letter, build_letter, build_memo, document_context, notice, unit_mail
 from dondoc.render import Templates
@@ -117,7 +117,7 @@ def letters(plan: Plan, ledger: Ledger, rows: list[dict], templates: Templates, 
             if doc is not None and doc["id"] not in pdfs:
                 pdfs[doc["id"]] = Path(doc["pdf_path"]).read_bytes()
             yield unit_mail(plan, group, templates, cal, mail_from, now, doc, pdfs[doc["id"]] if doc else None,
-                            request_numbers(ledger, group) if doc is None else None)
+                            request_numbers(ledger, group, plan) if doc is None else None)
         else:
             yield build_letter(plan, row, templates, cal, mail_from, now)
 
@@ -146,9 +146,9 @@ def preview(plan: Plan, ledger: Ledger, actions: list[Action], day: dt.date, tem
     for keys in mails.values():
         group = [rows[k] for k in keys]
         lead = group[0]
-        signed = plan.mode(lead["stage"]) == "sign"
+        signed = signs(plan, lead["stage"], lead["unit_id"])
         letter = unit_mail(plan, group, templates, cal, mail_from, now, blank if signed else None, None,
-                           None if signed else request_numbers(ledger, group))
+                           None if signed else request_numbers(ledger, group, plan))
         yield f"{folder}/{lead['stage']}/{lead['unit_id']}.eml", letter.data
     grouped = {k for keys in mails.values() for k in keys}
     escalation = [r for k, r in rows.items() if k not in grouped and r["stage"] == "escalation"]

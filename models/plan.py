@@ -276,8 +276,9 @@ class Policy(Strict):
 class Group(Strict):
     id: Id
     name: Line
-    relation: Literal["subordinate", "peer"] = Field(
-        "peer", description="peer: letters say \"đề nghị\"; subordinate (under the issuer): \"yêu cầu\"")
+    relation: Literal["subordinate", "peer", "internal"] = Field(
+        "peer", description="peer: letters say \"đề nghị\"; subordinate (under the issuer): \"yêu cầu\"; "
+                            "internal (a division of the issuer itself): no công văn, a plain email at each stage")
     policy: Policy | None = Field(None, description="the reminder policy of this group's units")
 
 
@@ -461,9 +462,16 @@ def cross_check(plan: Plan) -> list[tuple[tuple, str]]:
     indicator_ids = unique(plan.indicators, "indicators")
     item_ids = unique(plan.content_items, "content_items")
 
+    home = plan.issuer.email.rsplit("@", 1)[-1].lower()
+    internal = {g.id for g in plan.groups if g.relation == "internal"}
     for i, u in enumerate(plan.units):
         if u.group not in group_ids:
             problems.append((("units", i, "group"), f"không có nhóm {u.group!r}"))
+        for j, e in enumerate(u.emails if u.group in internal else []):
+            if (d := e.rsplit("@", 1)[-1].lower()) != home and not d.endswith("." + home):
+                problems.append((("units", i, "emails", j), f"{e}: đơn vị thuộc nhóm nội bộ {u.group!r} phải có "
+                                 f"địa chỉ thư của cơ quan ban hành (@{home}); nếu đơn vị ở ngoài cơ quan, đặt "
+                                 "nhóm của nó relation: peer hoặc subordinate"))
     for i, t in enumerate(plan.tasks):
         refs = [("assign", "groups", group_ids, "nhóm"), ("assign", "units", unit_ids, "đơn vị"),
                 ("exempt", None, unit_ids, "đơn vị"), ("indicators", None, indicator_ids, "chỉ tiêu"),

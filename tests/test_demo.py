@@ -13,6 +13,7 @@ from docx import Document
 
 from dondoc import demo
 from dondoc.ledger import Ledger
+from dondoc.letters import is_internal
 from dondoc.ndformat import check, check_files, layout_breaches, pdf_pages
 from models.keys import Key
 from tests.conftest import SHIPPED
@@ -107,6 +108,7 @@ def test_every_document_of_the_demo_passes_check_format_pdf(played):
     for doc in issued:
         number, day = doc["number"], dt.date.fromisoformat(doc["issued_on"])
         assert re.fullmatch(r"\d{2,}/[A-ZĐ]+-[A-ZĐ]+", number), number
+        assert "so-tttt" not in doc["units"], number   # the Sở's own division: asked by email, never by công văn
         pages = pdf_pages(Path(doc["pdf_path"]))
         first = " ".join(pages[0].text.split())
         seq, code = number.split("/", 1)   # stamped over the blank: poppler reads the two fonts as two words
@@ -120,16 +122,19 @@ def test_every_document_of_the_demo_passes_check_format_pdf(played):
 ENGLISH = re.compile(r"\b(Dear|Please|deadline|report|attached|None|null|True|False|Regards|Subject)\b")
 
 
-def test_the_demo_emails_read_as_a_unit_reads_them(played):
+def test_the_demo_emails_read_as_a_unit_reads_them(played, shipped):
     """Every email a unit received: Vietnamese with its diacritics, no English, no template
     syntax, no year but the cycle's in what it asks; the official letter as a numbered PDF
-    and the form as .docx, named for a person."""
+    and the form as .docx, named for a person. The Sở's own division (group `so`, internal)
+    gets no công văn: a plain email citing the plan."""
     out, result, _ = played
     box = Path(result["mailbox"])
     seen: dict[str, int] = {}
+    internal_seen: set[str] = set()
     for path in sorted(box.glob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        stage = Key.parse(str(msg["X-Dondoc-Key"] or "").replace(" ", "")).stage
+        key = Key.parse(str(msg["X-Dondoc-Key"] or "").replace(" ", ""))
+        stage = key.stage
         if stage not in ("request", "reminder", "urging", "overdue", "ack"):
             continue
         seen[stage] = seen.get(stage, 0) + 1
@@ -147,6 +152,12 @@ def test_the_demo_emails_read_as_a_unit_reads_them(played):
         if stage == "ack" or stage == "reminder":   # reminders are notices: no công văn
             assert files == {}, (path.name, files)
             continue
+        if key.plan == shipped.plan.id and key.unit and is_internal(shipped, key.unit):
+            internal_seen.add(stage)
+            assert "application/pdf" not in files.values() and "đã đề nghị tại" not in text, (path.name, files)
+            assert "Thực hiện Kế hoạch truyền thông về Chương trình" in " ".join(text.split()), path.name
+            assert (stage == "request") == bool(files), files   # the request carries its reply form
+            continue
         pdfs = [n for n, t in files.items() if t == "application/pdf"]
         assert len(pdfs) == 1 and re.fullmatch(r"Công văn \d{2,}-[A-ZĐ]+-[A-ZĐ]+ [^\d/\\]+\.pdf", pdfs[0]), files
         number = pdfs[0].split()[2].replace("-", "/", 1)
@@ -154,3 +165,4 @@ def test_the_demo_emails_read_as_a_unit_reads_them(played):
         forms = [n for n in files if n.endswith(".docx")]
         assert (stage == "request") == bool(forms) and all(n.startswith("Phiếu số liệu - ") for n in forms), files
     assert set(seen) == {"request", "reminder", "urging", "overdue", "ack"}, seen
+    assert "request" in internal_seen, internal_seen

@@ -4,6 +4,9 @@ secretariat, registered with `dondoc issue`, then one email per unit."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email
+import email.policy
 import io
 import json
 import mailbox
@@ -206,3 +209,137 @@ def test_the_memo_is_internal_and_mentions_drafts_waiting(season, smtp_server, t
     out.write_bytes(part.get_content())
     r = cli("check-format", "--pdf", str(out))
     assert r.returncode == 0, r.stdout
+
+
+PHONG = "phongvh@stttt.example"   # a division of the Sở itself (group relation: internal)
+
+
+@pytest.fixture
+def with_division(season, monkeypatch):
+    """The season's plan with a division of the Sở asked too, by plain email."""
+    _, _, tmp_path = season
+    text = (tmp_path / "units.yaml").read_text(encoding="utf-8")
+    text = text.replace("- {id: huyen, name: UBND các huyện, relation: subordinate}",
+                        "- {id: huyen, name: UBND các huyện, relation: subordinate}\n"
+                        "  - {id: phong, name: Các phòng của Sở, relation: internal}")
+    division = f"  - {{id: phong-vh, name: Phòng Văn hóa, group: phong, emails: [{PHONG}]}}\n"
+    text = text.replace("units:\n", "units:\n" + division, 1).replace("assign: {groups: [bao-chi, huyen]}",
+                                                                     "assign: {groups: [bao-chi, huyen, phong]}")
+    (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
+    plan = parse_plan(text, "units.yaml")
+    c = next(c for c, _ in task_cycles(plan, BusinessCalendar(), plan.tasks[0], (Y,)))
+    return plan, c, tmp_path
+
+
+def test_grouping_leaves_internal_units_out_of_documents(with_division, tmp_path):
+    from dondoc.issuing import grouping
+    from dondoc.letters import addressees, verb_for
+    from models.rules import Action
+    plan, c, _ = with_division
+    acts = [Action(f"kh-test/{Y}/bao-cao-nam/{u}/request", "request", "kh-test", str(Y), "bao-cao-nam", u, 0,
+                   c.request_on, c.deadline, ("x@y.example",)) for u in ("som", "phong-vh", "khong")]
+    mails, docs = grouping(plan, acts, c.request_on)
+    assert set(mails) == {a.key for a in acts}                                   # every unit has its email
+    [(doc, keys)] = docs
+    assert json.loads(doc["units"]) == ["som", "khong"] and len(keys) == 2       # the division is in no document
+    assert addressees(plan, ["som", "phong-vh", "khong"]) == ["Báo Sớm", "UBND huyện Không"]
+    assert verb_for(plan, ["khong", "phong-vh"]) == "đề nghị" and verb_for(plan, ["khong"]) == "yêu cầu"
+    only = [a for a in acts if a.unit_id == "phong-vh"]
+    assert grouping(plan, only, c.request_on)[1] == []                           # no công văn for it alone
+    # a preview of the day groups them the same way: the division's email names no blank number
+    cli("preview", "--today", c.request_on.isoformat(), "--out", str(tmp_path / "p"))
+    day = tmp_path / "p" / "kh-test" / c.request_on.isoformat()
+    assert "Phòng Văn hóa" not in "\n".join(p.text for p in Document(day / "du-thao-request.docx").paragraphs)
+    def text(unit: str) -> str:
+        mail = email.message_from_bytes((day / "request" / f"{unit}.eml").read_bytes(), policy=email.policy.default)
+        return " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "Văn bản số" in text("som")                                           # under the blank number
+    assert "Văn bản số" not in text("phong-vh")
+    assert "đề nghị Phòng Văn hóa thực hiện và báo cáo kết quả nhiệm vụ sau:" in text("phong-vh")
+
+
+def test_an_internal_division_gets_plain_emails_never_held(with_division, smtp_server, tmp_path):
+    _, c, _ = with_division
+    days = {stage if not seq else f"{stage}-{seq}": day for stage, seq, day in c.followups}
+    asyncio.run(dispatch.fn(today=c.request_on))
+    [draft] = smtp_server.to(SECRETARIAT)
+    assert "Gửi 3 cơ quan, đơn vị" in draft.get_body(("plain",)).get_content()   # the division is not counted
+    listed = json.loads(cli("drafts", "--json", "--today", c.request_on.isoformat()).stdout)
+    assert [d["units"] for d in listed] == [["som", "muon", "khong"]]
+    body = "\n".join(p.text for p in Document(listed[0]["draft"]).paragraphs)
+    assert "Phòng Văn hóa" not in body and "- UBND huyện Không." in body
+    # its email went out at once, while the others wait for the signature
+    [mail] = [m for m in units_got(smtp_server)]
+    assert [a.addr_spec for a in mail["To"].addresses] == [PHONG]
+    assert [p.get_content_type() for p in mail.iter_attachments()] == [
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"]   # its reply form, no PDF
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert ("Thực hiện Kế hoạch truyền thông về học tập suốt đời, Phòng Thông tin - Báo chí - Xuất bản đề nghị "
+            "Phòng Văn hóa thực hiện và báo cáo kết quả nhiệm vụ sau:") in text
+    assert "xin nhắc" not in text and "Văn bản số" not in text
+    status = json.loads(cli("status", "--json", "--today", c.request_on.isoformat()).stdout)
+    sent = {r["unit"]: {s["status"] for s in r["sent"]} for r in status["rows"]}
+    assert sent["phong-vh"] == {"sent"} and sent["som"] == {"held"}
+
+    # once the công văn is issued, the division's reminder names it as the one the other units received
+    cli("issue", "1", "--number", "12/STTTT-TTBCXB", "--date", f"{c.request_on:%d/%m/%Y}", "--send",
+        "--today", c.request_on.isoformat())
+    assert len(smtp_server.to(PHONG)) == 1                                       # not sent twice
+    smtp_server.accepted.clear()
+    asyncio.run(dispatch.fn(today=days["reminder-1"]))
+    [mail] = smtp_server.to(PHONG)
+    text = " ".join(mail.get_body(("plain",)).get_content().split())
+    assert "Phòng Thông tin - Báo chí - Xuất bản xin nhắc: đến nay chưa nhận được báo cáo của Phòng Văn hóa" in text
+    assert ("(cùng nội dung Văn bản số 12/STTTT-TTBCXB ngày " f"{c.request_on:%d/%m/%Y}"
+            " của Sở Thông tin và Truyền thông gửi các cơ quan, đơn vị)") in text
+    assert "đã đề nghị tại" not in text
+    html = mail.get_body(("html",)).get_content()
+    assert "Phòng Văn hóa" in html and "cùng nội dung Văn bản số 12/STTTT-TTBCXB" in html
+
+
+def test_an_internal_division_must_be_on_the_issuers_domain():
+    from models.loader import PlanInvalid
+    text = (MINI.replace("- {id: huyen, name: UBND các huyện}",
+                         "- {id: huyen, name: UBND các huyện}\n  - {id: phong, name: Các phòng, relation: internal}")
+            .replace("units:\n", "units:\n  - {id: phong-vh, name: Phòng Văn hóa, group: phong, "
+                                 "emails: [phongvh@stttt.example, vh@gmail.example]}\n", 1))
+    with pytest.raises(PlanInvalid) as e:
+        parse_plan(text, "units.yaml")
+    assert "vh@gmail.example: đơn vị thuộc nhóm nội bộ 'phong' phải có địa chỉ thư của cơ quan ban hành " \
+           "(@stttt.example)" in str(e.value)
+    assert "phongvh@stttt.example" not in str(e.value)
+
+
+def test_an_internal_divisions_email_reads_right_at_every_stage(with_division):
+    """What the drafting division writes to a sister division: the plan cited at every stage,
+    a request that asks (not a reminder), then a reminder, an urging and an overdue notice,
+    naming the công văn the other units received; the HTML escapes what the plan says."""
+    from dondoc.ledger import action_row
+    from dondoc.letters import unit_mail
+    from dondoc.render import Templates
+    from models.rules import Action
+    plan, c, _ = with_division
+    plan = plan.model_copy(update={"units": [u.model_copy(update={"name": "Phòng Văn hóa <VH>"})
+                                             if u.id == "phong-vh" else u for u in plan.units]})
+    requests = {("bao-cao-nam", str(Y)): ("12/STTTT-TTBCXB", "06/11/2026")}
+    opening = {"request": "đề nghị Phòng Văn hóa <VH> thực hiện và báo cáo kết quả nhiệm vụ sau:",
+               "reminder": "xin nhắc: đến nay chưa nhận được báo cáo của Phòng Văn hóa <VH> về:",
+               "urging": "đề nghị Phòng Văn hóa <VH> khẩn trương gửi báo cáo về:",
+               "overdue": "đề nghị Phòng Văn hóa <VH> gửi ngay báo cáo đã quá hạn về:"}
+    for stage, words in opening.items():
+        a = Action(f"kh-test/{Y}/bao-cao-nam/phong-vh/{stage}", stage, "kh-test", str(Y), "bao-cao-nam",  # type: ignore[arg-type]
+                   "phong-vh", 0, c.deadline, c.deadline, (PHONG,))
+        row = action_row(a, c.deadline, f"<{stage}@stttt.example>", None)
+        letter = unit_mail(plan, [row], Templates(), BusinessCalendar(), "dondoc@stttt.example",
+                           dt.datetime(Y, 12, 1, 8, tzinfo=dt.UTC), requests=requests)
+        msg = email.message_from_bytes(letter.data, policy=email.policy.default)
+        text = " ".join(msg.get_body(("plain",)).get_content().split())
+        assert ("Thực hiện Kế hoạch truyền thông về học tập suốt đời, Phòng Thông tin - Báo chí - Xuất bản "
+                + words) in text, (stage, text)
+        assert "(cùng nội dung Văn bản số 12/STTTT-TTBCXB ngày 06/11/2026 của Sở Thông tin và Truyền thông " \
+               "gửi các cơ quan, đơn vị)" in text
+        assert "đã đề nghị tại" not in text and "chúng tôi" not in text
+        assert ("xin nhắc" in text) == (stage == "reminder")
+        html = msg.get_body(("html",)).get_content()
+        assert "Phòng Văn hóa &lt;VH&gt;" in html and "<VH>" not in html
+        assert not [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
