@@ -870,9 +870,10 @@ def explain(exc: BaseException, settings=None) -> str:
     from pydantic import ValidationError
 
     from dondoc.desk import DeskError
+    from dondoc.settings import SettingsMissing
     from dondoc.smtp import DeliveryError
     db = getattr(settings, "db", "var/dondoc.db")
-    if isinstance(exc, (DeskError, DeliveryError)):
+    if isinstance(exc, (DeskError, DeliveryError, SettingsMissing)):
         return str(exc)
     if isinstance(exc, ValidationError):
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())

@@ -29,6 +29,10 @@ def environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, s
     return {k.lower().removeprefix(PREFIX): v for k, v in found.items() if k.lower().startswith(PREFIX)}
 
 
+class SettingsMissing(ValueError):
+    """A setting a command needs is not set: the message says which and how, in Vietnamese."""
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_default=True)
 
@@ -77,7 +81,8 @@ class Settings(BaseModel):
         if self.inbox and self.inbox.startswith("maildir:"):
             return MaildirSource(Path(self.inbox.removeprefix("maildir:")))
         if not self.imap_host:
-            raise ValueError("no inbox: set DONDOC_INBOX=maildir:PATH or DONDOC_IMAP_HOST and its login")
+            raise SettingsMissing("chưa đặt hộp thư để đọc thư trả lời: đặt DONDOC_INBOX=maildir:ĐƯỜNG-DẪN, "
+                                  "hoặc DONDOC_IMAP_HOST cùng DONDOC_IMAP_USERNAME, DONDOC_IMAP_PASSWORD")
         return ImapSource(self.imap_host, self.imap_port, self.imap_username or "",
                           self.imap_password.get_secret_value() if self.imap_password else "",
                           self.imap_security, self.imap_folder, self.imap_move_to)

@@ -122,12 +122,15 @@ def test_mail_servers_down(base, tmp_path, prefect_api):
            "DONDOC_IMAP_HOST": "127.0.0.1", "DONDOC_IMAP_PORT": str(closed_port()), "DONDOC_IMAP_SECURITY": "none",
            "DONDOC_IMAP_USERNAME": "vanthu", "DONDOC_IMAP_PASSWORD": "x"}
     runs = [["run", "dispatch", "--today", "05/11/2026"], ["run", "collect", "--today", "05/11/2026"]]
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda c: dondoc(c, env, tmp_path), runs))
-    for cmd, r in zip(runs, results, strict=True):
+    envs = [env, env, {**env, "DONDOC_IMAP_HOST": "", "DONDOC_INBOX": ""}]   # the last: no mailbox set at all
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda c, e: dondoc(c, e, tmp_path), [*runs, runs[1]], envs))
+    for cmd, r in zip(runs, results, strict=False):
         try:
             no_traceback(r)
         except AssertionError as e:
             raise AssertionError(f"dondoc {' '.join(cmd)}: {e}") from None
     assert "lần chạy sau sẽ gửi" in results[0].stderr
     assert "không kết nối được máy chủ thư" in results[1].stderr
+    no_traceback(results[2])
+    assert results[2].stderr.strip().splitlines()[-1].startswith("dondoc run: chưa đặt hộp thư"), results[2].stderr
