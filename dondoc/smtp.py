@@ -12,6 +12,7 @@ that letter only: 5xx fails it, 4xx leaves it for a later try, and the run goes 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -98,9 +99,14 @@ class _RateLimit:
             await asyncio.sleep((1 - self.tokens) * 60 / self.per_minute)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")   # most addresses: nothing to check
+
+
 def address_problem(address: str, smtputf8: bool = False) -> str | None:
     """Why `address` cannot be put on an SMTP command line, in Vietnamese; None when it can.
     A non-ASCII address needs the server's SMTPUTF8 extension (RFC 6531)."""
+    if _PLAIN.fullmatch(address):
+        return None   # what aiosmtplib's parse_address refuses (line breaks, brackets) cannot be in it
     try:
         parse_address(address)
     except ValueError:

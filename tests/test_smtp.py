@@ -13,6 +13,7 @@ from dondoc.smtp import (
     _classify,
     _RateLimit,
     _session,
+    address_problem,
     send_all,
     wire_ready,
 )
@@ -87,6 +88,22 @@ def test_an_address_with_diacritics_fails_that_message_unless_the_server_takes_s
     assert "vănthư@ubnd.example có chữ có dấu" in str(outcomes["one"]) and "SMTPUTF8" in str(outcomes["one"])
     outcomes, box = _send(items, enable_utf8=True)
     assert outcomes == {"one": None, "two": None} and len(box.accepted) == 2
+
+
+def test_a_plain_address_passes_without_parsing_and_any_other_is_parsed_as_aiosmtplib_does():
+    from aiosmtplib.email import parse_address
+    plain = ["vanthu@ubnd.daknong.example", "dondoc+b-123-abcdef0123@stttt.daknong.example", "a.b_c%d=e-f@x-y.vn"]
+    for address in plain:   # the fast path says only what aiosmtplib's own parsing would
+        assert address_problem(address) is None and parse_address(address) == address
+    for other in ("a@b.example>\r\nRCPT TO:<x@y.example", "a b@c.example", '"x\ny"', "Văn thư <a@b.example>"):
+        try:   # anything else gets aiosmtplib's own verdict
+            parse_address(other)
+            refused = False
+        except ValueError:
+            refused = True
+        assert ("không hợp lệ" in (address_problem(other, smtputf8=True) or "")) == refused, other
+    assert address_problem("a b@c.example")   # one of them refused
+    assert "SMTPUTF8" in (address_problem("vănthư@ubnd.example") or "")
 
 
 def test_a_message_in_wire_form_is_written_as_is_and_any_other_is_normalised_first():
