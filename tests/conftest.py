@@ -220,3 +220,18 @@ def issue_drafts(env: dict, day, number: int = 1) -> list[int]:
     finally:
         ledger.db.close()   # as the văn thư's command ends: no connection left on the file
     return ids
+
+
+def killed_while_held(cmd: list[str], environ: dict, smtp_server: Mailbox, at: int) -> None:
+    """Run the command `cmd` and `kill -9` it while the test SMTP server holds its `at`-th
+    message at DATA (a real crash mid-delivery: nothing in the process gets to clean up)."""
+    import signal
+    import subprocess
+    smtp_server.hold_at = at
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert smtp_server.holding.wait(120), f"the run never reached its message {at}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        smtp_server.release.set()

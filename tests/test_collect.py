@@ -7,7 +7,6 @@ import datetime as dt
 import imaplib
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -24,7 +23,7 @@ from dondoc.runtime import open_runtime
 from flows.collect import collect
 from models.rules import LedgerState, due_actions
 from tests import corpus
-from tests.conftest import ROOT
+from tests.conftest import ROOT, killed_while_held
 
 D = dt.date
 PLAN = "hoc-tap-suot-doi"
@@ -221,14 +220,7 @@ def test_killed_while_acknowledging_then_rerun_sends_every_acknowledgement_once(
         box.client.append(folder, "", imaplib.Time2Internaldate(arrival), raw)
     environ = {**os.environ, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "1"}
     cmd = [sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-10"]
-    smtp_server.hold_at = 3
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert smtp_server.holding.wait(120), "collect never reached its third acknowledgement"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        smtp_server.release.set()
+    killed_while_held(cmd, environ, smtp_server, 3)   # the third acknowledgement
 
     def key(m) -> str:
         return "".join(str(m["X-Dondoc-Key"]).split())

@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from email.header import decode_header, make_header
@@ -20,7 +19,7 @@ from dondoc.ndformat import check
 from dondoc.outbox import deliver
 from dondoc.smtp import DeliveryError, RunIncomplete
 from flows.dispatch import dispatch
-from tests.conftest import ROOT, free_port, issue_drafts
+from tests.conftest import ROOT, free_port, issue_drafts, killed_while_held
 
 D = dt.date
 PLAN_ID = "hoc-tap-suot-doi"
@@ -175,14 +174,7 @@ def test_killed_mid_run_then_rerun_sends_no_second_copy(prefect_api, env, smtp_s
     drafted_and_issued(env, smtp_server)
     environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_SMTP_CONNECTIONS": "1"}
     cmd = [sys.executable, "-m", "dondoc.cli", "run", "dispatch", "--today", "2026-11-05"]
-    smtp_server.hold_at = 7                     # the 7th message waits at DATA: kill the sender there
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert smtp_server.holding.wait(120), "the sender never reached the 7th message"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        smtp_server.release.set()
+    killed_while_held(cmd, environ, smtp_server, 7)   # the 7th message waits at DATA: kill the sender there
     assert len(smtp_server.accepted) == 6
     rows = list(outbound(env).values())
     statuses = [r["status"] for r in rows]
