@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import re
+import weakref
 from dataclasses import dataclass
 from email.utils import format_datetime, formataddr
 from html import escape
@@ -312,7 +313,9 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
 # The unit's name and tag as they are written into a mail rendered once for many units: two sets,
 # so that a template that changes them (a filter) instead of printing them is found out.
 _STANDINS = (("\x01dondoc-addressee\x01", "\x01dondoc-tag\x01"), ("\x02DONDOC ADDRESSEE two\x02", "\x02dt\x02"))
-_MAILS: dict[tuple, tuple[str, str, str] | None] = {}   # (templates, plan, row's shared fields) -> mail, None: no
+# per Templates object (never its id: a later run's object may get the same one): (plan, row's
+# shared fields) -> the mail rendered with the first stand-ins, or None: render per unit
+_MAILS: weakref.WeakKeyDictionary[Templates, dict[tuple, tuple[str, str, str] | None]] = weakref.WeakKeyDictionary()
 
 
 def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, history: dict | None,
@@ -322,11 +325,12 @@ def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar,
     for the name and tag, then substituted, HTML-escaped in the HTML), as long as rendering it
     with two different stand-ins shows it prints them as they are (else, and for a name or tag
     with a line break, the mail is rendered for the unit alone, as before)."""
-    key = (id(templates), plan.digest, row["stage"], row["period"], row["task_id"], row["decided_on"],
+    mails = _MAILS.setdefault(templates, {})
+    key = (plan.digest, row["stage"], row["period"], row["task_id"], row["decided_on"],
            row.get("deadline"), row["scheduled_on"], bool(row["seq"]))
-    if key not in _MAILS:
-        if len(_MAILS) > 256:
-            _MAILS.clear()
+    if key not in mails:
+        if len(mails) > 256:
+            mails.clear()
         shared = context(plan, {**row, "unit_id": None}, cal, history)
         del shared["unit"]   # a template that reads the unit itself fails here (StrictUndefined): rendered per unit
         shared |= {"docx_name": "", "update": bool(row["seq"]),
@@ -339,8 +343,8 @@ def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar,
             same = all(_put(x, a_name, a_tag, b_name, b_tag, False) == y for x, y in zip(a, b, strict=True))
         except Exception:   # noqa: BLE001 — the template wants more of the unit: render it per unit
             same = False
-        _MAILS[key] = a if same else None
-    mail = _MAILS[key]
+        mails[key] = a if same else None
+    mail = mails[key]
     if mail is None or "\n" in name or "\r" in name or "\n" in tag:
         ctx = context(plan, row, cal, history)
         ctx |= {"addressee": name, "docx_name": "", "update": bool(row["seq"]),

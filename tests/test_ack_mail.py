@@ -35,7 +35,6 @@ def rendered_alone(plan, row, templates, cal) -> tuple[str, str, str]:
 def test_shared_rendering_is_the_units_own_mail_even_with_html_characters_in_its_name():
     plan = parse_plan(MINI.replace("name: Đài Muộn", 'name: "Đài <Muộn> & \'Sớm\' \\"A\\"  B"'), "mini.yaml")
     templates, cal = Templates(), BusinessCalendar()
-    letters._MAILS.clear()
     for unit in ("som", "muon", "khong"):
         for seq in (0, 1):
             row = ack_row(plan, unit, seq)
@@ -44,7 +43,7 @@ def test_shared_rendering_is_the_units_own_mail_even_with_html_characters_in_its
                                     f"kh-test/2026/bao-cao-nam/{unit}") == expected
             assert plan.unit(unit).name.split()[0] in expected[1]
     assert "&lt;Muộn&gt; &amp;" in rendered_alone(plan, ack_row(plan, "muon"), templates, cal)[2]
-    assert sum(v is not None for v in letters._MAILS.values()) == 2     # rendered once per update flag
+    assert sum(v is not None for v in letters._MAILS[templates].values()) == 2   # once per update flag
     letter = build_letter(plan, ack_row(plan, "muon"), templates, cal, "dondoc@stttt.example",
                           dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC))
     assert letter.recipients == ("vanthu@muon.example",) and b"X-Dondoc-Key: kh-test/2026/bao-cao-nam/muon/ack" \
@@ -59,11 +58,10 @@ def test_a_template_that_changes_the_name_is_rendered_for_each_unit(tmp_path):
             text.replace("{% block body %}", "{% block body %}{{ addressee|upper }} ({{ unit.id }}): "),
             encoding="utf-8")
     plan, templates, cal = parse_plan(MINI, "mini.yaml"), Templates(tmp_path), BusinessCalendar()
-    letters._MAILS.clear()
     for unit in ("som", "muon"):
         row = ack_row(plan, unit)
         mail = letters._mail_of(plan, row, templates, cal, None, plan.unit(unit).name,
                                 f"kh-test/2026/bao-cao-nam/{unit}")
         assert mail == rendered_alone(plan, row, templates, cal)
         assert f"{plan.unit(unit).name.upper()} ({unit})" in mail[1]
-    assert set(letters._MAILS.values()) == {None}
+    assert set(letters._MAILS[templates].values()) == {None}
