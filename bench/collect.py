@@ -107,9 +107,7 @@ def run_dondoc(work: Path) -> dict:
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()
-    workers = int(os.environ.get("BENCH_WORKERS") or 1)
-    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary,
-            workers=workers)
+    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
     phase("process", t, c)
     t, c = time.perf_counter(), cpu()
     sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,

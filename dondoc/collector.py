@@ -106,14 +106,13 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
 
 
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-            limits: Limits, summary: CollectSummary, batch: int = 100, workers: int = 1) -> None:
+            limits: Limits, summary: CollectSummary, batch: int = 100) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
     it answers (`plans` by id, the default plan first). The ledger is written in one
     transaction per `batch` messages: a message's state, its report and its acknowledgement
     are committed together or not at all (a run killed mid-batch leaves those messages `new`
     for the next run); a message that cannot be read is quarantined alone (its own writes
-    undone, the batch goes on). With `workers` > 1, messages are parsed ahead in that many
-    processes when there are many (dondoc.inbox.read_kept); everything else happens here."""
+    undone, the batch goes on)."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -123,7 +122,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     def reported(k: Key) -> bool:
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     rows = ledger.inbound("new")
-    replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent), workers)
+    replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent))
     for start in range(0, len(rows), batch):
         with ledger.batch():
             for row in rows[start:start + batch]:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import multiprocessing
 import os
 import re
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,44 +121,16 @@ class ImapSource:
         self.box.logout()
 
 
-# -- reading kept messages, in worker processes when there are many ---------------------------
-POOL_FROM = 400     # fewer kept messages than this are read in the calling process (a pool costs ~0.5 s to start)
-_WINDOW = 128       # messages handed to the pool at once; at most three windows wait to be taken (flat memory)
-_own: tuple = ("", frozenset())
-
-
-def _init(own_domain: str, ours: frozenset[str]) -> None:
-    global _own
-    _own = (own_domain, ours)
-
-
-def _read(path: str):
-    """The parsed message at `path` (models.mailparse.Reply), or the exception that stopped it."""
-    from models.mailparse import parse_reply
-    try:
-        with open(path, "rb") as f:
-            return parse_reply(f.read(), _own[0], ours=_own[1])
-    except Exception as e:   # noqa: BLE001 — handed back: the caller quarantines that message alone
-        return e
-
-
-def read_kept(paths: list[str], own_domain: str, ours: frozenset[str], workers: int = 1) -> Iterator:
+# -- reading kept messages ----------------------------------------------------------------------
+def read_kept(paths: list[str], own_domain: str, ours: frozenset[str]) -> Iterator:
     """Each kept raw message of `paths` parsed (`models.mailparse.parse_reply(raw, own_domain,
-    ours)`), in order: a Reply, or the exception raised reading it. With `workers` > 1 and at
-    least POOL_FROM messages, they are parsed in that many new processes (spawned: never a fork
-    of a process with threads) while the caller records the ones before; at most three windows
-    of _WINDOW parsed messages wait in memory. Off by default: on this project's shared 2-core
-    machine the pool cost more CPU and did not shorten the run (bench/README.md, collect)."""
-    _init(own_domain, ours)
-    if workers < 2 or len(paths) < POOL_FROM:
-        yield from map(_read, paths)
-        return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
-                             initargs=(own_domain, ours)) as pool:
-        ahead: deque = deque()
-        for i in range(0, len(paths), _WINDOW):
-            ahead.append(pool.map(_read, paths[i:i + _WINDOW], chunksize=16))
-            if len(ahead) > 2:
-                yield from ahead.popleft()
-        while ahead:
-            yield from ahead.popleft()
+    ours)`), in order: a Reply, or the exception raised reading it (the caller quarantines that
+    message alone). Parsing in worker processes was measured and did not pay on 2 shared cores
+    (bench/README.md, collect)."""
+    from models.mailparse import parse_reply
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                yield parse_reply(f.read(), own_domain, ours=ours)
+        except Exception as e:   # noqa: BLE001 — handed back in its place
+            yield e

@@ -1,22 +1,21 @@
-"""dondoc.inbox.read_kept: kept messages parsed in order, in worker processes when asked, a
-message that cannot be read handed back as its error in its place."""
+"""dondoc.inbox.read_kept: kept messages parsed in order, a message that cannot be read
+handed back as its error in its place."""
 from __future__ import annotations
 
-from dondoc.inbox import POOL_FROM, read_kept
+from dondoc.inbox import read_kept
 from models.mailparse import Reply
 
 
-def test_messages_come_back_in_order_with_a_pool_and_without(tmp_path):
+def test_messages_come_back_in_order_and_an_unreadable_one_as_its_error(tmp_path):
     paths = []
-    for i in range(POOL_FROM + 10):
+    for i in range(12):
         path = tmp_path / f"{i}.eml"
         path.write_bytes(f"From: a{i}@x.example\r\nSubject: s{i}\r\nMessage-ID: <m{i}@x.example>\r\n\r\nbody {i}\r\n"
                          .encode())
         paths.append(str(path))
     paths[7] = str(tmp_path / "gone.eml")
-    for workers in (1, 2):
-        got = list(read_kept(paths, "stttt.example", frozenset({"<m3@x.example>"}), workers))
-        assert len(got) == len(paths) and isinstance(got[7], FileNotFoundError)
-        replies = [r for r in got if isinstance(r, Reply)]
-        assert [r.subject for r in replies] == [f"s{i}" for i in range(len(paths)) if i != 7]
-        assert [r.own for r in got[:5]] == [False, False, False, True, False]   # ours reached the workers
+    got = list(read_kept(paths, "stttt.example", frozenset({"<m3@x.example>"})))
+    assert len(got) == len(paths) and isinstance(got[7], FileNotFoundError)
+    replies = [r for r in got if isinstance(r, Reply)]
+    assert [r.subject for r in replies] == [f"s{i}" for i in range(len(paths)) if i != 7]
+    assert [r.own for r in got[:5]] == [False, False, False, True, False]   # ours: our own Message-IDs
