@@ -122,7 +122,8 @@ def test_mail_servers_down(base, tmp_path, prefect_api):
            "DONDOC_IMAP_HOST": "127.0.0.1", "DONDOC_IMAP_PORT": str(closed_port()), "DONDOC_IMAP_SECURITY": "none",
            "DONDOC_IMAP_USERNAME": "vanthu", "DONDOC_IMAP_PASSWORD": "x"}
     runs = [["run", "dispatch", "--today", "05/11/2026"], ["run", "collect", "--today", "05/11/2026"]]
-    envs = [env, env, {**env, "DONDOC_IMAP_HOST": "", "DONDOC_INBOX": ""}]   # the last: no mailbox set at all
+    envs = [env, env, {**env, "DONDOC_IMAP_HOST": "", "DONDOC_INBOX": "",   # the last: no mailbox set at all
+                       "DONDOC_DB": str(tmp_path / "own.db"), "DONDOC_OUT": str(tmp_path / "own-out")}]
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda c, e: dondoc(c, e, tmp_path), [*runs, runs[1]], envs))
     for cmd, r in zip(runs, results, strict=False):
