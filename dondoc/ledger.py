@@ -232,10 +232,11 @@ class Ledger:
     def __init__(self, path: str | Path):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.conn = sqlite3.connect(str(path))
         self.db = Db(self.conn)
+        self.conn.execute("PRAGMA busy_timeout=10000")   # first: switching to WAL may wait for another process
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA busy_timeout=10000")
         # WAL with synchronous=NORMAL: a commit survives a crash of the process (what the
         # decide-record-deliver order relies on); only a power cut may lose the last ones.
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -283,20 +284,24 @@ class Ledger:
 
     def migrate(self) -> None:
         """Apply the migrations this file has not seen, each in its own transaction (sqlite-utils is
-        imported only when there is one to apply)."""
+        imported only when there is one to apply), one process at a time: two runs opening a new
+        ledger at once (a lock file `<ledger>.migrating` beside it)."""
         if next(self.conn.execute("select 1 from sqlite_master where type = 'table' and name = 'migrations'"), None):
             done = {v for (v,) in self.conn.execute("select version from migrations")}
             if done >= set(range(1, len(MIGRATIONS) + 1)):
                 return
-        if "migrations" not in self.db.table_names():
-            self.db.table("migrations").create({"version": int, "name": str, "applied_at": str}, pk="version")
-        done = {r["version"] for r in self.db.table("migrations").rows}
-        for version, (name, step) in enumerate(MIGRATIONS, start=1):
-            if version in done:
-                continue
-            with self.db.conn:
-                step(self.db.utils)
-                self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
+        import fcntl
+        with open(f"{self.path}.migrating", "a") as lock:   # one process migrates; the others wait, then see it done
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if "migrations" not in self.db.table_names():
+                self.db.table("migrations").create({"version": int, "name": str, "applied_at": str}, pk="version")
+            done = {r["version"] for r in self.db.table("migrations").rows}
+            for version, (name, step) in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                with self.db.conn:
+                    step(self.db.utils)
+                    self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
 
     @property
     def ledger_id(self) -> str:

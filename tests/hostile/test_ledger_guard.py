@@ -46,3 +46,18 @@ def test_a_deleted_ledger_sends_nothing_again_until_a_person_says_so(served, smt
     dispatched_and_issued(env, "--i-know-the-ledger-is-new")   # a person decided: it is a new ledger
     assert len(smtp_server.accepted) == 2 * sent
     assert run(env).returncode == 0                        # the folder now belongs to the new ledger
+
+
+def test_processes_opening_a_new_ledger_at_once_migrate_it_once(tmp_path):
+    """Two scheduled runs (or a run and the web page) starting on a brand-new ledger, or on one
+    a new version must migrate: each process waits for the one migrating, none fails."""
+    import sqlite3
+    opening = "import sys; from dondoc.ledger import Ledger; Ledger(sys.argv[1])"
+    for attempt in range(4):
+        db = tmp_path / f"l{attempt}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", opening, str(db)], cwd=ROOT, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, "\n".join(errors)
+        versions = [v for (v,) in sqlite3.connect(db).execute("select version from migrations")]
+        assert sorted(versions) == list(range(1, len(versions) + 1)) and len(versions) > 5   # each once
