@@ -23,6 +23,12 @@ _TEMPLATED_PART = re.compile(r"word/(document|header\d*|footer\d*|footnotes)\.xm
 _LISTING = re.compile(r"[\n\t\a\f]")
 
 
+def has_listing(xml: str, start: int | None = None) -> bool:
+    """Whether rendered XML holds a line break, tab or page break from a value, from `start`
+    (by default after the XML declaration)."""
+    return bool(_LISTING.search(xml, xml.find("?>") + 3 if start is None else start))
+
+
 class CompiledDocx:
     """One .docx template. `render(context)` returns the bytes of the filled document.
 
@@ -49,11 +55,13 @@ class CompiledDocx:
             if isinstance(part, _Entry):
                 entries.append(part)
                 continue
-            xml = part.render(context)
-            if _LISTING.search(xml, xml.find("?>") + 3):
-                xml = self._tpl.resolve_listing(xml)   # line breaks in values become <w:br/>
-            entries.append(_Entry(name, xml.encode("utf-8")))
+            entries.append(_Entry(name, self.resolved(part.render(context)).encode("utf-8")))
         return _zip(entries)
+
+    def resolved(self, xml: str) -> str:
+        """A rendered part with the line breaks, tabs and page breaks of its values made Word's
+        (docxtpl's listing rules), when it has any."""
+        return self._tpl.resolve_listing(xml) if has_listing(xml) else xml
 
     def render_docxtpl(self, make_context) -> bytes:
         """Render through docxtpl itself (slower, tens of ms): `make_context(tpl)` returns the

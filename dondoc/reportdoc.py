@@ -22,7 +22,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from dondoc.office import OfficeTimeout, convert, soffice
-from dondoc.render import CompiledDocx, Templates
+from dondoc.render import CompiledDocx, Templates, has_listing
 from models.period import title_for, with_period
 from models.plan import Plan
 from models.report import ReportData
@@ -285,20 +285,17 @@ def _render(compiled: CompiledDocx, ctx: dict) -> tuple[dict[str, bytes], Xml]:
                         chunks.append("".join(batch))
                         batch.clear()
                 chunks.append("".join(batch))
-                if any(_LISTING.search(c, c.find("?>") + 3 if i == 0 else 0) for i, c in enumerate(chunks)):
-                    chunks = [compiled._tpl.resolve_listing("".join(chunks))]
+                if any(has_listing(c, None if i == 0 else 0) for i, c in enumerate(chunks)):
+                    chunks = [compiled.resolved("".join(chunks))]
                 body, parts[name] = Xml(chunks), b""
             elif isinstance(part, Template):
-                xml = part.render(ctx)
-                parts[name] = (compiled._tpl.resolve_listing(xml) if _LISTING.search(xml, xml.find("?>") + 3)
-                               else xml).encode("utf-8")
+                parts[name] = compiled.resolved(part.render(ctx)).encode("utf-8")
             else:
                 parts[name] = z.read(name)
     assert body is not None, "the report template has no word/document.xml"
     return parts, body
 
 
-_LISTING = re.compile(r"[\n\t\a\f]")
 _CHART = "rIdDondocChart"   # the chart picture's relationship in the report's document part
 
 
