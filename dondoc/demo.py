@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import email
 import email.header
+import email.policy
 import functools
 import html
 import io
@@ -272,8 +273,14 @@ def issue_drafts(world: World, plans, out: Path, numbers: dict[str, int]) -> tup
     return n, warnings
 
 
+# A unit's mail client: lines up to RFC 5322's limit. (Python 3.11's default folding at 78
+# breaks a long Vietnamese subject mid-character: "=?utf-8?q?=E1=BB=" then "A9ng", which every
+# reader then shows garbled, the desk's received mail included.)
+CLIENT = email.policy.default.clone(max_line_length=998)
+
+
 def _reply(sender, letter, text, when, headers=None, files=(), subject_prefix="Re: ") -> bytes:
-    m = EmailMessage()
+    m = EmailMessage(policy=CLIENT)
     m["From"], m["To"] = sender, str(letter["Reply-To"] or letter["From"])
     m["Subject"] = subject_prefix + str(email.header.make_header(email.header.decode_header(letter["Subject"])))
     m["Message-ID"], m["Date"] = make_msgid(domain=sender.split("@")[1]), format_datetime(when)

@@ -166,3 +166,20 @@ def test_the_demo_emails_read_as_a_unit_reads_them(played, shipped):
         assert (stage == "request") == bool(forms) and all(n.startswith("Phiếu số liệu - ") for n in forms), files
     assert set(seen) == {"request", "reminder", "urging", "overdue", "ack"}, seen
     assert "request" in internal_seen, internal_seen
+
+
+def test_a_simulated_units_reply_keeps_a_long_vietnamese_subject_readable():
+    """The desk showed the demo's replies as "V/v báocáokếtquảhưởng =?utf-8?q?=E1=BB= A9ng?=…":
+    Python's folding at 78 characters broke the subject in the simulated unit's own mail."""
+    import datetime as dt
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    from dondoc.demo import _reply
+    from dondoc.letters import _encoded
+    subject = "[hoc-tap-suot-doi/2026/tuan-le-hoc-tap/cong-ttdt] V/v báo cáo kết quả hưởng ứng Tuần lễ học tập năm 2026"
+    letter = EmailMessage()
+    letter["From"], letter["Message-ID"] = "dondoc@stttt.example", "<m@s>"
+    letter["Subject"] = _encoded(subject).replace("\r\n ", " ")   # as dondoc sends it, unfolded
+    raw = _reply("vanthu@ubnd.example", letter, "Đã nhận.", dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC))
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == "Re: " + subject
