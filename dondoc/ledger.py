@@ -248,7 +248,7 @@ class Ledger:
         commits each write on its own unless a transaction is already open, and `with conn:`
         opens none before the first write: every step of a decision would stand alone.) Inside,
         plain SQL only: sqlite-utils' table methods commit on their own."""
-        conn = self.db.conn
+        conn = self.conn
         if conn.in_transaction:   # already inside one: part of it
             yield
             return
@@ -271,7 +271,7 @@ class Ledger:
     def savepoint(self) -> Iterator[None]:
         """Inside `batch`: when the block raises, undo its writes alone (the rest of the batch
         stays) and re-raise."""
-        conn = self.db.conn
+        conn = self.conn
         assert conn.in_transaction, "savepoint() belongs inside batch()"
         conn.execute("SAVEPOINT one")
         try:
@@ -299,7 +299,7 @@ class Ledger:
             for version, (name, step) in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
-                with self.db.conn:
+                with self.conn:
                     step(self.db.utils)
                     self.db.table("migrations").insert({"version": version, "name": name, "applied_at": _now()})
 
@@ -311,7 +311,7 @@ class Ledger:
         """The key that signs this ledger's bounce addresses (models/verp.py): made once, on first
         use, with `secrets`, and kept in `meta`. Never logged, never in an event."""
         with self._tx():
-            self.db.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
+            self.conn.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
                             [secrets.token_hex(32)])
             row = next(self.db.query("select value from meta where name = 'bounce_secret'"))
         return bytes.fromhex(row["value"])
@@ -334,12 +334,12 @@ class Ledger:
     def _event(self, kind: str, key: str = "", **detail) -> None:
         """`log` inside the caller's transaction. (sqlite-utils' insert commits on its own, which
         would split a decision in two: plain SQL here.)"""
-        self.db.execute("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
+        self.conn.execute("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
                         [_now(), kind, key, json.dumps(detail, ensure_ascii=False, default=str)])
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
-        return list(self.db.table("events").rows_where(where, args, order_by="id"))
+        return list(self.db.query(f"select * from events{' where ' + where if where else ''} order by id", args))
 
     # -- decisions -------------------------------------------------------------------
     def state(self, plan_id: str) -> LedgerState:
@@ -372,7 +372,7 @@ class Ledger:
         """record_actions without its transaction: the caller holds one (so the keys found
         already there cannot change before the inserts). One `executemany` per table."""
         actions = list(actions)
-        conn, now = self.db.conn, _now()
+        conn, now = self.conn, _now()
         known: set[str] = set()
         for i in range(0, len(actions), 500):
             part = [a.key for a in actions[i:i + 500]]
@@ -391,12 +391,12 @@ class Ledger:
         cols = [*rows[0], "created_at"]
         conn.executemany(f"insert into outbound ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                          [[*r.values(), now] for r in rows])
-        conn.executemany(
-            "insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
-            " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)",
-            [[str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]), a.task_id, a.unit_id,
-              a.deadline.isoformat(), a.plan_hash, now]
-             for a in new.values() if a.unit_id and a.task_id and a.deadline and a.stage != "ack"])
+        cycles = [[str(Key.parse(a.key).cycle), a.plan_id, a.period, int(a.period[:4]), a.task_id, a.unit_id,
+                   a.deadline.isoformat(), a.plan_hash, now]
+                  for a in new.values() if a.unit_id and a.task_id and a.deadline and a.stage != "ack"]
+        if cycles:   # an acknowledgement opens no cycle
+            conn.executemany("insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
+                             " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)", cycles)
         conn.executemany("insert into events (at, kind, key, detail) values (?, 'decided', ?, ?)",
                          [[now, a.key, json.dumps({"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash},
                                                   ensure_ascii=False, default=str)] for a in new.values()])
@@ -438,7 +438,7 @@ class Ledger:
         but never tried stays `sending` under this process until `release` (or, if the process
         dies, until a rerun sees it gone): it was not sent, so sending it then is no duplicate."""
         stamp, taken = now.isoformat(), []
-        conn = self.db.conn
+        conn = self.conn
         with self._tx():
             pending = [r["key"] for r in rows if r["status"] == "pending"]
             for i in range(0, len(pending), 500):
@@ -465,13 +465,14 @@ class Ledger:
         except sqlite3.OperationalError as e:
             if "full" not in str(e) and "disk I/O" not in str(e):
                 raise
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._finish(key, status, error)
 
     def _finish(self, key: str, status: str, error: str) -> None:
         with self._tx():
-            self.db.execute("update outbound set status = ?, last_error = ?, sent_at = ? where key = ? or mail_key = ?",
-                            [status, error or None, _now() if status == "sent" else None, key, key])
+            self.conn.execute("update outbound set status = ?, last_error = ?, sent_at = ?"
+                              " where key = ? or mail_key = ?",
+                              [status, error or None, _now() if status == "sent" else None, key, key])
             self._event(status, key, **({"error": error} if error else {}))
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
@@ -499,18 +500,20 @@ class Ledger:
         nothing. Returns how many were new."""
         now = _now()
         with self._tx():
-            new = self.db.conn.executemany(
+            new = self.conn.executemany(
                 "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
                 " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
                 [[r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now]
                  for r in rows]).rowcount
-            self.db.execute("insert or replace into inbox_state values (?,?,?,?)", [source, uidvalidity, last_uid, now])
+            self.conn.execute("insert or replace into inbox_state values (?,?,?,?)",
+                              [source, uidvalidity, last_uid, now])
         return new
 
     def inbound(self, status: str | None = None) -> list[dict]:
         """Kept messages (with their `rowid`, the number a person uses for them)."""
         where, args = ("status = ?", [status]) if status else (None, None)
-        return list(self.db.table("inbound").rows_where(where, args, order_by="received_at, rowid", select="rowid, *"))
+        return list(self.db.query(f"select rowid, * from inbound{' where ' + where if where else ''}"
+                                  " order by received_at, rowid", args))
 
     def inbound_row(self, number: int) -> dict | None:
         """The kept message a person knows as #number."""
@@ -531,7 +534,7 @@ class Ledger:
             if last["kind"] == "triage-assign":
                 key = str(Key(detail["plan"], detail["period"], detail["task"], detail["unit"]))
                 self._withdraw(key, row["id"])
-            self.db.execute("update inbound set status = 'triage', reason = ? where id = ?",
+            self.conn.execute("update inbound set status = 'triage', reason = ? where id = ?",
                             [detail.get("previous_reason") or row["reason"], row["id"]])
             self._event("triage-undo", row["id"], undid=last["kind"], reason=why)
         what = "ghi nhận" if last["kind"] == "triage-assign" else "bỏ qua"
@@ -546,15 +549,15 @@ class Ledger:
         prev = next(self.db.query("select * from report_versions where key = ? order by version desc limit 1",
                                   [key]), None)
         if prev is None:
-            self.db.execute("delete from reports where key = ?", [key])
+            self.conn.execute("delete from reports where key = ?", [key])
         else:
-            self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?, indicators = ?,"
-                            " note = ?, form = ?, version = ? where key = ?",
+            self.conn.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
+                              " indicators = ?, note = ?, form = ?, version = ? where key = ?",
                             [prev["received_on"] if prev["version"] > 1 else None, prev["source"], prev["inbound_id"],
                              prev["files"], prev["indicators"], prev["note"], prev["form"], prev["version"], key])
-            self.db.execute("delete from report_versions where key = ? and version = ?", [key, prev["version"]])
+            self.conn.execute("delete from report_versions where key = ? and version = ?", [key, prev["version"]])
         ack = str(Key.parse(key).at("ack", cur["version"] - 1))
-        self.db.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
+        self.conn.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
 
     def update_inbound(self, inbound_id: str, **fields) -> None:
         """Set `fields` (column names from code; dicts and lists stored as JSON) of one kept
@@ -565,7 +568,7 @@ class Ledger:
         values = [json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
                   for v in fields.values()]
         with self._tx():
-            self.db.execute(f"update inbound set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
+            self.conn.execute(f"update inbound set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
                             [*values, inbound_id])
 
     def sent_index(self) -> dict[str, Key]:
@@ -611,14 +614,14 @@ class Ledger:
         def each(keys: list[str], sql: str, *args) -> None:
             for i in range(0, len(keys), 500):
                 part = keys[i:i + 500]
-                self.db.execute(sql.format(marks=",".join("?" * len(part))), [*args, *part])
+                self.conn.execute(sql.format(marks=",".join("?" * len(part))), [*args, *part])
 
         ids = []
-        self.db.conn.executemany("update outbound set mail_key = ? where key = ?",
+        self.conn.executemany("update outbound set mail_key = ? where key = ?",
                                  [(lead, k) for lead, keys in mails.items() for k in keys])
         for doc, keys in documents:
             cols = {**doc, "state": "drafted", "created_at": _now()}
-            cur = self.db.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+            cur = self.conn.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
                                   list(cols.values()))
             ids.append(int(cur.lastrowid or 0))
             each(keys, "update outbound set document_id = ?, status = 'held' where status = 'pending'"
@@ -633,8 +636,8 @@ class Ledger:
         (`action`), in one transaction."""
         with self._tx():
             self._insert_actions([action], action.scheduled_on, mail_domain)
-            self.db.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ? where id = ?",
-                            [action.key, json.dumps(context, ensure_ascii=False), str(docx),
+            self.conn.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ?"
+                              " where id = ?", [action.key, json.dumps(context, ensure_ascii=False), str(docx),
                              str(pdf) if pdf else None, doc_id])
 
     def document(self, doc_id: int) -> dict | None:
@@ -649,7 +652,7 @@ class Ledger:
         return list(self.db.query(sql + " order by id", args))
 
     def update_document(self, doc_id: int, **fields) -> None:
-        with self.db.conn:
+        with self.conn:
             self.db.table("documents").update(doc_id, fields)
 
     def issue(self, doc_id: int, number: str, issued_on: dt.date, pdf_path: str, signed_file: str | None,
@@ -658,14 +661,14 @@ class Ledger:
         and release its rows for sending, in one transaction. Returns how many rows; 0 when
         the document is not (or no longer) a draft."""
         with self._tx():
-            cur = self.db.execute(
+            cur = self.conn.execute(
                 "update documents set state = 'issued', number = ?, issued_on = ?, pdf_path = ?, signed_file = ?,"
                 " signed_sha256 = ?, docx_path = coalesce(?, docx_path), issued_at = ?"
                 " where id = ? and state = 'drafted'",
                 [number, issued_on.isoformat(), pdf_path, signed_file, signed_sha256, docx_path, _now(), doc_id])
             if not cur.rowcount:
                 return 0
-            n = self.db.execute("update outbound set status = 'pending' where document_id = ? and status = 'held'",
+            n = self.conn.execute("update outbound set status = 'pending' where document_id = ? and status = 'held'",
                                 [doc_id]).rowcount
             self._event("issued", str(doc_id), number=number, issued_on=issued_on, signed=bool(signed_file), rows=n)
         return n
@@ -701,8 +704,8 @@ class Ledger:
                                        for a in json.loads(r["to_addrs"]) + json.loads(r["cc_addrs"] or "[]")}]
         with self._tx():
             for r in rows:
-                self.db.execute("update outbound set status = 'bounced', last_error = ? where key = ? or mail_key = ?",
-                                [why, r["key"], r["key"]])
+                self.conn.execute("update outbound set status = 'bounced', last_error = ?"
+                                  " where key = ? or mail_key = ?", [why, r["key"], r["key"]])
                 self._event("bounced", r["key"], address=address, why=why)
         return [r["key"] for r in rows]
 
@@ -723,23 +726,23 @@ class Ledger:
                   json.dumps(indicators or {}, ensure_ascii=False), note,
                   json.dumps(form, ensure_ascii=False) if form else None]
         with self._tx():
-            old = next(self.db.query("select * from reports where key = ?", [key]), None)
+            old = self.conn.execute("select version, inbound_id from reports where key = ?", [key]).fetchone()
             if old is None:
-                self.db.execute(
+                self.conn.execute(
                     "insert into reports (key, plan_id, period, year, task_id, unit_id, received_on, source,"
                     " inbound_id, files, indicators, note, form, created_at, version)"
                     " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
                     [key, plan_id, period, int(period[:4]), task_id, unit_id, *values, _now()])
                 outcome, version = "new", 1
-            elif not replace or (inbound_id and old["inbound_id"] == inbound_id):
+            elif not replace or (inbound_id and old[1] == inbound_id):
                 return "exists"
             else:
-                version = old["version"] + 1
-                self.db.execute(
+                version = old[0] + 1
+                self.conn.execute(
                     "insert into report_versions (key, version, received_on, source, inbound_id, files, indicators,"
                     " note, created_at, form) select key, version, coalesce(updated_on, received_on), source,"
                     " inbound_id, files, indicators, note, created_at, form from reports where key = ?", [key])
-                self.db.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
+                self.conn.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
                                 " indicators = ?, note = ?, form = ?, created_at = ?, version = ? where key = ?",
                                 [*values, _now(), version, key])
                 outcome = "updated"
@@ -789,12 +792,12 @@ class Ledger:
             for table in ("outbound", "cycles", "reports"):
                 for r in list(self.db.query(f"select key from {table} where {where}", args)):
                     new = moved(r["key"])
-                    self.db.execute(f"update {table} set key = ?, plan_id = ?, task_id = ? where key = ?",
+                    self.conn.execute(f"update {table} set key = ?, plan_id = ?, task_id = ? where key = ?",
                                     [new, Key.parse(new).plan, Key.parse(new).task, r["key"]])
                     if table == "outbound":
-                        self.db.execute("update events set key = ? where key = ?", [new, r["key"]])
+                        self.conn.execute("update events set key = ? where key = ?", [new, r["key"]])
                     n += 1
-            self.db.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
+            self.conn.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
                             [new_plan or plan_id, new_task if task_id else None, *args])
             self._event("renamed", f"{plan_id}/{task_id or '-'}", plan=new_plan or plan_id, task=new_task, rows=n)
         return n
@@ -808,9 +811,9 @@ class Ledger:
         """Put a claimed row back to `pending` without counting the attempt: the session
         failed (login, sender, connection) before the letter itself was tried."""
         with self._tx():
-            self.db.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
+            self.conn.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
                             " where key = ? and status = 'sending'", [error or None, key])
-            self.db.execute("update outbound set last_error = ? where mail_key = ? and key != ?",
+            self.conn.execute("update outbound set last_error = ? where mail_key = ? and key != ?",
                             [error or None, key, key])
             self._event("released", key, error=error)
 
@@ -824,7 +827,7 @@ class Ledger:
         with self._tx():
             rows = list(self.db.query(sql + " order by rowid", args))
             for r in rows:
-                self.db.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
+                self.conn.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
                                 " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
                 self._event("resend", r["key"], previous_error=r["last_error"])
         return [r["key"] for r in rows]
@@ -837,7 +840,7 @@ class Ledger:
         from the new deadline."""
         key = str(Key(plan_id, period, task_id, unit_id))
         with self._tx():
-            self.db.execute("insert or replace into extensions values (?,?,?,?,?,?,?,?,?)",
+            self.conn.execute("insert or replace into extensions values (?,?,?,?,?,?,?,?,?)",
                             [key, plan_id, period, task_id, unit_id, deadline.isoformat(), reason, by, _now()])
             self._event("extension", key, deadline=deadline, reason=reason, by=by)
 
@@ -850,7 +853,7 @@ class Ledger:
     def add_note(self, plan_id: str, unit_id: str, text: str, by: str) -> None:
         """A note about a unit (a phone call, a promise), logged with who wrote it."""
         with self._tx():
-            self.db.execute("insert into notes (plan_id, unit_id, text, who, created_at) values (?,?,?,?,?)",
+            self.conn.execute("insert into notes (plan_id, unit_id, text, who, created_at) values (?,?,?,?,?)",
                             [plan_id, unit_id, text, by, _now()])
             self._event("note", f"{plan_id}/-/-/{unit_id}", text=text, by=by)
 
