@@ -87,13 +87,14 @@ def cpu() -> float:
 
 
 def run_dondoc(work: Path) -> dict:
-    """The collector's whole path in this process, timed: keep, process, acknowledge."""
+    """The collect flow's path in this process, without Prefect, timed: keep, then read with each
+    acknowledgement sent as its report is recorded, then the acknowledgements left."""
     import asyncio
 
-    from dondoc.collector import CollectSummary, keep_new, process
+    from dondoc.collector import CollectSummary, keep_new
     from dondoc.outbox import deliver
     from dondoc.runtime import open_runtime
-    from models.inbound import Limits
+    from flows.collect import read_and_acknowledge
     rt = open_runtime(DAY)
     summary = CollectSummary()
     phases: dict[str, tuple[float, float]] = {}    # wall, CPU
@@ -107,14 +108,14 @@ def run_dondoc(work: Path) -> dict:
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()
-    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
-    phase("process", t, c)
+    sent = asyncio.run(read_and_acknowledge([rt], summary))
+    phase("read+acks", t, c)
     t, c = time.perf_counter(), cpu()
-    sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                               rt.settings.out, ("ack",), rt.now))
-    phase("acks", t, c)
+    sent += asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                                rt.settings.out, ("ack",), rt.now)).sent
+    phase("acks left", t, c)
     return {"secs": time.perf_counter() - start, "cpu": cpu() - cpu0, "phases": phases,
-            "summary": summary.as_dict(), "sent": sent.sent,
+            "summary": summary.as_dict(), "sent": sent,
             "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

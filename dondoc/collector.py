@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,14 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     are committed together or not at all (a run killed mid-batch leaves those messages `new`
     for the next run); a message that cannot be read is quarantined alone (its own writes
     undone, the batch goes on)."""
+    for _ in processing(plans, ledger, cals, data_dir, limits, summary, batch):
+        pass
+
+
+def processing(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
+               limits: Limits, summary: CollectSummary, batch: int = 100) -> Iterator[int]:
+    """`process`, giving way after each batch is committed (no transaction is open then):
+    yields how many messages are done so far, so a caller can send what was just recorded."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -124,6 +133,8 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     rows = ledger.inbound("new")
     replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent))
     for start in range(0, len(rows), batch):
+        if start:
+            yield start
         with ledger.batch():
             for row in rows[start:start + batch]:
                 reply = next(replies)
@@ -136,6 +147,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
                     ledger.update_inbound(row["id"], status="triage", kind="unreadable",
                                           reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
                     summary.triage += 1
+    yield len(rows)
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,

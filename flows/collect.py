@@ -6,14 +6,16 @@ arrived, not on when this flow runs.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from dondoc.collector import CollectSummary, keep_new, process
-from dondoc.outbox import deliver
+from dondoc.collector import CollectSummary, keep_new, processing
+from dondoc.outbox import Summary, Ticks, deliver
 from dondoc.runtime import Runtime, open_runtimes
+from dondoc.smtp import DeliveryError
 from flows.common import logger, recorded, step
 from models.inbound import Limits
 
@@ -29,13 +31,43 @@ def keep(rt: Runtime, summary: CollectSummary) -> None:
 
 
 @task(name="read", cache_policy=NO_CACHE)
-def read(runtimes: list[Runtime], summary: CollectSummary) -> None:
+async def read(runtimes: list[Runtime], summary: CollectSummary) -> int:
     """Classify and match what was kept, each reply under the plan it answers; record reports,
-    bounces, absences, triage."""
+    bounces, absences, triage. Each report's acknowledgement is sent while the next replies
+    are read. Returns how many acknowledgements went out."""
+    return await read_and_acknowledge(runtimes, summary)
+
+
+async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
+    """`read` without Prefect. The messages are processed one transaction each, and after each
+    the event loop runs: one sender per plan (`deliver` fed by `Ticks`) claims what was just
+    committed and sends it, so the SMTP server's work overlaps the reading. A sender that
+    fails (the server refuses the session…) stops sending; the reading goes on and the
+    `acknowledge` step after it meets the same error and reports it."""
     rt = runtimes[0]
     limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
-    process({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger, {r.plan.plan.id: r.cal for r in runtimes},
-            rt.settings.data, limits, summary)
+    ticks = [Ticks() for _ in runtimes]
+    senders = [asyncio.create_task(deliver(r.plan, r.ledger, r.cal, r.templates, r.settings.smtp(), r.mail_from,
+                                           r.settings.out, ("ack",), r.now, accept_new=r.settings.accept_new_ledger,
+                                           feed=t))
+               for r, t in zip(runtimes, ticks, strict=True)]
+    try:
+        for _ in processing({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger,
+                            {r.plan.plan.id: r.cal for r in runtimes}, rt.settings.data, limits, summary, batch=1):
+            for t in ticks:
+                t.tick()
+            for _ in range(2):   # an SMTP answer wakes its sender one loop turn after it is read
+                await asyncio.sleep(0)
+    finally:
+        for t in ticks:
+            t.close()
+        results = await asyncio.gather(*senders, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, DeliveryError):
+            raise r
+        if isinstance(r, DeliveryError):
+            logger().warning("thư báo đã nhận chưa gửi được, sẽ thử lại ở bước sau: %s", r)
+    return sum(r.sent for r in results if isinstance(r, Summary))
 
 
 @task(name="acknowledge", cache_policy=NO_CACHE)
@@ -62,8 +94,8 @@ async def _collect(runtimes: list[Runtime]) -> dict:
     rt = runtimes[0]
     summary = CollectSummary()
     step(keep, rt, summary)
-    step(read, runtimes, summary)
-    acked = await step(acknowledge, runtimes, summary)
+    acked = await step(read, runtimes, summary)
+    acked += await step(acknowledge, runtimes, summary)
     result = summary.as_dict() | {"acks_sent": acked}
     logger().info("collect %s: %s", rt.today.isoformat(), result)
     return result
