@@ -226,7 +226,8 @@ def test_killed_while_acknowledging_then_rerun_sends_every_acknowledgement_once(
         return "".join(str(m["X-Dondoc-Key"]).split())
     led = Ledger(env["DONDOC_DB"])
     acks = {r["key"]: r for r in led.outbound(PLAN) if r["stage"] == "ack"}
-    assert len(smtp_server.accepted) == 2 and len(acks) >= 6          # every report's ack decided with it
+    reports = len(list(led.db["reports"].rows))   # replies are read while acknowledgements go out
+    assert len(smtp_server.accepted) == 2 and len(acks) == reports >= 3   # every report's ack decided with it
     assert {k for k, r in acks.items() if r["status"] == "sent"} == {key(m) for m in smtp_server.accepted}
     smtp_server.hold_at = None
     subprocess.run(cmd, cwd=ROOT, env=environ, check=True, capture_output=True, timeout=300)
@@ -234,3 +235,44 @@ def test_killed_while_acknowledging_then_rerun_sends_every_acknowledgement_once(
     assert sorted(keys) == sorted(acks) and len(set(keys)) == len(keys)   # each once, none twice
     assert {r["status"] for r in led.outbound(PLAN) if r["stage"] == "ack"} == {"sent"}
     assert len(list(led.db["reports"].rows)) == 6
+
+
+def test_acknowledgements_go_out_while_the_next_replies_are_read(prefect_api, env, smtp_server, tmp_path):
+    """`dondoc run collect` on a Maildir of 80 reports: the SMTP server receives acknowledgements
+    while the ledger still holds replies not yet read (the server's work overlaps the reading),
+    and every report is acknowledged once."""
+    import sqlite3
+    from email.message import EmailMessage
+
+    from tests.conftest import MINI
+    n = 80
+    head, _, rest = MINI.partition("units:\n")
+    units = "".join(f"  - {{id: u{i:03d}, name: \"UBND xã Số {i}\", group: huyen, emails: [vt{i}@xa{i}.example]}}\n"
+                    for i in range(n))
+    (tmp_path / "units.yaml").write_text(head + "units:\n" + units + "tasks:\n" + rest.partition("tasks:\n")[2]
+                                         .replace("exempt: [mien]", "exempt: []"), encoding="utf-8")
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "Maildir" / sub).mkdir(parents=True)
+    for i in range(n):
+        m = EmailMessage()
+        m["From"], m["To"], m["Message-ID"] = f"vt{i}@xa{i}.example", "dondoc@stttt.example", f"<r{i}@xa{i}.example>"
+        m["Subject"] = f"Re: [kh-test/{Y}/bao-cao-nam/u{i:03d}] V/v báo cáo kết quả năm {Y}"
+        m["Date"] = f"Tue, 01 Dec {Y} 09:00:00 +0700"
+        m.set_content("Kính gửi Sở,\n\nUBND xã báo cáo: đã đăng 12 tin, bài; tổ chức 3 buổi sinh hoạt chuyên đề "
+                      "tại nhà văn hóa thôn với 240 lượt người; treo 8 băng rôn.\nTin, bài: 12\n")
+        (tmp_path / "Maildir" / "new" / f"{i:03d}.mail").write_bytes(bytes(m))
+    unread_at_ack: list[int] = []
+    accept = smtp_server.handle_DATA
+
+    async def handle_DATA(server, session, envelope):   # how many replies were still unread at each ack
+        with sqlite3.connect(env["DONDOC_DB"]) as db:
+            unread_at_ack.append(db.execute("select count(*) from inbound where status = 'new'").fetchone()[0])
+        return await accept(server, session, envelope)
+    smtp_server.handle_DATA = handle_DATA
+    environ = {**os.environ, "PREFECT_API_URL": prefect_api, "DONDOC_CONFIG": str(tmp_path / "units.yaml"),
+               "DONDOC_INBOX": f"maildir:{tmp_path / 'Maildir'}", "DONDOC_DATA": str(tmp_path / "data")}
+    subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-02"], cwd=ROOT,
+                   env=environ, check=True, capture_output=True, timeout=300)
+    keys = ["".join(str(m["X-Dondoc-Key"]).split()) for m in smtp_server.accepted]
+    assert len(keys) == len(set(keys)) == n                       # every report acknowledged, once
+    assert max(unread_at_ack) > 0, unread_at_ack                  # some while replies were still unread
