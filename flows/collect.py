@@ -15,7 +15,6 @@ from prefect.cache_policies import NO_CACHE
 from dondoc.collector import CollectSummary, keep_new, processing
 from dondoc.outbox import Summary, Ticks, deliver
 from dondoc.runtime import Runtime, open_runtimes
-from dondoc.smtp import DeliveryError
 from flows.common import logger, recorded, step
 from models.inbound import Limits
 
@@ -42,8 +41,8 @@ async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary)
     """`read` without Prefect. The messages are processed one transaction each, and after each
     the event loop runs: one sender per plan (`deliver` fed by `Ticks`) claims what was just
     committed and sends it, so the SMTP server's work overlaps the reading. A sender that
-    fails (the server refuses the session…) stops sending; the reading goes on and the
-    `acknowledge` step after it meets the same error and reports it."""
+    fails (the server refuses the session, cannot be reached…) stops sending; the reading goes
+    on, and its error is raised once every reply is recorded."""
     rt = runtimes[0]
     limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
     ticks = [Ticks() for _ in runtimes]
@@ -62,11 +61,9 @@ async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary)
         for t in ticks:
             t.close()
         results = await asyncio.gather(*senders, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException) and not isinstance(r, DeliveryError):
-            raise r
-        if isinstance(r, DeliveryError):
-            logger().warning("thư báo đã nhận chưa gửi được, sẽ thử lại ở bước sau: %s", r)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:   # raised once every reply is recorded, as the acknowledge step would
+        raise failed
     return sum(r.sent for r in results if isinstance(r, Summary))
 
 

@@ -237,15 +237,12 @@ def test_killed_while_acknowledging_then_rerun_sends_every_acknowledgement_once(
     assert len(list(led.db["reports"].rows)) == 6
 
 
-def test_acknowledgements_go_out_while_the_next_replies_are_read(prefect_api, env, smtp_server, tmp_path):
-    """`dondoc run collect` on a Maildir of 80 reports: the SMTP server receives acknowledgements
-    while the ledger still holds replies not yet read (the server's work overlaps the reading),
-    and every report is acknowledged once."""
-    import sqlite3
+def many_reports(tmp_path: Path, n: int, environ: dict) -> dict:
+    """A plan of `n` units and a Maildir holding each unit's report in its body: `environ`
+    with the settings that point `dondoc run collect` at them."""
     from email.message import EmailMessage
 
     from tests.conftest import MINI
-    n = 80
     head, _, rest = MINI.partition("units:\n")
     units = "".join(f"  - {{id: u{i:03d}, name: \"UBND xã Số {i}\", group: huyen, emails: [vt{i}@xa{i}.example]}}\n"
                     for i in range(n))
@@ -261,6 +258,20 @@ def test_acknowledgements_go_out_while_the_next_replies_are_read(prefect_api, en
         m.set_content("Kính gửi Sở,\n\nUBND xã báo cáo: đã đăng 12 tin, bài; tổ chức 3 buổi sinh hoạt chuyên đề "
                       "tại nhà văn hóa thôn với 240 lượt người; treo 8 băng rôn.\nTin, bài: 12\n")
         (tmp_path / "Maildir" / "new" / f"{i:03d}.mail").write_bytes(bytes(m))
+    return {**environ, "DONDOC_CONFIG": str(tmp_path / "units.yaml"), "DONDOC_INBOX": f"maildir:{tmp_path / 'Maildir'}",
+            "DONDOC_DATA": str(tmp_path / "data")}
+
+
+COLLECT = [sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-02"]
+
+
+def test_acknowledgements_go_out_while_the_next_replies_are_read(prefect_api, env, smtp_server, tmp_path):
+    """`dondoc run collect` on a Maildir of 80 reports: the SMTP server receives acknowledgements
+    while the ledger still holds replies not yet read (the server's work overlaps the reading),
+    and every report is acknowledged once."""
+    import sqlite3
+    n = 80
+    environ = many_reports(tmp_path, n, {**os.environ, "PREFECT_API_URL": prefect_api})
     unread_at_ack: list[int] = []
     accept = smtp_server.handle_DATA
 
@@ -269,10 +280,22 @@ def test_acknowledgements_go_out_while_the_next_replies_are_read(prefect_api, en
             unread_at_ack.append(db.execute("select count(*) from inbound where status = 'new'").fetchone()[0])
         return await accept(server, session, envelope)
     smtp_server.handle_DATA = handle_DATA
-    environ = {**os.environ, "PREFECT_API_URL": prefect_api, "DONDOC_CONFIG": str(tmp_path / "units.yaml"),
-               "DONDOC_INBOX": f"maildir:{tmp_path / 'Maildir'}", "DONDOC_DATA": str(tmp_path / "data")}
-    subprocess.run([sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-02"], cwd=ROOT,
-                   env=environ, check=True, capture_output=True, timeout=300)
+    subprocess.run(COLLECT, cwd=ROOT, env=environ, check=True, capture_output=True, timeout=300)
     keys = ["".join(str(m["X-Dondoc-Key"]).split()) for m in smtp_server.accepted]
     assert len(keys) == len(set(keys)) == n                       # every report acknowledged, once
     assert max(unread_at_ack) > 0, unread_at_ack                  # some while replies were still unread
+
+
+def test_a_mail_server_that_cannot_be_reached_stops_no_report_from_being_recorded(prefect_api, env, tmp_path):
+    """The SMTP server is down: every reply is still read and recorded with its acknowledgement
+    waiting, and the run fails with the server's error, in one line."""
+    from tests.test_cli_errors import closed_port
+    environ = many_reports(tmp_path, 30, {**os.environ, "PREFECT_API_URL": prefect_api,
+                                          "DONDOC_SMTP_PORT": str(closed_port()), "DONDOC_SMTP_ATTEMPTS": "1"})
+    done = subprocess.run(COLLECT, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "không kết nối được máy chủ thư" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    led = Ledger(env["DONDOC_DB"])
+    assert [r["status"] for r in led.inbound()] == ["matched"] * 30
+    acks = [r for r in led.outbound("kh-test") if r["stage"] == "ack"]
+    assert len(acks) == 30 and {r["status"] for r in acks} == {"pending"}   # sent by the next run
