@@ -37,26 +37,47 @@ async def read(runtimes: list[Runtime], summary: CollectSummary) -> int:
     return await read_and_acknowledge(runtimes, summary)
 
 
-async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
-    """`read` without Prefect. The messages are processed one transaction each, and after each
-    the event loop runs: one sender per plan (`deliver` fed by `Ticks`) claims what was just
-    committed and sends it, so the SMTP server's work overlaps the reading. A sender that
-    fails (the server refuses the session, cannot be reached…) stops sending; the reading goes
-    on, and its error is raised once every reply is recorded."""
+async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary, group: int = 20) -> int:
+    """`read` without Prefect. One sender per plan (`deliver`, fed by `Ticks`) sends the
+    acknowledgements as they are committed, while the next replies are read: after each
+    message the event loop runs, so the SMTP server's work overlaps the reading. Messages are
+    committed `group` at a time, and at once when a sender has marked a letter (its mark joins
+    the open transaction, and is on disk as soon as without the overlap). A sender that fails
+    (the server refuses the session, cannot be reached…) stops sending; the reading goes on,
+    and its error is raised once every reply is recorded."""
     rt = runtimes[0]
     limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
     ticks = [Ticks() for _ in runtimes]
+    sums = [Summary() for _ in runtimes]
     senders = [asyncio.create_task(deliver(r.plan, r.ledger, r.cal, r.templates, r.settings.smtp(), r.mail_from,
-                                           r.settings.out, ("ack",), r.now, accept_new=r.settings.accept_new_ledger,
-                                           feed=t))
-               for r, t in zip(runtimes, ticks, strict=True)]
+                                           r.settings.out, ("ack",), r.now, summary=u,
+                                           accept_new=r.settings.accept_new_ledger, feed=t))
+               for r, t, u in zip(runtimes, ticks, sums, strict=True)]
+
+    def marks() -> int:
+        return sum(u.sent + u.failed + u.retry for u in sums)
+    steps = processing({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger, {r.plan.plan.id: r.cal for r in runtimes},
+                       rt.settings.data, limits, summary)
+    stopped: BaseException | None = None
     try:
-        for _ in processing({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger,
-                            {r.plan.plan.id: r.cal for r in runtimes}, rt.settings.data, limits, summary, batch=1):
-            for t in ticks:
+        more = True
+        while more and stopped is None:
+            more = False
+            with rt.ledger.batch():
+                try:
+                    for i, _ in enumerate(steps, 1):
+                        before = marks()
+                        for _ in range(2):   # an SMTP answer wakes its sender one loop turn after it is read
+                            await asyncio.sleep(0)
+                        if i == group or marks() != before:
+                            more = True
+                            break
+                except BaseException as e:   # cancelled…: what is done stands (a message is whole or undone)
+                    stopped = e
+            for t in ticks:   # what was just committed can be sent
                 t.tick()
-            for _ in range(2):   # an SMTP answer wakes its sender one loop turn after it is read
-                await asyncio.sleep(0)
+        if stopped is not None:
+            raise stopped
     finally:
         for t in ticks:
             t.close()
@@ -64,7 +85,7 @@ async def read_and_acknowledge(runtimes: list[Runtime], summary: CollectSummary)
     failed = next((r for r in results if isinstance(r, BaseException)), None)
     if failed is not None:   # raised once every reply is recorded, as the acknowledge step would
         raise failed
-    return sum(r.sent for r in results if isinstance(r, Summary))
+    return sum(u.sent for u in sums)
 
 
 @task(name="acknowledge", cache_policy=NO_CACHE)
