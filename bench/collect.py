@@ -9,13 +9,16 @@ the others a report written in the body (issue 10: 0.1). Then, in the same run:
   raw fetch  (imap) bulk UID FETCHes of every message (BODY.PEEK[], 1,000 a command): the mailbox's limit
   raw read   (maildir) every file of new/ read: the disk's limit
   raw parse  email.message_from_bytes of every message: the parser's floor, the baseline
+  sink limit N pre-built messages of an acknowledgement's size sent to the same aiosmtpd sink over 4
+             connections by a process that does nothing else: the floor of sending the acknowledgements
 On a shared machine wall time swings with the load: the CPU seconds of the same process are
 printed beside it (dondoc's include its worker processes', exclude Dovecot's and the SMTP
 sink's work), with the load average before and after each run.
   dondoc     in its own process (so its peak memory is its own): keep (raw file + ledger + mark
-             seen), process (parse, match, the .docx's text and tables, record the report and its
-             acknowledgement) and send every acknowledgement to a local aiosmtpd sink through
-             dondoc.outbox.deliver: what the collect flow does, without Prefect's overhead
+             seen), then read (parse, match, the .docx's text and tables, record the report and its
+             acknowledgement) while each acknowledgement is sent to the sink as soon as it is committed
+             (flows/collect.read_and_acknowledge), then what is left (dondoc.outbox.deliver): what
+             the collect flow does, without Prefect's overhead
 Last, one reply's 2.2 MB .docx built to expand (under every size limit) is read in a child process
 and its peak memory printed.
 Targets: issue 15, 10,000 replies each with a .docx (dondoc, acknowledgements sent) in ≤ 10 s
@@ -119,6 +122,33 @@ def run_dondoc(work: Path) -> dict:
             "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def sink_limit(port: int, n: int, connections: int = 4) -> dict:
+    """The SMTP sink's own limit: `n` pre-built messages of an acknowledgement's size sent over
+    `connections` reused aiosmtplib connections, nothing else (run in a process of its own)."""
+    import asyncio
+
+    import aiosmtplib
+    body = (b"QWNrbm93bGVkZ2VtZW50IG9mIHJlY2VpcHQ=" * 2 + b"\r\n") * 40
+    msg = (b"From: dondoc@stttt.example\r\nTo: vanthu1@xa1.example\r\nSubject: =?utf-8?b?xJDDoyBuaOG6rW4=?=\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + body)
+    left = [n]
+
+    async def worker() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=False, start_tls=False)
+        await client.connect()
+        while left[0] > 0:
+            left[0] -= 1
+            await client.sendmail("dondoc@stttt.example", ["vanthu1@xa1.example"], msg)
+        await client.quit()
+
+    async def main() -> None:
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    start, c = time.perf_counter(), cpu()
+    asyncio.run(main())
+    return {"secs": time.perf_counter() - start, "cpu": cpu() - c, "bytes": len(msg)}
+
+
 BORDERLINE = """
 import re, sys
 from dondoc.extract import attachment_text
@@ -214,9 +244,13 @@ def main() -> None:
     ap.add_argument("--docx-share", type=float, nargs="+", default=[1.0],
                     help="fraction of replies with a .docx attached (the others report in the body)")
     ap.add_argument("--child", metavar="WORK")
+    ap.add_argument("--child-sink", nargs=2, type=int, metavar=("PORT", "N"))
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_dondoc(Path(args.child))))
+        return
+    if args.child_sink:
+        print(json.dumps(sink_limit(*args.child_sink)))
         return
     from aiosmtpd.controller import Controller
 
@@ -265,6 +299,11 @@ def run(srv: dict, source: str, n: int, share: float, docx: bytes, port: int) ->
     print(f"{head} {'raw fetch' if source == 'imap' else 'raw read':<10} {read_secs:>8.2f} {'':>8} "
           f"{n / read_secs:>10.0f}", flush=True)
     print(f"{head} {'raw parse':<10} {parse_secs:>8.2f} {parse_cpu:>8.2f} {n / parse_secs:>10.0f}", flush=True)
+    out = subprocess.run([sys.executable, __file__, "--child-sink", str(port), str(n)], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    lim = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{head} {'sink limit':<10} {lim['secs']:>8.2f} {lim['cpu']:>8.2f} {n / lim['secs']:>10.0f}  "
+          f"({n:,} pre-built {lim['bytes']:,}-byte messages, 4 connections: the acknowledgements' floor)", flush=True)
     (work / "units.yaml").write_text(plan_yaml(n), encoding="utf-8")
     env = {**os.environ, **inbox, "DONDOC_CONFIG": str(work / "units.yaml"),
            "DONDOC_DB": str(work / "l.db"), "DONDOC_DATA": str(work / "data"),
