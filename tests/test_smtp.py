@@ -198,7 +198,8 @@ def test_each_refusal_of_a_letter_is_that_letters_alone_and_the_connection_carri
     assert outcomes == {
         "partial": ("sent", "a2@x.example: 550 5.1.1 no such user"),
         "big": ("DeliveryError", True, False, False, "552 5.3.4 too big"),
-        "nobody": ("DeliveryError", True, False, False, "c1@x.example: 550 5.1.1 no c1; c2@x.example: 553 5.1.3 bad c2"),
+        "nobody": ("DeliveryError", True, False, False,
+                   "c1@x.example: 550 5.1.1 no c1; c2@x.example: 553 5.1.3 bad c2"),
         "later": ("DeliveryError", False, False, False, "d@x.example: 450 4.2.1 busy"),
         "data": ("DeliveryError", True, False, False, "554 5.6.0 rejected"),
         "ok": ("sent", ""),
