@@ -231,3 +231,20 @@ def test_a_server_silent_after_the_whole_message_may_have_it_so_it_is_not_sent_a
     assert outcomes["one"] == ("DeliveryError", False, False, True,
                                "hết 0.5 giây chờ máy chủ nhận thư (DONDOC_SMTP_TIMEOUT)")
     assert log.count(("DATA", "a@x.example")) == 1     # not tried again
+
+
+def test_a_plain_address_goes_on_the_command_line_as_aiosmtplib_would_write_it():
+    import random
+
+    from aiosmtplib.email import quote_address
+
+    from dondoc.smtp import _PLAIN, _path
+    rnd, tried = random.Random(5321), 0
+    for _ in range(20000):   # dots leading, trailing, doubled; %, +, =, - anywhere
+        address = ("".join(rnd.choice("aZ09._%+=-") for _ in range(rnd.randint(1, 8))) + "@"
+                   + "".join(rnd.choice("az09-.") for _ in range(rnd.randint(3, 10))))
+        if _PLAIN.fullmatch(address):
+            tried += 1
+            assert _path(address, "ascii") == quote_address(address).encode() == f"<{address}>".encode()
+    assert tried > 1000
+    assert _path("Văn thư <vănthư@ubnd.example>", "utf-8") == "<vănthư@ubnd.example>".encode()
