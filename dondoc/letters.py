@@ -14,6 +14,7 @@ import json
 import re
 import weakref
 from dataclasses import dataclass
+from email import base64mime, quoprimime
 from email.utils import format_datetime, formataddr
 from html import escape
 from pathlib import Path
@@ -281,15 +282,43 @@ def _address(name: str, address: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+# the octets a Q encoded-word writes as one character (the others take three: =XX)
+_Q_SHORT = bytes(o for o in range(256) if quoprimime.header_length(bytes([o])) == 1)
+
+
+def _named(name: str, addresses: list[str]) -> str:
+    """The addresses joined by ", ", each as `formataddr((name, address), charset="utf-8")`
+    writes it, a non-ASCII name encoded once for all: as the email package's UTF-8 charset
+    does, the shorter of base64 and Q (Q on a tie), in one encoded-word."""
+    if not name or name.isascii() or not all(a.isascii() for a in addresses):
+        return ", ".join(formataddr((name, a), charset="utf-8") for a in addresses)
+    data = name.encode("utf-8")
+    shorter = base64mime if base64mime.header_length(data) < len(data) + 2 * len(data.translate(None, _Q_SHORT)) \
+        else quoprimime
+    word = shorter.header_encode(data, "utf-8")
+    return ", ".join(f"{word} <{a}>" for a in addresses)
+
+
+@functools.lru_cache(maxsize=16)
+def _date_of(when: dt.datetime, offset: dt.timedelta | None) -> str:
+    return format_datetime(when)
+
+
+def _date(when: dt.datetime) -> str:
+    """The Date header of `when` (`format_datetime`), made once for a run's every letter: keyed
+    by the offset too, since two equal aware times may be written in different zones."""
+    return _date_of(when, when.utcoffset())
+
+
 def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
              sent_at: dt.datetime, row: dict) -> list[tuple[str, str]]:
     return [
         ("Subject", _encoded(subject)),
         ("From", _address(plan.issuer.short_name, mail_from)),
-        ("To", ", ".join(formataddr((name, a), charset="utf-8") for a in to)),
+        ("To", _named(name, to)),
         *([("Cc", ", ".join(cc))] if cc else []),
         ("Reply-To", _address(plan.issuer.short_name, plan.issuer.email)),
-        ("Date", format_datetime(sent_at)),
+        ("Date", _date(sent_at)),
         ("Message-ID", row["message_id"]),
         *([("In-Reply-To", row["thread_id"]), ("References", row["thread_id"])] if row.get("thread_id") else []),
         ("X-Dondoc-Key", row["key"]),
@@ -370,7 +399,7 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
     to = json.loads(row["to_addrs"])
     headers = [("Subject", _encoded(body["subject"])),
                ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
-               ("To", ", ".join(to)), ("Date", format_datetime(sent_at)), ("Message-ID", row["message_id"]),
+               ("To", ", ".join(to)), ("Date", _date(sent_at)), ("Message-ID", row["message_id"]),
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)
              for f in body.get("files", [])]
@@ -409,8 +438,9 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
     `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
     Written directly: the email package's generator costs more than the
     rest of a letter together, and every header here is either ours or checked as one line."""
-    for name, value in headers:
-        if "\n" in value.replace("\r\n ", "") or "\r" in value.replace("\r\n ", ""):
+    for name, value in headers:   # folded lines ("\r\n ") are ours; any other line break is refused
+        if ("\n" in value or "\r" in value) and ("\n" in value.replace("\r\n ", "")
+                                                 or "\r" in value.replace("\r\n ", "")):
             raise ValueError(f"line break in header {name}")   # never reached with a validated plan
     mark = hashlib.sha256(seed.encode()).hexdigest()[:24]
     outer, inner = f"=_mixed_{mark}", f"=_alt_{mark}"
