@@ -336,6 +336,8 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
     workers = [asyncio.create_task(worker()) for _ in range(cfg.connections)]
 
     async def put(item) -> None:
+        if not queue.full():
+            return queue.put_nowait(item)   # room: no timer, no task
         while True:   # a worker that died on a bug must not leave the producer waiting forever
             try:
                 return await asyncio.wait_for(queue.put(item), 1)

@@ -124,13 +124,14 @@ class _Scripted:
     the recipient, the first recipient), hanging on the `hang` ones ("RCPT a@x.example"); it logs
     every command."""
 
-    def __init__(self, answers: dict[str, str], hang: frozenset[str] = frozenset()):
-        self.answers, self.hang, self.log = answers, hang, []
+    def __init__(self, answers: dict[str, str], hang: frozenset[str] = frozenset(), slow: float = 0):
+        self.answers, self.hang, self.slow, self.log = answers, hang, slow, []
 
     async def _answer(self, command: str, address: str, default: str | None):
         self.log.append((command, address))
         if f"{command} {address}" in self.hang:
             await asyncio.Event().wait()   # until the client gives up and hangs up
+        await asyncio.sleep(self.slow)     # a slow server: each answer takes this long
         return self.answers.get(f"{command} {address}", default)
 
     async def handle_MAIL(self, server, session, envelope, address, options):
@@ -155,13 +156,13 @@ class _Scripted:
         return "250 OK"
 
 
-def _outcomes(items, answers, hang=frozenset()):
+def _outcomes(items, answers, hang=frozenset(), slow: float = 0):
     """send_all over one connection to a scripted aiosmtpd: (what `done` said per key, what
     send_all raised, the server's log)."""
     from aiosmtpd.controller import Controller
 
     from tests.servers import free_port
-    handler = _Scripted(answers, frozenset(hang))
+    handler = _Scripted(answers, frozenset(hang), slow)
     ctl = Controller(handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
     ctl.start()
     outcomes, raised = {}, None
@@ -222,6 +223,13 @@ def test_a_refusal_or_silence_of_the_session_stops_the_run_and_leaves_the_rest(a
     assert got is not None and got[0] == raised
     assert list(outcomes) == ["one"] and outcomes["one"][:4] == expected   # "two" never tried
     assert ("RCPT", "b@x.example") not in log
+    if hang:
+        assert outcomes["one"][4] == "SMTPReadTimeoutError: Timed out waiting for server response"
+
+
+def test_a_slow_server_answering_each_command_within_the_timeout_gets_every_letter():
+    outcomes, raised, log = _outcomes([_item("one", "a@x.example"), _item("two", "b@x.example")], {}, slow=0.2)
+    assert raised is None and outcomes == {"one": ("sent", ""), "two": ("sent", "")}   # 6 answers, 1.2 s > 0.5 s
 
 
 def test_a_server_silent_after_the_whole_message_may_have_it_so_it_is_not_sent_again_in_the_run():
