@@ -319,6 +319,12 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
     queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.connections * 4)
     limit = _RateLimit(cfg.rate_per_minute)
     stop: list[DeliveryError] = []
+    room: list[asyncio.Future] = []   # the producer waiting for a place in the full queue
+
+    def freed(*_) -> None:
+        """A worker took an item, or stopped: the producer waiting for room looks again."""
+        if room and not room[0].done():
+            room[0].set_result(None)
 
     async def connect() -> aiosmtplib.SMTP:
         tls = cfg.security == "tls"
@@ -342,6 +348,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
         try:
             while True:
                 item = await queue.get()
+                freed()
                 if item is None:
                     return
                 if stop or not claim(item):
@@ -379,17 +386,17 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                     client.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.connections)]
+    for w in workers:
+        w.add_done_callback(freed)
 
     async def put(item) -> None:
-        if not queue.full():
-            return queue.put_nowait(item)   # room: no timer, no task
-        while True:   # a worker that died on a bug must not leave the producer waiting forever
-            try:
-                return await asyncio.wait_for(queue.put(item), 1)
-            except TimeoutError:
-                if all(w.done() for w in workers):
-                    await asyncio.gather(*workers)
-                    raise RuntimeError("every SMTP worker stopped") from None
+        while queue.full():   # a worker that died on a bug must not leave the producer waiting forever
+            if all(w.done() for w in workers):
+                await asyncio.gather(*workers)
+                raise RuntimeError("every SMTP worker stopped")
+            room[:] = [asyncio.get_running_loop().create_future()]
+            await room[0]
+        queue.put_nowait(item)
 
     async def each():
         if isinstance(items, list):

@@ -256,3 +256,21 @@ def test_a_plain_address_goes_on_the_command_line_as_aiosmtplib_would_write_it()
             assert _path(address, "ascii") == quote_address(address).encode() == f"<{address}>".encode()
     assert tried > 1000
     assert _path("Văn thư <vănthư@ubnd.example>", "utf-8") == "<vănthư@ubnd.example>".encode()
+
+
+def test_a_worker_that_dies_on_a_bug_stops_the_run_with_that_bug_instead_of_leaving_it_waiting():
+    from aiosmtpd.controller import Controller
+
+    from tests.servers import free_port
+    ctl = Controller(_Scripted({}), hostname="127.0.0.1", port=free_port())
+    ctl.start()
+
+    def done(item, error, detail):
+        raise KeyError(f"bug after {item.key}")
+    items = [_item(f"k{i}", "a@x.example") for i in range(40)]   # more than the queue holds
+    try:
+        with pytest.raises(KeyError, match="bug after k"):
+            asyncio.run(asyncio.wait_for(send_all(items, SmtpConfig("127.0.0.1", ctl.port, security="none",
+                                                                     connections=2), lambda item: True, done), 20))
+    finally:
+        ctl.stop()
