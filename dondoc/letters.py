@@ -299,15 +299,16 @@ def _named(name: str, addresses: list[str]) -> str:
     return ", ".join(f"{word} <{a}>" for a in addresses)
 
 
-@functools.lru_cache(maxsize=16)
-def _date_of(when: dt.datetime, offset: dt.timedelta | None) -> str:
-    return format_datetime(when)
+_LAST_DATE: list = [None, ""]   # the last time written (the very object) and its Date header
 
 
 def _date(when: dt.datetime) -> str:
-    """The Date header of `when` (`format_datetime`), made once for a run's every letter: keyed
-    by the offset too, since two equal aware times may be written in different zones."""
-    return _date_of(when, when.utcoffset())
+    """The Date header of `when` (`format_datetime`), made once for a run's every letter (they
+    share one `now`): kept for the same object only, as two equal aware times may be in
+    different zones."""
+    if when is not _LAST_DATE[0]:
+        _LAST_DATE[:] = [when, format_datetime(when)]
+    return _LAST_DATE[1]
 
 
 def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
@@ -334,7 +335,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
     unit = plan.unit(row["unit_id"])
     tag = tag_of(plan.plan.id, row["period"], row["task_id"], unit.id)
     subject, text, html = _mail_of(plan, row, templates, cal, history, unit.name, tag)
-    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
+    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"]) if row["cc_addrs"] not in (None, "", "[]") else []
     headers = _headers(plan, subject, mail_from, unit.name, to, cc, sent_at, row)
     return Letter(row["key"], mime(headers, text, html, [], row["message_id"]), None, "", "", tuple(to + cc))
 
@@ -427,7 +428,8 @@ def _encoded(value: str) -> str:
 def _b64(data: bytes) -> bytes:
     """Base64 in lines of 76 characters, each ending in CRLF (RFC 2045)."""
     text = base64.b64encode(data)
-    return b"".join([text[i:i + 76] + b"\r\n" for i in range(0, len(text), 76)])
+    lines = [text[i:i + 76] for i in range(0, len(text), 76)]
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 _b64_file = functools.lru_cache(maxsize=4)(_b64)   # the day's one PDF goes to every unit: encode it once
@@ -438,16 +440,20 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
     `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
     Written directly: the email package's generator costs more than the
     rest of a letter together, and every header here is either ours or checked as one line."""
-    for name, value in headers:   # folded lines ("\r\n ") are ours; any other line break is refused
-        if ("\n" in value or "\r" in value) and ("\n" in value.replace("\r\n ", "")
-                                                 or "\r" in value.replace("\r\n ", "")):
-            raise ValueError(f"line break in header {name}")   # never reached with a validated plan
+    lines = [f"{n}: {v}" for n, v in headers]
+    head = "\r\n".join(lines)
+    # folded lines ("\r\n ") are ours; any other line break is refused. A value is clean when each of
+    # its CR and LF is in a fold; so is the whole head (its names have none, a line break between
+    # two lines is never followed by a space) when it has one CR and one LF per fold and per break.
+    if not head.count("\r") == head.count("\n") == head.count("\r\n ") + len(lines) - 1:
+        for name, value in headers:
+            rest = value.replace("\r\n ", "")
+            if "\n" in rest or "\r" in rest:
+                raise ValueError(f"line break in header {name}")   # never reached with a validated plan
     mark = hashlib.sha256(seed.encode()).hexdigest()[:24]
     outer, inner = f"=_mixed_{mark}", f"=_alt_{mark}"
-    lines = [f"{n}: {v}" for n, v in headers]
-    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
-              f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]
-    out = ["\r\n".join(lines).encode()]
+    out = ["\r\n".join([head, "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
+                         f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]).encode()]
     for subtype, body in (("plain", text), ("html", html)):
         out.append(f'\r\n--{inner}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())

@@ -99,3 +99,24 @@ def test_a_header_with_a_line_break_of_its_own_is_refused_and_our_folding_is_not
     for bad in ("a\r\nBcc: x@y.example", "a\nBcc: x@y.example", "a\rb", "a\r\n b\nc", "a\r\n"):
         with pytest.raises(ValueError, match="line break in header Subject"):
             letters.mime([("Subject", bad)], "t", "<p>t</p>", [], "<a@b>")
+
+
+def test_the_line_break_check_and_the_base64_lines_are_the_plain_rules():
+    import base64
+    import random
+    rnd = random.Random(2045)
+    for _ in range(3000):   # refused exactly when a value keeps a CR or LF once its folds are taken out
+        values = ["".join(rnd.choice(["a", " ", "\r", "\n", "\r\n ", "\r\n", "ệ"]) for _ in range(rnd.randint(0, 6)))
+                  for _ in range(rnd.randint(1, 4))]
+        headers = [(f"X-H{i}", v) for i, v in enumerate(values)]
+        bad = next((n for n, v in headers if "\n" in v.replace("\r\n ", "") or "\r" in v.replace("\r\n ", "")), None)
+        try:
+            letters.mime(headers, "t", "h", [], "<a@b>")
+            refused = None
+        except ValueError as exc:
+            refused = str(exc)
+        assert refused == (f"line break in header {bad}" if bad else None), values
+    for n in [*range(0, 200), 4095, 4096, 4097]:
+        data = rnd.randbytes(n)
+        text = base64.b64encode(data)
+        assert letters._b64(data) == b"".join([text[i:i + 76] + b"\r\n" for i in range(0, len(text), 76)])
