@@ -14,6 +14,7 @@ import json
 import re
 import weakref
 from dataclasses import dataclass
+from email import base64mime, quoprimime
 from email.utils import format_datetime, formataddr
 from html import escape
 from pathlib import Path
@@ -281,15 +282,44 @@ def _address(name: str, address: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+# the octets a Q encoded-word writes as one character (the others take three: =XX)
+_Q_SHORT = bytes(o for o in range(256) if quoprimime.header_length(bytes([o])) == 1)
+
+
+def _named(name: str, addresses: list[str]) -> str:
+    """The addresses joined by ", ", each as `formataddr((name, address), charset="utf-8")`
+    writes it, a non-ASCII name encoded once for all: as the email package's UTF-8 charset
+    does, the shorter of base64 and Q (Q on a tie), in one encoded-word."""
+    if not name or name.isascii() or not all(a.isascii() for a in addresses):
+        return ", ".join(formataddr((name, a), charset="utf-8") for a in addresses)
+    data = name.encode("utf-8")
+    shorter = base64mime if base64mime.header_length(data) < len(data) + 2 * len(data.translate(None, _Q_SHORT)) \
+        else quoprimime
+    word = shorter.header_encode(data, "utf-8")
+    return ", ".join(f"{word} <{a}>" for a in addresses)
+
+
+_LAST_DATE: list = [None, ""]   # the last time written (the very object) and its Date header
+
+
+def _date(when: dt.datetime) -> str:
+    """The Date header of `when` (`format_datetime`), made once for a run's every letter (they
+    share one `now`): kept for the same object only, as two equal aware times may be in
+    different zones."""
+    if when is not _LAST_DATE[0]:
+        _LAST_DATE[:] = [when, format_datetime(when)]
+    return _LAST_DATE[1]
+
+
 def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
              sent_at: dt.datetime, row: dict) -> list[tuple[str, str]]:
     return [
         ("Subject", _encoded(subject)),
         ("From", _address(plan.issuer.short_name, mail_from)),
-        ("To", ", ".join(formataddr((name, a), charset="utf-8") for a in to)),
+        ("To", _named(name, to)),
         *([("Cc", ", ".join(cc))] if cc else []),
         ("Reply-To", _address(plan.issuer.short_name, plan.issuer.email)),
-        ("Date", format_datetime(sent_at)),
+        ("Date", _date(sent_at)),
         ("Message-ID", row["message_id"]),
         *([("In-Reply-To", row["thread_id"]), ("References", row["thread_id"])] if row.get("thread_id") else []),
         ("X-Dondoc-Key", row["key"]),
@@ -305,7 +335,7 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
     unit = plan.unit(row["unit_id"])
     tag = tag_of(plan.plan.id, row["period"], row["task_id"], unit.id)
     subject, text, html = _mail_of(plan, row, templates, cal, history, unit.name, tag)
-    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"] or "[]")
+    to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"]) if row["cc_addrs"] not in (None, "", "[]") else []
     headers = _headers(plan, subject, mail_from, unit.name, to, cc, sent_at, row)
     return Letter(row["key"], mime(headers, text, html, [], row["message_id"]), None, "", "", tuple(to + cc))
 
@@ -370,7 +400,7 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
     to = json.loads(row["to_addrs"])
     headers = [("Subject", _encoded(body["subject"])),
                ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
-               ("To", ", ".join(to)), ("Date", format_datetime(sent_at)), ("Message-ID", row["message_id"]),
+               ("To", ", ".join(to)), ("Date", _date(sent_at)), ("Message-ID", row["message_id"]),
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)
              for f in body.get("files", [])]
@@ -398,7 +428,8 @@ def _encoded(value: str) -> str:
 def _b64(data: bytes) -> bytes:
     """Base64 in lines of 76 characters, each ending in CRLF (RFC 2045)."""
     text = base64.b64encode(data)
-    return b"".join([text[i:i + 76] + b"\r\n" for i in range(0, len(text), 76)])
+    lines = [text[i:i + 76] for i in range(0, len(text), 76)]
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 _b64_file = functools.lru_cache(maxsize=4)(_b64)   # the day's one PDF goes to every unit: encode it once
@@ -409,15 +440,20 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
     `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
     Written directly: the email package's generator costs more than the
     rest of a letter together, and every header here is either ours or checked as one line."""
-    for name, value in headers:
-        if "\n" in value.replace("\r\n ", "") or "\r" in value.replace("\r\n ", ""):
-            raise ValueError(f"line break in header {name}")   # never reached with a validated plan
+    lines = [f"{n}: {v}" for n, v in headers]
+    head = "\r\n".join(lines)
+    # folded lines ("\r\n ") are ours; any other line break is refused. A value is clean when each of
+    # its CR and LF is in a fold; so is the whole head (its names have none, a line break between
+    # two lines is never followed by a space) when it has one CR and one LF per fold and per break.
+    if not head.count("\r") == head.count("\n") == head.count("\r\n ") + len(lines) - 1:
+        for name, value in headers:
+            rest = value.replace("\r\n ", "")
+            if "\n" in rest or "\r" in rest:
+                raise ValueError(f"line break in header {name}")   # never reached with a validated plan
     mark = hashlib.sha256(seed.encode()).hexdigest()[:24]
     outer, inner = f"=_mixed_{mark}", f"=_alt_{mark}"
-    lines = [f"{n}: {v}" for n, v in headers]
-    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
-              f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]
-    out = ["\r\n".join(lines).encode()]
+    out = ["\r\n".join([head, "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
+                         f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]).encode()]
     for subtype, body in (("plain", text), ("html", html)):
         out.append(f'\r\n--{inner}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())

@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiosmtplib
-from aiosmtplib.email import parse_address
+from aiosmtplib.email import parse_address, quote_address
+
+T = TypeVar("T")
 
 
 class DeliveryError(Exception):
@@ -157,19 +160,77 @@ def _classify(exc: Exception) -> DeliveryError:
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
 
 
-async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig) -> str:
+class _Watch:
+    """The per-command timeout of the commands one worker task sends in its transactions, kept
+    by one timer for the task instead of aiosmtplib's `asyncio.wait_for` on every answer (a
+    future, a timer and one more turn of the loop each). `ask` awaits one answer; when the
+    timer finds it waiting `timeout` seconds, it cancels that wait, and `ask` raises what
+    aiosmtplib raises on its own timeout (SMTPReadTimeoutError), the connection closed."""
+
+    def __init__(self, timeout: float):
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("_Watch belongs to a task")
+        self.loop, self.task, self.timeout, self.fired = asyncio.get_running_loop(), task, timeout, False
+        self.since: float | None = None    # when the answer now awaited was asked for
+        self.timer = self.loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        due = None if self.since is None or self.fired else self.since + self.timeout
+        if due is not None and now >= due - 0.001:   # the loop may run a timer a hair early
+            self.fired, due = True, None
+            self.task.cancel()
+        self.timer = self.loop.call_at(now + max(self.timeout, 0.01) if due is None else due, self._check)
+
+    async def ask(self, client: aiosmtplib.SMTP, answer: Awaitable[T]) -> T:
+        self.since = self.loop.time()
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            if not self.fired or self.task.uncancel() > 0:
+                raise   # not (only) the timeout: a cancellation from outside goes on
+            client.close()   # its answer may still come: the connection is out of step
+            raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
+        finally:
+            self.since, self.fired = None, False
+
+    def stop(self) -> None:
+        self.timer.cancel()
+
+
+def _path(address: str, encoding: str) -> bytes:
+    """`<address>` for MAIL FROM or RCPT TO, as aiosmtplib's `quote_address` writes it: a plain
+    address (`_PLAIN`) is already what its parsing returns, so it is not parsed again."""
+    if _PLAIN.fullmatch(address):
+        return b"<" + address.encode("ascii") + b">"
+    return quote_address(address).encode(encoding)
+
+
+async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig, watch: _Watch) -> str:
     """MAIL, RCPT and DATA for one item. Returns the refusals of some recipients (the rest
-    got it); raises DeliveryError scoped to the session or to the letter."""
+    got it); raises DeliveryError scoped to the session or to the letter.
+
+    MAIL and RCPT are the commands aiosmtplib's `mail()` and `rcpt()` write, with the same
+    answers turned into the same exceptions, through its `execute_command` (which closes the
+    connection on a timeout, a loss or a 421): the addresses were checked here already, and
+    parsing each again there cost more than the rest of the command."""
+    addresses = (item.sender, *item.recipients)
     utf8 = client.supports_extension("smtputf8")
-    problems = [p for a in (item.sender, *item.recipients) if (p := address_problem(a, utf8))]
+    problems = [p for a in addresses if (p := address_problem(a, utf8))]
     if problems:
         raise DeliveryError("; ".join(problems), permanent=True)
-    options = ["SMTPUTF8"] if not all(a.isascii() for a in (item.sender, *item.recipients)) else []
+    options = [b"SMTPUTF8"] if not all(a.isascii() for a in addresses) else []
     encoding = "utf-8" if options else "ascii"
     if client.supports_extension("size"):
-        options.insert(0, f"SIZE={len(item.data)}")
+        options.insert(0, b"SIZE=%d" % len(item.data))
     try:
-        await client.mail(item.sender, options=options, encoding=encoding)
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        answer = await watch.ask(client, client.execute_command(b"MAIL", b"FROM:" + _path(item.sender, encoding),
+                                                                *options, timeout=None))
+        if answer.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, item.sender)
     except aiosmtplib.SMTPSenderRefused as exc:
         if exc.code == 552:   # RFC 1870: this message is too big; the session is fine
             await _reset(client)
@@ -180,19 +241,19 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig)
     refused: list[aiosmtplib.SMTPRecipientRefused] = []
     try:
         for address in item.recipients:
-            try:
-                await client.rcpt(address, encoding=encoding)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                if exc.code == 421:      # the server is closing the connection
-                    raise _session(exc, cfg) from None
-                refused.append(exc)
+            answer = await watch.ask(client, client.execute_command(b"RCPT", b"TO:" + _path(address, encoding),
+                                                                    timeout=None))
+            if answer.code == 421:      # the server is closing the connection
+                raise _session(aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, address), cfg)
+            if answer.code not in (250, 251):
+                refused.append(aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, address))
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise _session(exc, cfg) from None
     if len(refused) == len(item.recipients):
         await _reset(client)
         raise _classify(aiosmtplib.SMTPRecipientsRefused(refused))
     try:
-        await _data(client, item.data, cfg)
+        await _data(client, item.data, cfg, watch)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code == 421:
             raise _session(exc, cfg) from None
@@ -214,20 +275,19 @@ def wire_ready(data: bytes) -> bool:
             and not data.startswith(b".") and b"\n." not in data)
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes, cfg: SmtpConfig) -> None:
+async def _data(client: aiosmtplib.SMTP, data: bytes, cfg: SmtpConfig, watch: _Watch) -> None:
     """DATA with `data`. A message already in wire form is written as it is: aiosmtplib's
     `data()` would make two regex passes over every message (line ends, period quoting), as
     costly as building it; anything else goes through `data()`, which normalises it."""
     if client.protocol is None or not wire_ready(data):
         await client.data(data, timeout=cfg.timeout)
         return
-    start = await client.execute_command(b"DATA", timeout=cfg.timeout)
+    start = await watch.ask(client, client.execute_command(b"DATA", timeout=None))
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
     try:
-        client.protocol.write(data)
-        client.protocol.write(b".\r\n")
-        answer = await client.protocol.read_response(timeout=cfg.timeout)
+        client.protocol.write(data + b".\r\n")   # one write, one system call
+        answer = await watch.ask(client, client.protocol.read_response(timeout=None))
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()
         raise
@@ -259,6 +319,12 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
     queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.connections * 4)
     limit = _RateLimit(cfg.rate_per_minute)
     stop: list[DeliveryError] = []
+    room: list[asyncio.Future] = []   # the producer waiting for a place in the full queue
+
+    def freed(*_) -> None:
+        """A worker took an item, or stopped: the producer waiting for room looks again."""
+        if room and not room[0].done():
+            room[0].set_result(None)
 
     async def connect() -> aiosmtplib.SMTP:
         tls = cfg.security == "tls"
@@ -278,9 +344,11 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
 
     async def worker() -> None:
         client: aiosmtplib.SMTP | None = None
+        watch = _Watch(cfg.timeout)
         try:
             while True:
                 item = await queue.get()
+                freed()
                 if item is None:
                     return
                 if stop or not claim(item):
@@ -293,7 +361,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                         if client is None or not client.is_connected:
                             client = await connect()
                         await limit.wait()
-                        detail = await _transaction(client, item, cfg)
+                        detail = await _transaction(client, item, cfg, watch)
                     except DeliveryError as exc:
                         error = exc
                         if client is not None and (exc.session or exc.sent_maybe):
@@ -310,6 +378,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                     if error.session:
                         stop.append(error)     # stop: the next run sends the rest
         finally:
+            watch.stop()
             if client is not None and client.is_connected:
                 try:
                     await client.quit()
@@ -317,15 +386,17 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                     client.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(cfg.connections)]
+    for w in workers:
+        w.add_done_callback(freed)
 
     async def put(item) -> None:
-        while True:   # a worker that died on a bug must not leave the producer waiting forever
-            try:
-                return await asyncio.wait_for(queue.put(item), 1)
-            except TimeoutError:
-                if all(w.done() for w in workers):
-                    await asyncio.gather(*workers)
-                    raise RuntimeError("every SMTP worker stopped") from None
+        while queue.full():   # a worker that died on a bug must not leave the producer waiting forever
+            if all(w.done() for w in workers):
+                await asyncio.gather(*workers)
+                raise RuntimeError("every SMTP worker stopped")
+            room[:] = [asyncio.get_running_loop().create_future()]
+            await room[0]
+        queue.put_nowait(item)
 
     async def each():
         if isinstance(items, list):

@@ -65,3 +65,58 @@ def test_a_template_that_changes_the_name_is_rendered_for_each_unit(tmp_path):
         assert mail == rendered_alone(plan, row, templates, cal)
         assert f"{plan.unit(unit).name.upper()} ({unit})" in mail[1]
     assert set(letters._MAILS[templates].values()) == {None}
+
+
+def test_the_to_header_and_the_date_are_what_the_email_package_writes():
+    import random
+    from email.utils import format_datetime, formataddr
+
+    import pytest
+    rnd = random.Random(2047)
+    pieces = ["UBND", "xã", "Số", "3", "huyện", "Đắk", "Mil", "é", "a", "(b)", '"q"', "\\", "<x>", ",", "Ấp", "=", "_",
+              "?", "tab\tx", ""]
+    names = ["", "UBND xa So 3", "Đài <Muộn> & 'Sớm'", "UBND xã Số 3 huyện Đắk Mil", "a" * 40 + "é"]
+    names += [" ".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 9))) for _ in range(3000)]
+    chosen = set()
+    for name in names:
+        for addresses in (["vanthu@xa.example"], ["a@x.example", "b.c+d@y.example"]):
+            expected = ", ".join(formataddr((name, a), charset="utf-8") for a in addresses)
+            assert letters._named(name, addresses) == expected, name
+            chosen.add(expected[:10])
+    assert any(c.startswith("=?utf-8?q?") for c in chosen) and any(c.startswith("=?utf-8?b?") for c in chosen)
+    with pytest.raises(UnicodeEncodeError):   # an address the header cannot carry is refused as before
+        letters._named("Văn thư", ["vănthư@ubnd.example"])
+    instant = dt.datetime(2026, 12, 2, 2, 5, 9, tzinfo=dt.UTC)
+    for when in (instant, instant.astimezone(dt.timezone(dt.timedelta(hours=7))), instant.replace(tzinfo=None),
+                 instant.astimezone(dt.timezone(dt.timedelta(hours=-3, minutes=-30))), instant):
+        assert letters._date(when) == format_datetime(when)
+
+
+def test_a_header_with_a_line_break_of_its_own_is_refused_and_our_folding_is_not():
+    import pytest
+    folded = letters._encoded("đã nhận báo cáo kết quả thực hiện kế hoạch năm 2026 của UBND xã Số 3")
+    assert "\r\n " in folded and letters.mime([("Subject", folded)], "t", "<p>t</p>", [], "<a@b>")
+    for bad in ("a\r\nBcc: x@y.example", "a\nBcc: x@y.example", "a\rb", "a\r\n b\nc", "a\r\n"):
+        with pytest.raises(ValueError, match="line break in header Subject"):
+            letters.mime([("Subject", bad)], "t", "<p>t</p>", [], "<a@b>")
+
+
+def test_the_line_break_check_and_the_base64_lines_are_the_plain_rules():
+    import base64
+    import random
+    rnd = random.Random(2045)
+    for _ in range(3000):   # refused exactly when a value keeps a CR or LF once its folds are taken out
+        values = ["".join(rnd.choice(["a", " ", "\r", "\n", "\r\n ", "\r\n", "ệ"]) for _ in range(rnd.randint(0, 6)))
+                  for _ in range(rnd.randint(1, 4))]
+        headers = [(f"X-H{i}", v) for i, v in enumerate(values)]
+        bad = next((n for n, v in headers if "\n" in v.replace("\r\n ", "") or "\r" in v.replace("\r\n ", "")), None)
+        try:
+            letters.mime(headers, "t", "h", [], "<a@b>")
+            refused = None
+        except ValueError as exc:
+            refused = str(exc)
+        assert refused == (f"line break in header {bad}" if bad else None), values
+    for n in [*range(0, 200), 4095, 4096, 4097]:
+        data = rnd.randbytes(n)
+        text = base64.b64encode(data)
+        assert letters._b64(data) == b"".join([text[i:i + 76] + b"\r\n" for i in range(0, len(text), 76)])
