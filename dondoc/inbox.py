@@ -24,8 +24,12 @@ class Fetched:
 
 
 def head_of(raw: bytes) -> bytes:
-    """The header block of a raw message (cheap: no parsing)."""
-    return raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    """The header block of a raw message: what comes before its first empty line (CRLF or LF
+    line ends). Cheap: no parsing, and no copy of the body."""
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n", 0, len(raw) if lf < 0 else lf + 4)   # one starting before `lf`
+    end = crlf if crlf >= 0 else lf
+    return raw if end < 0 else raw[:end]
 
 
 def _received_header(raw: bytes) -> dt.datetime | None:

@@ -346,6 +346,7 @@ _COVER = re.compile(r"\b(?:gui (?:kem|lai|bo sung|den|toi|so|qua)?\s*(?:bao cao|
 _NOT_A_COUNT = re.compile(r"\b(?:19|20)\d\d\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d+/[a-z]|\bso \d+|"
                           r"\b\d{1,2}[:h]\d{2}\b|\b(?:nam|thang|ngay|quy|dot) \d+")
 _SENTENCES = re.compile(r"(?<!\d)[.!?;](?!\d)|\n")
+_WORD, _DIGITS = re.compile(r"\w+"), re.compile(r"\d+")
 
 
 def reads_as_report(text: str) -> bool:
@@ -357,15 +358,18 @@ def reads_as_report(text: str) -> bool:
     "chương trình", "tổ chức", "tuyên truyền", "lượt", "buổi"…) and either at least 25 words
     or a number that is not a year, a date, a time or a document number (an amount, within
     the same sentence as a report word). Diacritics are ignored (many type without them)."""
-    words, numbers, report = 0, 0, False
-    for sentence in _SENTENCES.split(_fold(text)):
+    words, amount, report = 0, False, False
+    for sentence in _SENTENCES.split(_fold(text)):   # stops as soon as the answer is known
         if not sentence.strip() or _COVER.search(sentence):
             continue
         has_word = bool(_REPORT_WORDS.search(sentence))
         report |= has_word
-        words += len(re.findall(r"\w+", sentence))
-        numbers += has_word and len(re.findall(r"\d+", _NOT_A_COUNT.sub(" ", sentence))) > 0
-    return report and (words >= 25 or numbers > 0)
+        if words < 25:
+            words += len(_WORD.findall(sentence))
+        amount = amount or has_word and _DIGITS.search(_NOT_A_COUNT.sub(" ", sentence)) is not None
+        if report and (words >= 25 or amount):
+            return True
+    return False
 
 
 _ATTACHMENT_WORDS = re.compile(r"\b(?:dinh kem|gui kem|kem theo|kem file|kem tep|file kem|tep kem|attached|attachment|"

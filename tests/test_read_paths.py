@@ -1,0 +1,60 @@
+"""Shortcuts in reading a reply give what the plain code gave: dondoc.inbox.head_of (found, not
+split: the body is never copied) and models.inbound.reads_as_report (it stops once the answer
+is known), on the reply corpus and seeded random input."""
+from __future__ import annotations
+
+import itertools
+import random
+import re
+
+from dondoc.inbox import head_of
+from models.inbound import _COVER, _NOT_A_COUNT, _REPORT_WORDS, _SENTENCES, reads_as_report
+from models.mailparse import parse_reply
+from models.quote import _fold
+from tests.test_mailparse_fast import CORPUS
+
+
+def _split_head(raw: bytes) -> bytes:
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+
+
+def test_head_of_is_what_comes_before_the_first_empty_line():
+    pieces = [b"\r", b"\n", b"a", b"\r\n"]
+    shapes = [b"".join(t) for k in range(8) for t in itertools.product(pieces, repeat=k)]
+    rnd = random.Random(4)
+    shapes += [b"".join(rnd.choice(pieces + [b"\n\n", b"\r\n\r\n"]) for _ in range(rnd.randint(0, 20)))
+               for _ in range(20000)]
+    for raw in shapes + CORPUS + [r.replace(b"\n", b"\r\n") for r in CORPUS]:
+        assert head_of(raw) == _split_head(raw), raw
+    assert head_of(b"A: b\r\n\r\nbody\n\nmore") == b"A: b" and head_of(b"A: b\n\nx\r\n\r\n") == b"A: b"
+
+
+def _reads_as_report(text: str) -> bool:
+    """The rule as first written: every sentence looked at."""
+    words, numbers, report = 0, 0, False
+    for sentence in _SENTENCES.split(_fold(text)):
+        if not sentence.strip() or _COVER.search(sentence):
+            continue
+        has_word = bool(_REPORT_WORDS.search(sentence))
+        report |= has_word
+        words += len(re.findall(r"\w+", sentence))
+        numbers += has_word and len(re.findall(r"\d+", _NOT_A_COUNT.sub(" ", sentence))) > 0
+    return report and (words >= 25 or numbers > 0)
+
+
+SENTENCES = ["Kính gửi Sở", "UBND xã báo cáo kết quả tuyên truyền năm 2026", "đã đăng 12 tin, bài",
+             "tổ chức 3 buổi sinh hoạt", "Trân trọng", "Xin gửi báo cáo đính kèm", "theo công văn số 12/STTTT",
+             "ngày 05/11/2026", "lúc 8h30", "Tin, bài: 12", "chúng tôi đã làm nhiều việc trong năm qua",
+             "hoàn thành", "đạt 87,5%", "xin lỗi vì gửi muộn", "", "một hai ba bốn năm sáu bảy tám chín mười",
+             "treo 8 băng rôn", "Văn thư"]
+
+
+def test_reads_as_report_as_before():
+    rnd = random.Random(7)
+    texts = [parse_reply(raw).reply_text for raw in CORPUS]
+    texts += ["".join(rnd.choice(SENTENCES) + rnd.choice([". ", ".\n", "\n", "; ", "! ", " "])
+                      for _ in range(rnd.randint(0, 12))) for _ in range(3000)]
+    seen = {_reads_as_report(t) for t in texts}
+    assert seen == {True, False}
+    for text in texts:
+        assert reads_as_report(text) == _reads_as_report(text), text
