@@ -408,7 +408,19 @@ def _looks_like_bounce(msg, h: dict, subject: str, sender: str, text: str) -> bo
     return msg.get_content_type() == "multipart/report" and "delivery-status" in h.get("content-type", "") \
         or sender.split("@")[0] in ("mailer-daemon", "postmaster") \
         or bool(_BOUNCE_SUBJECT.match(subject)) \
-        or bool(_BOUNCE_BODY.search(text[:4000]))
+        or _bounce_body(text[:4000])
+
+
+# A piece of each _BOUNCE_BODY phrase made only of characters that ignoring case matches to
+# themselves and their ASCII capitals alone (no i, s or k: ı, İ, ſ and the Kelvin sign match
+# those): a text the pattern matches has one of them once lower-cased.
+_BOUNCE_HINTS = ("program", "able to", "could not", "ed to the", "n't del", "ollow", "permanent fatal")
+
+
+def _bounce_body(text: str) -> bool:
+    """`_BOUNCE_BODY.search(text)`, without running the pattern over text that has none of its phrases."""
+    low = text.lower()
+    return any(h in low for h in _BOUNCE_HINTS) and _BOUNCE_BODY.search(text) is not None
 
 
 _OUR_ID = re.compile(r"<[0-9a-z]+\.(?:" + "|".join(STAGES) + r")@([^<>\s]+)>")

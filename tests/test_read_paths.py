@@ -58,3 +58,37 @@ def test_reads_as_report_as_before():
     assert seen == {True, False}
     for text in texts:
         assert reads_as_report(text) == _reads_as_report(text), text
+
+
+PHRASES = ["This is the qmail-send program", "I'm afraid I wasn't able to deliver",
+           "could not be delivered to one or more", "Delivery has failed to these recipients", "wasn't delivered to",
+           "following address(es) failed", "following address failed", "permanent fatal errors"]
+
+
+def _odd_case(rnd: random.Random, text: str) -> str:
+    """The text with letters in random case, some as the non-ASCII letters case-blind matching takes for them."""
+    odd = {"i": "ıİ", "s": "ſ", "k": "\u212a"}
+    return "".join(rnd.choice(odd[ch.lower()]) if ch.lower() in odd and rnd.random() < 0.3
+                   else ch.upper() if rnd.random() < 0.5 else ch for ch in text)
+
+
+def test_a_bounce_notice_is_found_as_the_pattern_finds_it():
+    from models import mailparse
+    safe = set("abcdefghlmnoprtuw '-")   # no i, s, k
+    for pattern in mailparse._BOUNCE_BODY.pattern.split("|"):
+        phrase = pattern.replace(r"(?:\(es\))?", "").lower()
+        assert any(h in phrase and set(h) <= safe for h in mailparse._BOUNCE_HINTS), phrase
+    rnd = random.Random(3)
+    texts = [parse_reply(raw).text for raw in CORPUS]
+    for _ in range(5000):
+        phrase = rnd.choice(PHRASES)
+        cut = rnd.randint(0, len(phrase))
+        pieces = [rnd.choice(SENTENCES), phrase if rnd.random() < 0.5 else phrase[:cut] + " " + phrase[cut:],
+                  rnd.choice(SENTENCES)]
+        texts.append(_odd_case(rnd, " ".join(pieces)) if rnd.random() < 0.6 else " ".join(pieces))
+    found = 0
+    for text in texts:
+        want = mailparse._BOUNCE_BODY.search(text) is not None
+        found += want
+        assert mailparse._bounce_body(text) == want, text
+    assert 500 < found < len(texts) - 500
