@@ -190,8 +190,25 @@ def _remembered(read, part, *headers: str) -> str | None:
     return _REMEMBERED[key]
 
 
+def _payload(part):
+    """`part.get_payload(decode=True)` of a leaf part. A base64 body of ASCII text has its line
+    breaks dropped in one pass (the email package splits it into lines and joins them: the
+    same bytes) and is decoded as the email package decodes it when it is whole (strict base64,
+    no padding missing); anything else is the email package's."""
+    payload = getattr(part, "_payload", None)
+    if isinstance(payload, str) and payload.isascii() \
+            and str(part.get("content-transfer-encoding", "")).lower() == "base64":
+        data = payload.encode("ascii").translate(None, b"\r\n")
+        if len(data) % 4 == 0:
+            try:
+                return binascii.a2b_base64(data, strict_mode=True)
+            except binascii.Error:
+                pass
+    return part.get_payload(decode=True)
+
+
 def _decode(part) -> str:
-    payload = part.get_payload(decode=True) or b""
+    payload = _payload(part) or b""
     charset = (_remembered(email.message.Message.get_content_charset, part, "content-type") or "utf-8").lower()
     for cs in (charset, "utf-8", "cp1258", "latin-1"):
         try:
@@ -588,7 +605,7 @@ def _fast(data: bytes | str, depth: int) -> email.message.Message | None:
     if maintype != "multipart":
         msg.set_payload(_text(body))
         return msg
-    boundary = msg.get_boundary()
+    boundary = _remembered(email.message.Message.get_boundary, msg, "content-type")
     if not boundary or msg.get_content_subtype() == "digest" \
             or msg.get("Content-Transfer-Encoding", "7bit").lower() not in ("7bit", "8bit", "binary"):
         return None
@@ -658,7 +675,7 @@ def parse_reply(raw: bytes, own_domain: str | None = None, ours=()) -> Reply:
         ctype = part.get_content_type()
         if filename or disposition == "attachment":
             try:
-                payload = part.get_payload(decode=True)   # bytes (or None) for a leaf part
+                payload = _payload(part)   # bytes (or None) for a leaf part
                 data = payload if isinstance(payload, bytes) else b""
             except Exception:
                 data, defects = b"", defects + [f"unreadable part {ctype}"]
