@@ -55,6 +55,7 @@ class Match:
 
 _BIDI_AND_CONTROL = ("Cc", "Cf", "Cs")   # controls, format (bidi marks and overrides, zero-width), lone surrogates
 MAX_NAME_BYTES = 200
+_RESERVED = dict.fromkeys(map(ord, '<>:"|?*'))
 
 
 def safe_filename(name: str) -> str:
@@ -65,7 +66,10 @@ def safe_filename(name: str) -> str:
     or digits) kept and never a character cut in half. An empty stem becomes `tep-dinh-kem`
     (so `.pdf` is saved as `tep-dinh-kem.pdf`)."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
+    if name.isprintable():   # no control, format or surrogate character: those are not printable
+        name = name.translate(_RESERVED)
+    else:
+        name = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
     stem, dot, ext = name.strip().rpartition(".")
     if not dot or not re.fullmatch(r"[^\W_]{1,10}", ext):
         stem, ext = name, ""
