@@ -32,9 +32,12 @@ def head_of(raw: bytes) -> bytes:
     return raw if end < 0 else raw[:end]
 
 
+_RECEIVED = re.compile(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", re.M | re.I)
+
+
 def _received_header(raw: bytes) -> dt.datetime | None:
     head = head_of(raw)
-    m = re.search(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", head, re.M | re.I)
+    m = _RECEIVED.search(head)
     if not m or b";" not in m[0]:
         return None
     try:
