@@ -525,6 +525,7 @@ def auth_failed(reply: Reply, authserv_id: str | None = None) -> str | None:
 _HEAD_END = re.compile(rb"\n\r?\n")
 _HEADERS = email.parser.Parser()
 _MAX_DEPTH = 8
+_BARE_CR = re.compile(rb"\r(?!\n)")   # a CR that ends a line by itself
 _NAME = re.compile(r"[\041-\071\073-\176]+")   # a header name, as the email package's parser takes it
 
 
@@ -535,7 +536,7 @@ def message_from_bytes(raw: bytes) -> email.message.Message:
     is one slice, not 700 lines each matched against a boundary pattern compiled for this
     message). Mail of any other shape (message/* parts, a missing boundary, bare CR line
     ends, a header block the parser finds a defect in…) is parsed by the email package."""
-    if b"\r" not in raw or raw.count(b"\r") == raw.count(b"\r\n"):
+    if b"\r" not in raw or _BARE_CR.search(raw) is None:
         msg = _fast(raw, 0)
         if msg is not None:
             return msg

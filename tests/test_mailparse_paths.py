@@ -195,3 +195,14 @@ def test_a_base64_body_decodes_as_the_email_package_decodes_it():
             assert [type(d) for d in part.defects] == [type(d) for d in ref.defects]
             fast += cte == "base64" and not part.defects
     assert fast > 1000
+
+
+def test_a_bare_cr_is_found_as_counting_finds_it():
+    import itertools
+    shapes = [b"".join(t) for k in range(9) for t in itertools.product([b"\r", b"\n", b"a"], repeat=k)]
+    for raw in shapes:
+        assert (mailparse._BARE_CR.search(raw) is None) == (raw.count(b"\r") == raw.count(b"\r\n")), raw
+    crlf = CORPUS[0].replace(b"\n", b"\r\n")
+    odd = crlf[:-40] + b"\rx" + crlf[-40:]   # one bare CR near the end: the email package reads it
+    from tests.test_mailparse_fast import tree
+    assert tree(mailparse.message_from_bytes(odd)) == tree(email.message_from_bytes(odd))
