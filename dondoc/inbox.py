@@ -24,13 +24,20 @@ class Fetched:
 
 
 def head_of(raw: bytes) -> bytes:
-    """The header block of a raw message (cheap: no parsing)."""
-    return raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    """The header block of a raw message: what comes before its first empty line (CRLF or LF
+    line ends). Cheap: no parsing, and no copy of the body."""
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n", 0, len(raw) if lf < 0 else lf + 4)   # one starting before `lf`
+    end = crlf if crlf >= 0 else lf
+    return raw if end < 0 else raw[:end]
+
+
+_RECEIVED = re.compile(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", re.M | re.I)
 
 
 def _received_header(raw: bytes) -> dt.datetime | None:
     head = head_of(raw)
-    m = re.search(rb"^Received:[^\n]*(?:\n[ \t][^\n]*)*", head, re.M | re.I)
+    m = _RECEIVED.search(head)
     if not m or b";" not in m[0]:
         return None
     try:

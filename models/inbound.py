@@ -55,6 +55,7 @@ class Match:
 
 _BIDI_AND_CONTROL = ("Cc", "Cf", "Cs")   # controls, format (bidi marks and overrides, zero-width), lone surrogates
 MAX_NAME_BYTES = 200
+_RESERVED = dict.fromkeys(map(ord, '<>:"|?*'))
 
 
 def safe_filename(name: str) -> str:
@@ -65,7 +66,10 @@ def safe_filename(name: str) -> str:
     or digits) kept and never a character cut in half. An empty stem becomes `tep-dinh-kem`
     (so `.pdf` is saved as `tep-dinh-kem.pdf`)."""
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
+    if name.isprintable():   # no control, format or surrogate character: those are not printable
+        name = name.translate(_RESERVED)
+    else:
+        name = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
     stem, dot, ext = name.strip().rpartition(".")
     if not dot or not re.fullmatch(r"[^\W_]{1,10}", ext):
         stem, ext = name, ""
@@ -346,6 +350,7 @@ _COVER = re.compile(r"\b(?:gui (?:kem|lai|bo sung|den|toi|so|qua)?\s*(?:bao cao|
 _NOT_A_COUNT = re.compile(r"\b(?:19|20)\d\d\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d+/[a-z]|\bso \d+|"
                           r"\b\d{1,2}[:h]\d{2}\b|\b(?:nam|thang|ngay|quy|dot) \d+")
 _SENTENCES = re.compile(r"(?<!\d)[.!?;](?!\d)|\n")
+_WORD, _DIGITS = re.compile(r"\w+"), re.compile(r"\d+")
 
 
 def reads_as_report(text: str) -> bool:
@@ -357,15 +362,18 @@ def reads_as_report(text: str) -> bool:
     "chương trình", "tổ chức", "tuyên truyền", "lượt", "buổi"…) and either at least 25 words
     or a number that is not a year, a date, a time or a document number (an amount, within
     the same sentence as a report word). Diacritics are ignored (many type without them)."""
-    words, numbers, report = 0, 0, False
-    for sentence in _SENTENCES.split(_fold(text)):
+    words, amount, report = 0, False, False
+    for sentence in _SENTENCES.split(_fold(text)):   # stops as soon as the answer is known
         if not sentence.strip() or _COVER.search(sentence):
             continue
         has_word = bool(_REPORT_WORDS.search(sentence))
         report |= has_word
-        words += len(re.findall(r"\w+", sentence))
-        numbers += has_word and len(re.findall(r"\d+", _NOT_A_COUNT.sub(" ", sentence))) > 0
-    return report and (words >= 25 or numbers > 0)
+        if words < 25:
+            words += len(_WORD.findall(sentence))
+        amount = amount or has_word and _DIGITS.search(_NOT_A_COUNT.sub(" ", sentence)) is not None
+        if report and (words >= 25 or amount):
+            return True
+    return False
 
 
 _ATTACHMENT_WORDS = re.compile(r"\b(?:dinh kem|gui kem|kem theo|kem file|kem tep|file kem|tep kem|attached|attachment|"

@@ -9,10 +9,12 @@ in `defects`.
 """
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import email
 import email.message
 import email.parser
+import email.quoprimime
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -85,20 +87,129 @@ def _header(msg, name: str, firsts: dict[str, str] | None = None) -> str:
         raw = raw.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     if "=?" not in raw:   # no encoded-word: decode_header would give it back as it is
         return nfc(" ".join(raw.split()))
-    try:
-        text = str(make_header(decode_header(raw)))
-    except (LookupError, UnicodeError, ValueError):
-        text = raw
+    text = _utf8_words(raw)
+    if text is None:
+        try:
+            text = str(make_header(decode_header(raw)))
+        except (LookupError, UnicodeError, ValueError):
+            text = raw
     return nfc(" ".join(text.split()))
+
+
+_ENCODED_WORD = re.compile(r"=\?([^?]*?)\?([qQbB])\?(.*?)\?=", re.MULTILINE)   # email.header.ecre
+
+
+def _utf8_words(raw: str) -> str | None:
+    """`str(make_header(decode_header(raw)))` for an ASCII header whose encoded-words are all
+    UTF-8 (as Gmail, Outlook and phones write them), without the email package's Header and
+    Charset objects: the same steps (whitespace between two encoded-words dropped, adjacent
+    words of one charset joined, a space where encoded and plain text meet). None for any other
+    header, or where the email package would raise: the caller then asks the email package."""
+    if not raw.isascii():
+        return None
+    if not _ENCODED_WORD.search(raw):   # decode_header gives it back as it is
+        return raw
+    words: list[tuple[str, str | None]] = []   # (text, encoding) as decode_header splits them
+    for line in raw.splitlines():
+        parts = _ENCODED_WORD.split(line)
+        words += [(parts[0].lstrip(), None)] if parts[0].lstrip() else []
+        for i in range(1, len(parts), 4):
+            if parts[i].lower() != "utf-8":
+                return None
+            words.append((parts[i + 2], parts[i + 1].lower()))
+            if parts[i + 3]:
+                words.append((parts[i + 3], None))
+    drop = {n - 1 for n in range(2, len(words)) if words[n][1] and words[n - 2][1] and words[n - 1][0].isspace()}
+    chunks: list[list] = []   # [bytes, encoded]: decode_header's collapsed list
+    for n, (word, encoding) in enumerate(words):
+        if n in drop:
+            continue
+        if encoding == "q":
+            data = email.quoprimime.header_decode(word).encode("latin-1")
+        elif encoding == "b":
+            try:
+                data = binascii.a2b_base64((word + "==="[:4 - len(word) % 4] if len(word) % 4 else word).encode())
+            except binascii.Error:   # the email package raises HeaderParseError
+                return None
+        else:
+            data = word.encode("ascii")
+        if chunks and chunks[-1][1] == bool(encoding):
+            chunks[-1][0] += data if encoding else b" " + data
+        else:
+            chunks.append([data, bool(encoding)])
+    out: list[str] = []
+    last_encoded, last_space = False, False
+    for data, encoded in chunks:
+        try:
+            text = data.decode("utf-8" if encoded else "ascii")
+        except UnicodeDecodeError:
+            return None
+        if out:   # Header.__str__: a space where an encoded word meets plain text without one
+            if last_encoded:
+                if not encoded and not (text and _nonctext(text[0])):
+                    out.append(" ")
+            elif encoded and not last_space:
+                out.append(" ")
+        last_space, last_encoded = bool(text) and _nonctext(text[-1]), encoded
+        out.append(text)
+    return "".join(out)
+
+
+def _nonctext(s: str) -> bool:
+    return s.isspace() or s in ("(", ")", "\\")
 
 
 def _ids(value: str) -> list[str]:
     return re.findall(r"<[^<>\s]+>", value or "")
 
 
+def _filename(part) -> str | None:
+    """The part's file name: RFC 2231, or RFC 2047 in a parameter (not standard, but common)."""
+    filename = part.get_filename()
+    if filename and "=?" in filename:
+        filename = str(make_header(decode_header(filename)))
+    return filename
+
+
+_REMEMBERED: dict[tuple, str | None] = {}
+
+
+def _remembered(read, part, *headers: str) -> str | None:
+    """`read(part)`, for a `read` whose answer depends only on the first value of each of
+    `headers` (a parameter such as the charset or the file name): worked out once for the same
+    values, which most mail repeats (`text/plain; charset="utf-8"`). Short str values only; at
+    most 4,096 remembered; an exception is raised again each time, never remembered."""
+    values = tuple(part.get(h) for h in headers)
+    if not all(v is None or isinstance(v, str) and len(v) <= 1000 for v in values):
+        return read(part)
+    key = (read, *values)
+    if key not in _REMEMBERED:
+        if len(_REMEMBERED) >= 4096:
+            _REMEMBERED.clear()
+        _REMEMBERED[key] = read(part)
+    return _REMEMBERED[key]
+
+
+def _payload(part):
+    """`part.get_payload(decode=True)` of a leaf part. A base64 body of ASCII text has its line
+    breaks dropped in one pass (the email package splits it into lines and joins them: the
+    same bytes) and is decoded as the email package decodes it when it is whole (strict base64,
+    no padding missing); anything else is the email package's."""
+    payload = getattr(part, "_payload", None)
+    if isinstance(payload, str) and payload.isascii() \
+            and str(part.get("content-transfer-encoding", "")).lower() == "base64":
+        data = payload.encode("ascii").translate(None, b"\r\n")
+        if len(data) % 4 == 0:
+            try:
+                return binascii.a2b_base64(data, strict_mode=True)
+            except binascii.Error:
+                pass
+    return part.get_payload(decode=True)
+
+
 def _decode(part) -> str:
-    payload = part.get_payload(decode=True) or b""
-    charset = (part.get_content_charset() or "utf-8").lower()
+    payload = _payload(part) or b""
+    charset = (_remembered(email.message.Message.get_content_charset, part, "content-type") or "utf-8").lower()
     for cs in (charset, "utf-8", "cp1258", "latin-1"):
         try:
             return nfc(payload.decode(cs))
@@ -314,7 +425,19 @@ def _looks_like_bounce(msg, h: dict, subject: str, sender: str, text: str) -> bo
     return msg.get_content_type() == "multipart/report" and "delivery-status" in h.get("content-type", "") \
         or sender.split("@")[0] in ("mailer-daemon", "postmaster") \
         or bool(_BOUNCE_SUBJECT.match(subject)) \
-        or bool(_BOUNCE_BODY.search(text[:4000]))
+        or _bounce_body(text[:4000])
+
+
+# A piece of each _BOUNCE_BODY phrase made only of characters that ignoring case matches to
+# themselves and their ASCII capitals alone (no i, s or k: ı, İ, ſ and the Kelvin sign match
+# those): a text the pattern matches has one of them once lower-cased.
+_BOUNCE_HINTS = ("program", "able to", "could not", "ed to the", "n't del", "ollow", "permanent fatal")
+
+
+def _bounce_body(text: str) -> bool:
+    """`_BOUNCE_BODY.search(text)`, without running the pattern over text that has none of its phrases."""
+    low = text.lower()
+    return any(h in low for h in _BOUNCE_HINTS) and _BOUNCE_BODY.search(text) is not None
 
 
 _OUR_ID = re.compile(r"<[0-9a-z]+\.(?:" + "|".join(STAGES) + r")@([^<>\s]+)>")
@@ -350,12 +473,28 @@ def _kind(msg, subject: str, sender: str, text: str, own: bool) -> str:
     return "reply"
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_FROM = re.compile(rf"(?:(?P<name>[^\s()<>@,:;.\"\[\]\\]+(?: [^\s()<>@,:;.\"\[\]\\]+)*) )?"
+                         rf"<(?P<addr>{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>"
+                         rf"|(?P<bare>{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
+
+
+def _addresses(value: str) -> list[tuple[str, str]]:
+    """`getaddresses([value])`; for the usual From (`Tên <a@b.c>` or `a@b.c`, the name's words
+    one space apart with none of the address specials, a dot-atom address) without the
+    character-by-character address parser."""
+    m = _PLAIN_FROM.fullmatch(value)
+    if m is None:
+        return getaddresses([value])
+    return [(m["name"] or "", m["addr"])] if m["addr"] else [("", m["bare"])]
+
+
 def _sender(from_header: str) -> tuple[str, str, str | None]:
     """(name, address, problem) of a From header. The address must be the only one in the
     header (display names included: `"unit@x" <attacker@evil>` names two), have one `@`, a
     non-empty local part and a dotted domain; otherwise the address is "" and `problem`
     says why, in Vietnamese."""
-    pairs = [(n, a) for n, a in getaddresses([from_header]) if n or a]
+    pairs = [(n, a) for n, a in _addresses(from_header) if n or a]
     named = {a.lower().strip(".") for a in _ADDRESS.findall(from_header)}
     if not pairs or "@" not in pairs[0][1]:
         return (pairs[0][0] if pairs else ""), "", "thư không có địa chỉ người gửi"
@@ -383,60 +522,109 @@ def auth_failed(reply: Reply, authserv_id: str | None = None) -> str | None:
     return "xác thực người gửi không đạt: " + ", ".join(dict.fromkeys(failed)) if failed else None
 
 
-_HEAD_END = re.compile(r"\n\r?\n")
+_HEAD_END = re.compile(rb"\n\r?\n")
 _HEADERS = email.parser.Parser()
 _MAX_DEPTH = 8
+_BARE_CR = re.compile(rb"\r(?!\n)")   # a CR that ends a line by itself
+_NAME = re.compile(r"[\041-\071\073-\176]+")   # a header name, as the email package's parser takes it
 
 
 def message_from_bytes(raw: bytes) -> email.message.Message:
     """`email.message_from_bytes(raw)` (compat32), the same tree, faster for the usual mail:
-    a multipart message is cut at its boundaries with string searches and only each part's
-    header block goes through the email package's line-by-line parser (a 50 KB attachment
+    a multipart message is cut at its boundaries with byte searches, each part's header block
+    is read by `_head` and only the parts' own bytes are decoded to text (a 50 KB attachment
     is one slice, not 700 lines each matched against a boundary pattern compiled for this
     message). Mail of any other shape (message/* parts, a missing boundary, bare CR line
     ends, a header block the parser finds a defect in…) is parsed by the email package."""
-    text = raw.decode("ascii", "surrogateescape")
-    if text.count("\r") == text.count("\r\n"):
-        msg = _fast(text, 0)
+    if b"\r" not in raw or _BARE_CR.search(raw) is None:
+        msg = _fast(raw, 0)
         if msg is not None:
             return msg
     return email.message_from_bytes(raw)
 
 
-def _fast(text: str, depth: int) -> email.message.Message | None:
-    """The Message of `text` (see `message_from_bytes`), or None when it is not of the plain shape."""
-    if text.startswith(("\n", "\r\n")):
-        head, body = "", text[1 if text[0] == "\n" else 2:]
+def _text(data: bytes) -> str:
+    """Bytes as the email package reads them: ASCII, any other byte as a surrogate escape."""
+    return data.decode("ascii") if data.isascii() else data.decode("ascii", "surrogateescape")
+
+
+def _head(head: str) -> email.message.Message | None:
+    """The Message (no payload yet) of a header block that ends in a line end and has no empty
+    line and no bare CR: what `email.parser.Parser().parsestr(head, headersonly=True)` gives
+    when it finds no defect, or None for any other shape (a line that is no header, a first
+    line that continues none, a `From ` envelope line), which the caller hands to the email
+    package. Each header is kept as the parser keeps it (compat32 `header_source_parse`):
+    the value after `:` without its leading spaces and tabs, its continuation lines with their
+    line ends, the last line end dropped."""
+    if head.count("\r") != head.count("\r\n"):   # a bare CR ends a line for the parser
+        return None
+    msg = email.message.Message()
+    lines = head.split("\n")
+    if lines.pop() != "":
+        return None
+    name, value = "", ""
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if not name:
+                return None
+            value += line + "\n"
+            continue
+        if name:
+            msg.set_raw(name, value.rstrip("\r\n"))
+        i = line.find(":")
+        if i <= 0 or line.startswith("From ") or not _NAME.fullmatch(line, 0, i):
+            return None
+        name, value = line[:i], line[i + 1:].lstrip(" \t") + "\n"
+    if name:
+        msg.set_raw(name, value.rstrip("\r\n"))
+    return msg
+
+
+def _fast(data: bytes | str, depth: int) -> email.message.Message | None:
+    """The Message of `data` (see `message_from_bytes`), or None when it is not of the plain shape.
+    `data`: the raw bytes (or their text as the email package decodes them)."""
+    if isinstance(data, str):
+        try:
+            data = data.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:
+            return None
+    if data.startswith((b"\n", b"\r\n")):
+        head, body = "", data[1 if data[:1] == b"\n" else 2:]
     else:
-        end = _HEAD_END.search(text)
+        end = _HEAD_END.search(data)
         if end is None:
             return None
-        head, body = text[:end.start() + 1], text[end.end():]
-    msg = _HEADERS.parsestr(head, headersonly=True)
-    if msg.defects or msg.get_payload():
-        return None
+        head, body = _text(data[:end.start() + 1]), data[end.end():]
+    msg = _head(head) if head else None
+    if msg is None:
+        msg = _HEADERS.parsestr(head, headersonly=True)
+        if msg.defects or msg.get_payload():
+            return None
     maintype = msg.get_content_maintype()
     if maintype == "message" or depth > _MAX_DEPTH:
         return None
     if maintype != "multipart":
-        msg.set_payload(body)
+        msg.set_payload(_text(body))
         return msg
-    boundary = msg.get_boundary()
+    boundary = _remembered(email.message.Message.get_boundary, msg, "content-type")
     if not boundary or msg.get_content_subtype() == "digest" \
             or msg.get("Content-Transfer-Encoding", "7bit").lower() not in ("7bit", "8bit", "binary"):
         return None
-    sep = "--" + boundary
+    try:
+        sep = ("--" + boundary).encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:   # a boundary no line of the bytes can carry
+        return None
     found = []     # (where the boundary line starts, where the next line starts, closing)
 
     def line_at(i: int) -> int:   # where the next line that starts with `sep` starts, or -1
-        j = body.find("\n" + sep, i)
+        j = body.find(b"\n" + sep, i)
         return j + 1 if j >= 0 else -1
     at = 0 if body.startswith(sep) else line_at(0)
     while at >= 0:
-        line_end = body.find("\n", at)
-        after = body[at + len(sep):len(body) if line_end < 0 else line_end].rstrip("\r")
-        closing = after.startswith("--")
-        if not (after[2:] if closing else after).strip(" \t"):
+        line_end = body.find(b"\n", at)
+        after = body[at + len(sep):len(body) if line_end < 0 else line_end].rstrip(b"\r")
+        closing = after.startswith(b"--")
+        if not (after[2:] if closing else after).strip(b" \t"):
             found.append((at, len(body) if line_end < 0 else line_end + 1, closing))
             if closing:
                 break
@@ -446,15 +634,15 @@ def _fast(text: str, depth: int) -> email.message.Message | None:
     parts: list[email.message.Message | str] = []
     for (_, start, _), (stop, _, _) in zip(found, found[1:], strict=False):
         chunk = body[start:stop]
-        chunk = chunk[:-2] if chunk.endswith("\r\n") else chunk[:-1] if chunk.endswith("\n") else chunk
+        chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk[:-1] if chunk.endswith(b"\n") else chunk
         part = _fast(chunk, depth + 1)
         if part is None:
             return None
         parts.append(part)
     msg.set_payload(parts)
     preamble = body[:found[0][0]]
-    msg.preamble = (preamble[:-2] if preamble.endswith("\r\n") else preamble.rstrip("\n")) if preamble else None
-    msg.epilogue = body[found[-1][1]:]
+    msg.preamble = _text(preamble[:-2] if preamble.endswith(b"\r\n") else preamble.rstrip(b"\n")) if preamble else None
+    msg.epilogue = _text(body[found[-1][1]:])
     return msg
 
 
@@ -481,16 +669,14 @@ def parse_reply(raw: bytes, own_domain: str | None = None, ours=()) -> Reply:
         if part.is_multipart() or part.get_content_type().startswith("message/"):
             continue
         try:
-            filename = part.get_filename()
-            if filename and "=?" in filename:   # RFC 2047 in a parameter: not standard, but common
-                filename = str(make_header(decode_header(filename)))
+            filename = _remembered(_filename, part, "content-disposition", "content-type")
         except Exception:
             filename, defects = None, defects + ["bad filename"]
         disposition = part.get_content_disposition()
         ctype = part.get_content_type()
         if filename or disposition == "attachment":
             try:
-                payload = part.get_payload(decode=True)   # bytes (or None) for a leaf part
+                payload = _payload(part)   # bytes (or None) for a leaf part
                 data = payload if isinstance(payload, bytes) else b""
             except Exception:
                 data, defects = b"", defects + [f"unreadable part {ctype}"]
