@@ -299,16 +299,18 @@ def _named(name: str, addresses: list[str]) -> str:
     return ", ".join(f"{word} <{a}>" for a in addresses)
 
 
-_LAST_DATE: list = [None, ""]   # the last time written (the very object) and its Date header
+_last_date: tuple[dt.datetime | None, str] = (None, "")   # the last time written (that very object), its header
 
 
 def _date(when: dt.datetime) -> str:
     """The Date header of `when` (`format_datetime`), made once for a run's every letter (they
     share one `now`): kept for the same object only, as two equal aware times may be in
-    different zones."""
-    if when is not _LAST_DATE[0]:
-        _LAST_DATE[:] = [when, format_datetime(when)]
-    return _LAST_DATE[1]
+    different zones; one tuple read once, so a thread beside this one cannot mix two."""
+    global _last_date
+    last = _last_date
+    if last[0] is not when:
+        last = _last_date = (when, format_datetime(when))
+    return last[1]
 
 
 def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str], cc: list[str],
@@ -452,8 +454,8 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
                 raise ValueError(f"line break in header {name}")   # never reached with a validated plan
     mark = hashlib.sha256(seed.encode()).hexdigest()[:24]
     outer, inner = f"=_mixed_{mark}", f"=_alt_{mark}"
-    out = ["\r\n".join([head, "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
-                         f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]).encode()]
+    out = ["\r\n".join([*lines, "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",
+                           f"--{outer}", f'Content-Type: multipart/alternative; boundary="{inner}"', ""]).encode()]
     for subtype, body in (("plain", text), ("html", html)):
         out.append(f'\r\n--{inner}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
                    f"Content-Transfer-Encoding: base64\r\n\r\n".encode())
