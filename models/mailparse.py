@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
+import email.errors
 import email.message
 import email.parser
 import email.quoprimime
@@ -91,7 +92,7 @@ def _header(msg, name: str, firsts: dict[str, str] | None = None) -> str:
     if text is None:
         try:
             text = str(make_header(decode_header(raw)))
-        except (LookupError, UnicodeError, ValueError):
+        except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):   # a broken encoded-word
             text = raw
     return nfc(" ".join(text.split()))
 
