@@ -563,21 +563,21 @@ def _head(head: str) -> email.message.Message | None:
     lines = head.split("\n")
     if lines.pop() != "":
         return None
-    name, value = "", ""
+    name, value = "", []   # the header being read: its name, its value's lines
     for line in lines:
         if line[:1] in (" ", "\t"):
             if not name:
                 return None
-            value += line + "\n"
+            value.append(line)
             continue
         if name:
-            msg.set_raw(name, value.rstrip("\r\n"))
+            msg.set_raw(name, "\n".join(value).rstrip("\r\n"))
         i = line.find(":")
         if i <= 0 or line.startswith("From ") or not _NAME.fullmatch(line, 0, i):
             return None
-        name, value = line[:i], line[i + 1:].lstrip(" \t") + "\n"
+        name, value = line[:i], [line[i + 1:].lstrip(" \t")]
     if name:
-        msg.set_raw(name, value.rstrip("\r\n"))
+        msg.set_raw(name, "\n".join(value).rstrip("\r\n"))
     return msg
 
 
