@@ -121,7 +121,7 @@ def _utf8_words(raw: str) -> str | None:
             if parts[i + 3]:
                 words.append((parts[i + 3], None))
     drop = {n - 1 for n in range(2, len(words)) if words[n][1] and words[n - 2][1] and words[n - 1][0].isspace()}
-    chunks: list[list] = []   # [bytes, encoded]: decode_header's collapsed list
+    chunks: list[tuple[list[bytes], bool]] = []   # (pieces, encoded): decode_header's collapsed list
     for n, (word, encoding) in enumerate(words):
         if n in drop:
             continue
@@ -135,14 +135,14 @@ def _utf8_words(raw: str) -> str | None:
         else:
             data = word.encode("ascii")
         if chunks and chunks[-1][1] == bool(encoding):
-            chunks[-1][0] += data if encoding else b" " + data
+            chunks[-1][0].extend((data,) if encoding else (b" ", data))
         else:
-            chunks.append([data, bool(encoding)])
+            chunks.append(([data], bool(encoding)))
     out: list[str] = []
     last_encoded, last_space = False, False
-    for data, encoded in chunks:
+    for pieces, encoded in chunks:
         try:
-            text = data.decode("utf-8" if encoded else "ascii")
+            text = b"".join(pieces).decode("utf-8" if encoded else "ascii")
         except UnicodeDecodeError:
             return None
         if out:   # Header.__str__: a space where an encoded word meets plain text without one
