@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
+import email.errors
 import email.message
 import email.parser
 import email.quoprimime
@@ -91,7 +92,7 @@ def _header(msg, name: str, firsts: dict[str, str] | None = None) -> str:
     if text is None:
         try:
             text = str(make_header(decode_header(raw)))
-        except (LookupError, UnicodeError, ValueError):
+        except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):   # a broken encoded-word
             text = raw
     return nfc(" ".join(text.split()))
 
@@ -120,7 +121,7 @@ def _utf8_words(raw: str) -> str | None:
             if parts[i + 3]:
                 words.append((parts[i + 3], None))
     drop = {n - 1 for n in range(2, len(words)) if words[n][1] and words[n - 2][1] and words[n - 1][0].isspace()}
-    chunks: list[list] = []   # [bytes, encoded]: decode_header's collapsed list
+    chunks: list[tuple[list[bytes], bool]] = []   # (pieces, encoded): decode_header's collapsed list
     for n, (word, encoding) in enumerate(words):
         if n in drop:
             continue
@@ -134,14 +135,14 @@ def _utf8_words(raw: str) -> str | None:
         else:
             data = word.encode("ascii")
         if chunks and chunks[-1][1] == bool(encoding):
-            chunks[-1][0] += data if encoding else b" " + data
+            chunks[-1][0].extend((data,) if encoding else (b" ", data))
         else:
-            chunks.append([data, bool(encoding)])
+            chunks.append(([data], bool(encoding)))
     out: list[str] = []
     last_encoded, last_space = False, False
-    for data, encoded in chunks:
+    for pieces, encoded in chunks:
         try:
-            text = data.decode("utf-8" if encoded else "ascii")
+            text = b"".join(pieces).decode("utf-8" if encoded else "ascii")
         except UnicodeDecodeError:
             return None
         if out:   # Header.__str__: a space where an encoded word meets plain text without one
@@ -562,21 +563,21 @@ def _head(head: str) -> email.message.Message | None:
     lines = head.split("\n")
     if lines.pop() != "":
         return None
-    name, value = "", ""
+    name, value = "", []   # the header being read: its name, its value's lines
     for line in lines:
         if line[:1] in (" ", "\t"):
             if not name:
                 return None
-            value += line + "\n"
+            value.append(line)
             continue
         if name:
-            msg.set_raw(name, value.rstrip("\r\n"))
+            msg.set_raw(name, "\n".join(value).rstrip("\r\n"))
         i = line.find(":")
         if i <= 0 or line.startswith("From ") or not _NAME.fullmatch(line, 0, i):
             return None
-        name, value = line[:i], line[i + 1:].lstrip(" \t") + "\n"
+        name, value = line[:i], [line[i + 1:].lstrip(" \t")]
     if name:
-        msg.set_raw(name, value.rstrip("\r\n"))
+        msg.set_raw(name, "\n".join(value).rstrip("\r\n"))
     return msg
 
 

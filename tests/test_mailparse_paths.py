@@ -206,3 +206,9 @@ def test_a_bare_cr_is_found_as_counting_finds_it():
     odd = crlf[:-40] + b"\rx" + crlf[-40:]   # one bare CR near the end: the email package reads it
     from tests.test_mailparse_fast import tree
     assert tree(mailparse.message_from_bytes(odd)) == tree(email.message_from_bytes(odd))
+
+
+def test_a_broken_base64_word_leaves_the_header_as_written():
+    """The email package raises HeaderParseError on it: the message is still read, never quarantined."""
+    raw = b"From: a@b.example\nSubject: =?utf-8?b?A?= tail\nContent-Type: text/plain\n\nBody\n"
+    assert mailparse.parse_reply(raw).subject == "=?utf-8?b?A?= tail"
