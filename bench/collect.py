@@ -15,10 +15,9 @@ On a shared machine wall time swings with the load: the CPU seconds of the same 
 printed beside it (dondoc's include its worker processes', exclude Dovecot's and the SMTP
 sink's work), with the load average before and after each run.
   dondoc     in its own process (so its peak memory is its own): keep (raw file + ledger + mark
-             seen), then read (parse, match, the .docx's text and tables, record the report and its
-             acknowledgement) while each acknowledgement is sent to the sink as soon as it is committed
-             (flows/collect.read_and_acknowledge), then what is left (dondoc.outbox.deliver): what
-             the collect flow does, without Prefect's overhead
+             seen), process (parse, match, the .docx's text and tables, record the report and its
+             acknowledgement) and send every acknowledgement to a local aiosmtpd sink through
+             dondoc.outbox.deliver: what the collect flow does, without Prefect's overhead
 Last, one reply's 2.2 MB .docx built to expand (under every size limit) is read in a child process
 and its peak memory printed.
 Targets: issue 15, 10,000 replies each with a .docx (dondoc, acknowledgements sent) in ≤ 10 s
@@ -90,14 +89,13 @@ def cpu() -> float:
 
 
 def run_dondoc(work: Path) -> dict:
-    """The collect flow's path in this process, without Prefect, timed: keep, then read with each
-    acknowledgement sent as its report is recorded, then the acknowledgements left."""
+    """The collector's whole path in this process, timed: keep, process, acknowledge."""
     import asyncio
 
-    from dondoc.collector import CollectSummary, keep_new
+    from dondoc.collector import CollectSummary, keep_new, process
     from dondoc.outbox import deliver
     from dondoc.runtime import open_runtime
-    from flows.collect import read_and_acknowledge
+    from models.inbound import Limits
     rt = open_runtime(DAY)
     summary = CollectSummary()
     phases: dict[str, tuple[float, float]] = {}    # wall, CPU
@@ -111,14 +109,14 @@ def run_dondoc(work: Path) -> dict:
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()
-    sent = asyncio.run(read_and_acknowledge([rt], summary))
-    phase("read+acks", t, c)
+    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
+    phase("process", t, c)
     t, c = time.perf_counter(), cpu()
-    sent += asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
-                                rt.settings.out, ("ack",), rt.now)).sent
-    phase("acks left", t, c)
+    sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                               rt.settings.out, ("ack",), rt.now))
+    phase("acks", t, c)
     return {"secs": time.perf_counter() - start, "cpu": cpu() - cpu0, "phases": phases,
-            "summary": summary.as_dict(), "sent": sent,
+            "summary": summary.as_dict(), "sent": sent.sent,
             "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 from dondoc.archive import save_attachment, store_raw
@@ -115,17 +113,6 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     are committed together or not at all (a run killed mid-batch leaves those messages `new`
     for the next run); a message that cannot be read is quarantined alone (its own writes
     undone, the batch goes on)."""
-    steps = processing(plans, ledger, cals, data_dir, limits, summary)
-    more = True
-    while more:
-        with ledger.batch():
-            more = sum(1 for _ in islice(steps, batch)) == batch
-
-
-def processing(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-               limits: Limits, summary: CollectSummary) -> Iterator[None]:
-    """`process` one message at a time, each in a savepoint of the caller's transaction (the
-    caller holds `ledger.batch()` and commits when it likes): yields after each message."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -136,17 +123,19 @@ def processing(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessC
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     rows = ledger.inbound("new")
     replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent))
-    for row, reply in zip(rows, replies, strict=True):
-        try:
-            with ledger.savepoint():
-                if isinstance(reply, Exception):
-                    raise reply
-                _one(plans, ledger, data_dir, limits, summary, row, reply, tz, sent, covers, reported)
-        except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
-            ledger.update_inbound(row["id"], status="triage", kind="unreadable",
-                                  reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
-            summary.triage += 1
-        yield
+    for start in range(0, len(rows), batch):
+        with ledger.batch():
+            for row in rows[start:start + batch]:
+                reply = next(replies)
+                try:
+                    with ledger.savepoint():
+                        if isinstance(reply, Exception):
+                            raise reply
+                        _one(plans, ledger, data_dir, limits, summary, row, reply, tz, sent, covers, reported)
+                except Exception as e:   # quarantine: never stop the run, never lose the message; a person looks
+                    ledger.update_inbound(row["id"], status="triage", kind="unreadable",
+                                          reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
+                    summary.triage += 1
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,

@@ -9,7 +9,6 @@ A rerun sends only what is not marked sent, under the same Message-ID.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import os
@@ -201,40 +200,10 @@ def keep(letter: Letter, out: Path) -> Path | None:
     return path
 
 
-_ENDED = object()
-
-
-class Ticks:
-    """The wake-ups `deliver(feed=…)` waits on: `tick()` whenever letters may have been
-    recorded (and committed), `close()` when no more will be; one last wake-up follows it."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self._closed = False
-
-    def tick(self) -> None:
-        self._event.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._event.set()
-
-    def __aiter__(self) -> Ticks:
-        return self
-
-    async def __anext__(self) -> bool:
-        if self._closed and not self._event.is_set():
-            raise StopAsyncIteration
-        await self._event.wait()
-        self._event.clear()
-        return True
-
-
 async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
                   mail_from: str, out: Path, stages, now: dt.datetime, summary: Summary | None = None,
                   plans: dict[str, Plan] | None = None, drafts: Sequence[str] = (),
-                  only: set[str] | None = None, accept_new: bool = False,
-                  feed: AsyncIterator[object] | None = None) -> Summary:
+                  only: set[str] | None = None, accept_new: bool = False) -> Summary:
     """Send every unsent letter of `stages` (`only` those keys, when given), marking each in
     the ledger as soon as the server answered it: `sent`, `failed` (5xx for the letter), or back
     to `pending` (4xx: tried
@@ -248,22 +217,13 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     late, not sent twice (released at the end of the run, or taken over by a rerun when this
     process is gone). The `sent` mark is never batched: each letter is marked, in its own
     commit, as soon as the server accepted it, so a crash resends at most the one letter in
-    flight on each connection.
-
-    `feed`: letters are also recorded while this runs (the collector's acknowledgements): at
-    each item of `feed` the ledger is read again for what has become sendable since (each
-    letter is tried once a run), until `feed` ends."""
+    flight on each connection."""
     summary = summary or Summary()
-    by_key: dict[str, dict] = {}   # every row this run has read, by key
+    rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
+    if rows:
+        check_out(ledger, out, accept_new)
+    by_key = {r["key"]: r for r in rows}
     claimed: set[str] = set()   # taken by this run and not yet answered
-
-    def fresh() -> list[dict]:
-        rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE)
-                if r["key"] not in by_key and (only is None or r["key"] in only)]
-        if rows and not by_key:
-            check_out(ledger, out, accept_new)
-        by_key.update((r["key"], r) for r in rows)
-        return rows
 
     def claim(rows: list[dict]) -> list[dict]:
         taken = set(ledger.claim_many(rows, now))
@@ -291,34 +251,26 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
             if (by_key[item.key]["attempts"] or 0) + 1 >= smtp.attempts:
                 summary.stuck.append(item.key)
 
-    verp: list[Verp] = []   # made with the first letter (it may write the ledger's bounce secret)
+    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp and rows else None
 
     def envelope(key: str) -> str:
         """MAIL FROM: the letter's own signed bounce address (the From header stays `mail_from`)."""
-        if not plan.issuer.verp:
-            return mail_from
-        verp[:] = verp or [Verp(ledger.bounce_secret(), plan.issuer.email)]
         row = by_key[key]
-        return verp[0].address(row["rowid"], row["message_id"])
+        return verp.address(row["rowid"], row["message_id"]) if verp else mail_from
 
     async def produce() -> AsyncIterator[Outgoing]:
-        rows = fresh()
-        while True:
-            for i in range(0, len(rows), BATCH):
-                sendable = []
-                for row in claim(rows[i:i + BATCH]):   # an address no letter can carry: that letter fails
-                    addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
-                    if problems := [p for a in addresses if (p := address_problem(a))]:
-                        done(Outgoing(row["key"], mail_from, tuple(addresses), b""),
-                             DeliveryError("; ".join(problems), True), "")
-                    else:
-                        sendable.append(row)
-                for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
-                    keep(letter, out)
-                    yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
-            if feed is None or await anext(feed, _ENDED) is _ENDED:
-                return
-            rows = fresh()
+        for i in range(0, len(rows), BATCH):
+            sendable = []
+            for row in claim(rows[i:i + BATCH]):   # an address no letter can carry: that letter fails
+                addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
+                if problems := [p for a in addresses if (p := address_problem(a))]:
+                    done(Outgoing(row["key"], mail_from, tuple(addresses), b""),
+                         DeliveryError("; ".join(problems), True), "")
+                else:
+                    sendable.append(row)
+            for letter in letters(plan, ledger, sendable, templates, cal, mail_from, now, plans, drafts):
+                keep(letter, out)
+                yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
 
     try:
         await send_all(produce(), smtp, lambda item: True, done)
