@@ -1,8 +1,8 @@
 """Files kept under the data folder: raw messages (content-addressed) and attachments.
 
 Side effect: the file system. A raw message is written once under its SHA-256, so keeping
-the same message twice writes nothing new; an attachment never leaves its folder and never
-overwrites another.
+the same message twice writes nothing new (a copy left short by a crash is written again);
+an attachment never leaves its folder and never overwrites another.
 """
 from __future__ import annotations
 
@@ -14,18 +14,26 @@ from models.inbound import safe_filename
 
 
 def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
-    """(sha256, path) of the raw message, written atomically if it is not there yet."""
+    """(sha256, path) of the raw message, written if it is not there yet. A new file is created
+    and written in place (exclusively: half the file-system work of a temporary file renamed);
+    a file found shorter than the message (a run killed while writing it, or another run
+    writing it now) is replaced whole, atomically. The name is the content's hash, so a file
+    of the message's length is the message."""
     digest = hashlib.sha256(raw).hexdigest()
     folder = os.path.join(data_dir, "mail", digest[:2])
     path = os.path.join(folder, f"{digest}.eml")
-    if not os.path.exists(path):
-        if folder not in _MADE:   # 256 folders: each made (or found) once per process
-            os.makedirs(folder, exist_ok=True)
-            _MADE.add(folder)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
+    if folder not in _MADE:   # 256 folders: each made (or found) once per process
+        os.makedirs(folder, exist_ok=True)
+        _MADE.add(folder)
+    try:
+        with open(path, "xb") as f:
             f.write(raw)
-        os.replace(tmp, path)
+    except FileExistsError:
+        if os.stat(path).st_size != len(raw):
+            tmp = f"{path}.tmp{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(raw)
+            os.replace(tmp, path)
     return digest, Path(path)
 
 
