@@ -312,7 +312,7 @@ class Ledger:
         use, with `secrets`, and kept in `meta`. Never logged, never in an event."""
         with self._tx():
             self.conn.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
-                            [secrets.token_hex(32)])
+                              [secrets.token_hex(32)])
             row = next(self.db.query("select value from meta where name = 'bounce_secret'"))
         return bytes.fromhex(row["value"])
 
@@ -335,7 +335,7 @@ class Ledger:
         """`log` inside the caller's transaction. (sqlite-utils' insert commits on its own, which
         would split a decision in two: plain SQL here.)"""
         self.conn.execute("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
-                        [_now(), kind, key, json.dumps(detail, ensure_ascii=False, default=str)])
+                          [_now(), kind, key, json.dumps(detail, ensure_ascii=False, default=str)])
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
@@ -535,7 +535,7 @@ class Ledger:
                 key = str(Key(detail["plan"], detail["period"], detail["task"], detail["unit"]))
                 self._withdraw(key, row["id"])
             self.conn.execute("update inbound set status = 'triage', reason = ? where id = ?",
-                            [detail.get("previous_reason") or row["reason"], row["id"]])
+                              [detail.get("previous_reason") or row["reason"], row["id"]])
             self._event("triage-undo", row["id"], undid=last["kind"], reason=why)
         what = "ghi nhận" if last["kind"] == "triage-assign" else "bỏ qua"
         return f"#{number}: đã hoàn tác ({what}); thư chờ phân loại lại."
@@ -553,8 +553,9 @@ class Ledger:
         else:
             self.conn.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
                               " indicators = ?, note = ?, form = ?, version = ? where key = ?",
-                            [prev["received_on"] if prev["version"] > 1 else None, prev["source"], prev["inbound_id"],
-                             prev["files"], prev["indicators"], prev["note"], prev["form"], prev["version"], key])
+                              [prev["received_on"] if prev["version"] > 1 else None, prev["source"],
+                               prev["inbound_id"], prev["files"], prev["indicators"], prev["note"], prev["form"],
+                               prev["version"], key])
             self.conn.execute("delete from report_versions where key = ? and version = ?", [key, prev["version"]])
         ack = str(Key.parse(key).at("ack", cur["version"] - 1))
         self.conn.execute("update outbound set status = 'cancelled' where key = ? and status = 'pending'", [ack])
@@ -569,7 +570,7 @@ class Ledger:
                   for v in fields.values()]
         with self._tx():
             self.conn.execute(f"update inbound set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
-                            [*values, inbound_id])
+                              [*values, inbound_id])
 
     def sent_index(self) -> dict[str, Key]:
         """Message-ID of every letter to a unit, of every plan -> its cycle: what replies refer to.
@@ -618,11 +619,11 @@ class Ledger:
 
         ids = []
         self.conn.executemany("update outbound set mail_key = ? where key = ?",
-                                 [(lead, k) for lead, keys in mails.items() for k in keys])
+                              [(lead, k) for lead, keys in mails.items() for k in keys])
         for doc, keys in documents:
             cols = {**doc, "state": "drafted", "created_at": _now()}
             cur = self.conn.execute(f"insert into documents ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
-                                  list(cols.values()))
+                                    list(cols.values()))
             ids.append(int(cur.lastrowid or 0))
             each(keys, "update outbound set document_id = ?, status = 'held' where status = 'pending'"
                        " and key in ({marks})", cur.lastrowid)
@@ -638,7 +639,7 @@ class Ledger:
             self._insert_actions([action], action.scheduled_on, mail_domain)
             self.conn.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ?"
                               " where id = ?", [action.key, json.dumps(context, ensure_ascii=False), str(docx),
-                             str(pdf) if pdf else None, doc_id])
+                                                str(pdf) if pdf else None, doc_id])
 
     def document(self, doc_id: int) -> dict | None:
         return next(self.db.query("select * from documents where id = ?", [doc_id]), None)
@@ -669,7 +670,7 @@ class Ledger:
             if not cur.rowcount:
                 return 0
             n = self.conn.execute("update outbound set status = 'pending' where document_id = ? and status = 'held'",
-                                [doc_id]).rowcount
+                                  [doc_id]).rowcount
             self._event("issued", str(doc_id), number=number, issued_on=issued_on, signed=bool(signed_file), rows=n)
         return n
 
@@ -743,8 +744,8 @@ class Ledger:
                     " note, created_at, form) select key, version, coalesce(updated_on, received_on), source,"
                     " inbound_id, files, indicators, note, created_at, form from reports where key = ?", [key])
                 self.conn.execute("update reports set updated_on = ?, source = ?, inbound_id = ?, files = ?,"
-                                " indicators = ?, note = ?, form = ?, created_at = ?, version = ? where key = ?",
-                                [*values, _now(), version, key])
+                                  " indicators = ?, note = ?, form = ?, created_at = ?, version = ? where key = ?",
+                                  [*values, _now(), version, key])
                 outcome = "updated"
             self._event("report" if outcome == "new" else "report-updated", key, source=source, received_on=received_on,
                      files=list(files), version=version)
@@ -793,12 +794,12 @@ class Ledger:
                 for r in list(self.db.query(f"select key from {table} where {where}", args)):
                     new = moved(r["key"])
                     self.conn.execute(f"update {table} set key = ?, plan_id = ?, task_id = ? where key = ?",
-                                    [new, Key.parse(new).plan, Key.parse(new).task, r["key"]])
+                                      [new, Key.parse(new).plan, Key.parse(new).task, r["key"]])
                     if table == "outbound":
                         self.conn.execute("update events set key = ? where key = ?", [new, r["key"]])
                     n += 1
             self.conn.execute(f"update inbound set plan_id = ?, task_id = coalesce(?, task_id) where {where}",
-                            [new_plan or plan_id, new_task if task_id else None, *args])
+                              [new_plan or plan_id, new_task if task_id else None, *args])
             self._event("renamed", f"{plan_id}/{task_id or '-'}", plan=new_plan or plan_id, task=new_task, rows=n)
         return n
 
@@ -812,9 +813,9 @@ class Ledger:
         failed (login, sender, connection) before the letter itself was tried."""
         with self._tx():
             self.conn.execute("update outbound set status = 'pending', last_error = ?, attempts = max(attempts - 1, 0)"
-                            " where key = ? and status = 'sending'", [error or None, key])
+                              " where key = ? and status = 'sending'", [error or None, key])
             self.conn.execute("update outbound set last_error = ? where mail_key = ? and key != ?",
-                            [error or None, key, key])
+                              [error or None, key, key])
             self._event("released", key, error=error)
 
     def resend_failed(self, plan_id: str, unit_id: str | None = None) -> list[str]:
@@ -828,7 +829,7 @@ class Ledger:
             rows = list(self.db.query(sql + " order by rowid", args))
             for r in rows:
                 self.conn.execute("update outbound set status = 'pending', attempts = 0, claimed_at = null,"
-                                " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
+                                  " claimed_by = null where key = ? and status = 'failed'", [r["key"]])
                 self._event("resend", r["key"], previous_error=r["last_error"])
         return [r["key"] for r in rows]
 
@@ -841,7 +842,7 @@ class Ledger:
         key = str(Key(plan_id, period, task_id, unit_id))
         with self._tx():
             self.conn.execute("insert or replace into extensions values (?,?,?,?,?,?,?,?,?)",
-                            [key, plan_id, period, task_id, unit_id, deadline.isoformat(), reason, by, _now()])
+                              [key, plan_id, period, task_id, unit_id, deadline.isoformat(), reason, by, _now()])
             self._event("extension", key, deadline=deadline, reason=reason, by=by)
 
     def extensions(self, plan_id: str, unit_id: str | None = None) -> list[dict]:
@@ -854,7 +855,7 @@ class Ledger:
         """A note about a unit (a phone call, a promise), logged with who wrote it."""
         with self._tx():
             self.conn.execute("insert into notes (plan_id, unit_id, text, who, created_at) values (?,?,?,?,?)",
-                            [plan_id, unit_id, text, by, _now()])
+                              [plan_id, unit_id, text, by, _now()])
             self._event("note", f"{plan_id}/-/-/{unit_id}", text=text, by=by)
 
     def notes(self, plan_id: str, unit_id: str) -> list[dict]:
