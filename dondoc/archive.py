@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from models.inbound import safe_filename
@@ -22,12 +23,8 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
     digest = hashlib.sha256(raw).hexdigest()
     folder = os.path.join(data_dir, "mail", digest[:2])
     path = os.path.join(folder, f"{digest}.eml")
-    if folder not in _MADE:   # 256 folders: each made (or found) once per process
-        os.makedirs(folder, exist_ok=True)
-        _MADE.add(folder)
     try:
-        with open(path, "xb") as f:
-            f.write(raw)
+        _create(folder, path, raw)
     except FileExistsError:
         if os.stat(path).st_size != len(raw):
             tmp = f"{path}.tmp{os.getpid()}"
@@ -37,7 +34,29 @@ def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
     return digest, Path(path)
 
 
-_MADE: set[str] = set()
+def _create(folder: str, path: str, raw: bytes) -> None:
+    """Create `path` in `folder` (made when missing) and write `raw`; FileExistsError if it is there."""
+    try:
+        f = open(path, "xb")
+    except FileNotFoundError:   # the first message of this one of 256 folders
+        os.makedirs(folder, exist_ok=True)
+        f = open(path, "xb")
+    with f:
+        f.write(raw)
+
+
+def read_kept(paths: list[str], own_domain: str, ours: frozenset[str]) -> Iterator:
+    """Each kept raw message of `paths` parsed (`models.mailparse.parse_reply(raw, own_domain,
+    ours)`), in order: a Reply, or the exception raised reading it (the caller quarantines that
+    message alone). Parsing in worker processes was measured and did not pay on 2 shared cores
+    (bench/README.md, collect)."""
+    from models.mailparse import parse_reply
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                yield parse_reply(f.read(), own_domain, ours=ours)
+        except Exception as e:   # noqa: BLE001 — handed back in its place
+            yield e
 
 
 def save_attachment(folder: Path | str, filename: str, data: bytes) -> Path:

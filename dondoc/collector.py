@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dondoc.archive import save_attachment, store_raw
+from dondoc.archive import read_kept, save_attachment, store_raw
 from dondoc.extract import attachment_text
-from dondoc.inbox import head_of, read_kept
+from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
 from models.calendar import BusinessCalendar
 from models.form import is_form, read_form, substance

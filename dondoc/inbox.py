@@ -127,17 +127,3 @@ class ImapSource:
     def close(self) -> None:
         self.box.logout()
 
-
-# -- reading kept messages ----------------------------------------------------------------------
-def read_kept(paths: list[str], own_domain: str, ours: frozenset[str]) -> Iterator:
-    """Each kept raw message of `paths` parsed (`models.mailparse.parse_reply(raw, own_domain,
-    ours)`), in order: a Reply, or the exception raised reading it (the caller quarantines that
-    message alone). Parsing in worker processes was measured and did not pay on 2 shared cores
-    (bench/README.md, collect)."""
-    from models.mailparse import parse_reply
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                yield parse_reply(f.read(), own_domain, ours=ours)
-        except Exception as e:   # noqa: BLE001 — handed back in its place
-            yield e

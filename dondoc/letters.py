@@ -363,11 +363,8 @@ def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar,
     if key not in mails:
         if len(mails) > 256:
             mails.clear()
-        shared = context(plan, {**row, "unit_id": None}, cal, history)
+        shared = _ack_context(plan, {**row, "unit_id": None}, cal, history)
         del shared["unit"]   # a template that reads the unit itself fails here (StrictUndefined): rendered per unit
-        shared |= {"docx_name": "", "update": bool(row["seq"]),
-                   "subject": SUBJECTS[row["stage"]].format(title=shared["task"]["title"]),
-                   "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
         try:
             (a_name, a_tag), (b_name, b_tag) = _STANDINS
             a = templates.mail(row["stage"], shared | {"addressee": a_name, "tag": a_tag})
@@ -378,15 +375,19 @@ def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar,
         mails[key] = a if same else None
     mail = mails[key]
     if mail is None or "\n" in name or "\r" in name or "\n" in tag:
-        ctx = context(plan, row, cal, history)
-        ctx |= {"addressee": name, "docx_name": "", "update": bool(row["seq"]),
-                "subject": SUBJECTS[row["stage"]].format(title=ctx["task"]["title"]),
-                "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
-        return templates.mail(row["stage"], ctx)
+        return templates.mail(row["stage"], _ack_context(plan, row, cal, history) | {"addressee": name})
     a_name, a_tag = _STANDINS[0]
     subject, text, html = mail
     return (" ".join(_put(subject, a_name, a_tag, name, tag, False).split()),
             _put(text, a_name, a_tag, name, tag, False), _put(html, a_name, a_tag, name, tag, True))
+
+
+def _ack_context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None) -> dict:
+    """The template context of an acknowledgement's row (without the addressee)."""
+    ctx = context(plan, row, cal, history)
+    return ctx | {"docx_name": "", "update": bool(row["seq"]),
+                  "subject": SUBJECTS[row["stage"]].format(title=ctx["task"]["title"]),
+                  "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
 
 
 def _put(text: str, name_in: str, tag_in: str, name: str, tag: str, html: bool) -> str:
@@ -401,7 +402,7 @@ def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Lette
     body = json.loads(row["body"])
     to = json.loads(row["to_addrs"])
     headers = [("Subject", _encoded(body["subject"])),
-               ("From", formataddr((plan.issuer.short_name, mail_from), "utf-8")),
+               ("From", _address(plan.issuer.short_name, mail_from)),
                ("To", ", ".join(to)), ("Date", _date(sent_at)), ("Message-ID", row["message_id"]),
                ("X-Dondoc-Key", row["key"]), ("Auto-Submitted", "auto-generated")]
     files = [(Path(f).name, Path(f).read_bytes(), ("application", "pdf") if f.endswith(".pdf") else None)

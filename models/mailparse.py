@@ -581,14 +581,9 @@ def _head(head: str) -> email.message.Message | None:
     return msg
 
 
-def _fast(data: bytes | str, depth: int) -> email.message.Message | None:
-    """The Message of `data` (see `message_from_bytes`), or None when it is not of the plain shape.
-    `data`: the raw bytes (or their text as the email package decodes them)."""
-    if isinstance(data, str):
-        try:
-            data = data.encode("ascii", "surrogateescape")
-        except UnicodeEncodeError:
-            return None
+def _fast(data: bytes, depth: int) -> email.message.Message | None:
+    """The Message of the raw bytes `data` (see `message_from_bytes`), or None when it is not of
+    the plain shape."""
     if data.startswith((b"\n", b"\r\n")):
         head, body = "", data[1 if data[:1] == b"\n" else 2:]
     else:

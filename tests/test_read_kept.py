@@ -1,8 +1,8 @@
-"""dondoc.inbox.read_kept: kept messages parsed in order, a message that cannot be read
+"""dondoc.archive.read_kept: kept messages parsed in order, a message that cannot be read
 handed back as its error in its place."""
 from __future__ import annotations
 
-from dondoc.inbox import read_kept
+from dondoc.archive import read_kept
 from models.mailparse import Reply
 
 
