@@ -105,7 +105,7 @@ def run_dondoc(work: Path) -> dict:
         phases[name] = (time.perf_counter() - t, cpu() - c)
     t, c = time.perf_counter(), cpu()
     source = rt.settings.inbox_source()
-    keep_new(source, rt.ledger, rt.settings.data, summary)
+    keep_new(source, rt.ledger, rt.settings.data, summary, rt.today)
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()

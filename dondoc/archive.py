@@ -1,12 +1,12 @@
-"""Files kept under the data folder: raw messages (content-addressed) and attachments.
+"""Files kept under the data folder: raw messages (one file a day) and attachments.
 
-Side effect: the file system. A raw message is written once under its SHA-256, so keeping
-the same message twice writes nothing new (a copy left short by a crash is written again);
-an attachment never leaves its folder and never overwrites another.
+Side effect: the file system. A raw message is appended to its day's file once (the
+collector asks the ledger first: keeping the same message twice writes nothing new); an
+attachment never leaves its folder and never overwrites another.
 """
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,49 +14,69 @@ from pathlib import Path
 from models.inbound import safe_filename
 
 
-def store_raw(data_dir: Path, raw: bytes) -> tuple[str, Path]:
-    """(sha256, path) of the raw message, written if it is not there yet. A new file is created
-    and written in place (exclusively: half the file-system work of a temporary file renamed);
-    a file found shorter than the message (a run killed while writing it, or another run
-    writing it now) is replaced whole, atomically. The name is the content's hash, so a file
-    of the message's length is the message."""
-    digest = hashlib.sha256(raw).hexdigest()
-    folder = os.path.join(data_dir, "mail", digest[:2])
-    path = os.path.join(folder, f"{digest}.eml")
-    try:
-        _create(folder, path, raw)
-    except FileExistsError:
-        if os.stat(path).st_size != len(raw):
-            tmp = f"{path}.tmp{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, path)
-    return digest, Path(path)
+class Spool:
+    """Raw messages as they came, appended to one file per day: `DATA/mail/YYYY-MM-DD.raw`. Each
+    record is a line `dondoc-raw sha256=<hex> bytes=<n>`, the message's bytes, and a line end
+    (so the file can be split without the ledger); the ledger keeps each message's file,
+    offset and length. An append is one `writev` on a file opened with O_APPEND: two runs at
+    once never write over each other, and it costs a write where a file per message cost a
+    file creation (0.1–0.9 ms on this machine's ext4, bench/README.md). A run killed
+    mid-append leaves a part record that no ledger row points at."""
 
-
-def _create(folder: str, path: str, raw: bytes) -> None:
-    """Create `path` in `folder` (made when missing) and write `raw`; FileExistsError if it is there."""
-    try:
-        f = open(path, "xb")
-    except FileNotFoundError:   # the first message of this one of 256 folders
+    def __init__(self, data_dir: Path | str, day: dt.date):
+        folder = os.path.join(data_dir, "mail")
         os.makedirs(folder, exist_ok=True)
-        f = open(path, "xb")
-    with f:
-        f.write(raw)
+        self.path = os.path.join(folder, f"{day.isoformat()}.raw")
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def add(self, raw: bytes, digest: str) -> int:
+        """Append `raw` (its SHA-256 `digest`); returns the offset of its first byte."""
+        head = b"dondoc-raw sha256=%s bytes=%d\n" % (digest.encode("ascii"), len(raw))
+        size = len(head) + len(raw) + 1
+        if os.writev(self.fd, [head, raw, b"\n"]) != size:
+            raise OSError(f"{self.path}: không ghi hết thư gốc (đĩa đầy?)")
+        return os.lseek(self.fd, 0, os.SEEK_CUR) - len(raw) - 1   # our own end: O_APPEND moved it there
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
-def read_kept(paths: list[str], own_domain: str, ours: frozenset[str]) -> Iterator:
-    """Each kept raw message of `paths` parsed (`models.mailparse.parse_reply(raw, own_domain,
-    ours)`), in order: a Reply, or the exception raised reading it (the caller quarantines that
-    message alone). Parsing in worker processes was measured and did not pay on 2 shared cores
-    (bench/README.md, collect)."""
+def read_raw(row: dict, files: dict[str, int] | None = None) -> bytes:
+    """The raw message of an inbound row: `raw_length` bytes at `raw_offset` of its day's file,
+    or its whole file (a message kept, one file each, before the day files). `files`: open
+    descriptors by path, reused across calls (the caller closes them)."""
+    path, offset = row["raw_path"], row.get("raw_offset")
+    if offset is None:
+        with open(path, "rb") as f:
+            return f.read()
+    if files is None:
+        with open(path, "rb") as f:
+            data = os.pread(f.fileno(), row["raw_length"], offset)
+    else:
+        if path not in files:
+            files[path] = os.open(path, os.O_RDONLY)
+        data = os.pread(files[path], row["raw_length"], offset)
+    if len(data) != row["raw_length"]:
+        raise OSError(f"{path}: thư gốc ở byte {offset} ngắn hơn sổ cái ghi ({len(data)} < {row['raw_length']})")
+    return data
+
+
+def read_kept(rows: list[dict], own_domain: str, ours: frozenset[str]) -> Iterator:
+    """Each kept raw message of the inbound `rows` parsed (`models.mailparse.parse_reply(raw,
+    own_domain, ours)`), in order: a Reply, or the exception raised reading it (the caller
+    quarantines that message alone). Each day file is opened once. Parsing in worker processes
+    was measured and did not pay on 2 shared cores (bench/README.md, collect)."""
     from models.mailparse import parse_reply
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                yield parse_reply(f.read(), own_domain, ours=ours)
-        except Exception as e:   # noqa: BLE001 — handed back in its place
-            yield e
+    files: dict[str, int] = {}
+    try:
+        for row in rows:
+            try:
+                yield parse_reply(read_raw(row, files), own_domain, ours=ours)
+            except Exception as e:   # noqa: BLE001 — handed back in its place
+                yield e
+    finally:
+        for fd in files.values():
+            os.close(fd)
 
 
 def save_attachment(folder: Path | str, filename: str, data: bytes) -> Path:

@@ -367,7 +367,7 @@ def cmd_triage(args, settings) -> int:
     if args.number is None:
         sys.exit("cách dùng: dondoc triage [show|assign|dismiss|undo] N …")
     if args.action == "show":
-        return _triage_show(ledger, args.number)
+        return _triage_show(ledger, args.number, args.eml)
     if args.action == "undo":
         print(ledger.undo_triage(args.number, args.reason or ""))
         return 0
@@ -419,17 +419,25 @@ def _triage_list(args, ledger, waiting) -> int:
     return 0
 
 
-def _triage_show(ledger, number: int) -> int:
+def _triage_show(ledger, number: int, eml: Path | None = None) -> int:
     """The message as a clerk needs it to decide: sender, date, subject, its own text, the
-    attachments (saved path, or why refused), the reason it waits."""
+    attachments (saved path, or why refused), the reason it waits. `eml`: the original
+    message is also written to that file, for a mail program to open."""
+    from dondoc.archive import read_raw
     from models.mailparse import parse_reply
     row = ledger.inbound_row(number)
     if row is None:
         sys.exit(f"không có thư #{number}")
-    reply = parse_reply(Path(row["raw_path"]).read_bytes())
+    raw = read_raw(row)
+    reply = parse_reply(raw)
+    original = (f"{row['raw_path']}, từ byte {row['raw_offset']} ({row['raw_length']} byte; lưu ra tệp: "
+                f"dondoc triage show {number} --eml TỆP.eml)" if row["raw_offset"] is not None else row["raw_path"])
+    if eml is not None:
+        eml.write_bytes(raw)
+        original = str(eml)
     saved = {a["name"]: a for a in json.loads(row["attachments"] or "[]") if isinstance(a, dict)}
     print(f"#{number}  [{row['status']}] {row['reason'] or ''}\nNgười gửi: {reply.from_name} <{reply.from_addr}>\n"
-          f"Ngày: {row['received_on'] or '?'}\nTiêu đề: {reply.subject}\nThư gốc: {row['raw_path']}\n")
+          f"Ngày: {row['received_on'] or '?'}\nTiêu đề: {reply.subject}\nThư gốc: {original}\n")
     print((reply.reply_text or reply.text).strip() or "(thư không có nội dung chữ)")
     for att in reply.attachments:
         kept = saved.get(att.filename, {})
@@ -782,6 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="xem, ghi nhận, bỏ qua, hoàn tác (bỏ trống: danh sách thư chờ)")
     s.add_argument("number", nargs="?", type=int, metavar="SỐ", help="số # mà `dondoc triage` hiện")
     s.add_argument("--yes", action="store_true", help="assign: nhận đúng gợi ý đang hiện")
+    s.add_argument("--eml", type=Path, metavar="TỆP", help="show: lưu thư gốc ra tệp .eml (mở bằng trình đọc thư)")
     s.add_argument("--unit", metavar="ĐƠN-VỊ", help="mã đơn vị")
     s.add_argument("--task", metavar="NHIỆM-VỤ", help="mã nhiệm vụ")
     s.add_argument("--period", help="kỳ báo cáo: 2026, 2026-H1, 2026-Q3, 2026-10 (mặc định: theo ngày nhận)")

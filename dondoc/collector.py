@@ -1,6 +1,6 @@
 """The collector: keep every reply first, then read, classify, match and record it.
 
-1. keep: each new message of the mailbox is written (content-addressed) under the data
+1. keep: each new message of the mailbox is appended to the day's file under the data
    folder and recorded in the ledger as `new`, with where the mailbox stopped, in one
    transaction; only then is it marked seen (or moved) on the server;
 2. process: each `new` message is parsed and ends in exactly one state: `matched` (a unit's
@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dondoc.archive import read_kept, save_attachment, store_raw
+from dondoc.archive import Spool, read_kept, read_raw, save_attachment
 from dondoc.extract import attachment_text
 from dondoc.inbox import head_of
 from dondoc.ledger import Ledger
@@ -59,32 +60,52 @@ class CollectSummary:
         return dict(self.__dict__)
 
 
-def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, batch: int = 500) -> None:
-    """Fetch what is new and keep it; mark it on the server only after the ledger committed."""
+def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, day: dt.date, batch: int = 500,
+             batch_bytes: int = 64 << 20) -> None:
+    """Fetch what is new and keep it: each message the ledger does not know yet is appended to
+    the day's file (`archive.Spool`) and recorded, `batch` messages (or `batch_bytes`) in one
+    transaction; only then are they marked on the server."""
     uidvalidity, last_uid = ledger.inbox_position(source.name)
     valid, items = source.fetch(uidvalidity, last_uid)
-    rows: list[dict] = []
+    fetched: list = []
+    size = 0
+    spool: Spool | None = None
 
     def flush():
-        nonlocal last_uid
-        if not rows:
+        nonlocal last_uid, spool, size
+        if not fetched:
             return
-        numeric = [int(r["uid"]) for r in rows if r["uid"].isdigit()]
+        named = [(f, _message_id(f.raw), hashlib.sha256(f.raw).hexdigest()) for f in fetched]
+        ids = {mid or f"sha256:{digest}" for _, mid, digest in named}
+        known = ledger.known_inbound(ids)
+        rows = []
+        for f, mid, digest in named:
+            id_ = mid or f"sha256:{digest}"
+            if id_ in known:   # kept already (a run that died before marking it, or the same message twice)
+                continue
+            known.add(id_)
+            spool = spool or Spool(data_dir, day)
+            rows.append({"id": id_, "message_id": mid, "sha256": digest, "raw_path": spool.path,
+                         "raw_offset": spool.add(f.raw, digest), "raw_length": len(f.raw), "uid": f.uid,
+                         "received_at": f.received_at.isoformat() if f.received_at else None})
+        numeric = [int(f.uid) for f in fetched if f.uid.isdigit()]
         last_uid = max(numeric + [last_uid])
         summary.kept += ledger.keep_inbound(rows, source.name, valid, last_uid)
-        source.done([r["uid"] for r in rows])
-        rows.clear()
+        source.done([f.uid for f in fetched])
+        fetched.clear()
+        size = 0
 
-    for f in items:
-        summary.fetched += 1
-        digest, path = store_raw(data_dir, f.raw)
-        reply_id = _message_id(f.raw)
-        rows.append({"id": reply_id or f"sha256:{digest}", "message_id": reply_id, "sha256": digest,
-                     "raw_path": str(path), "uid": f.uid,
-                     "received_at": f.received_at.isoformat() if f.received_at else None})
-        if len(rows) >= batch:
-            flush()
-    flush()
+    try:
+        for f in items:
+            summary.fetched += 1
+            fetched.append(f)
+            size += len(f.raw)
+            if len(fetched) >= batch or size >= batch_bytes:
+                flush()
+        flush()
+    finally:
+        if spool is not None:
+            spool.close()
 
 
 def _message_id(raw: bytes) -> str | None:
@@ -122,7 +143,7 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
     def reported(k: Key) -> bool:
         return next(ledger.db.query("select 1 from reports where key = ?", [str(k.cycle)]), None) is not None
     rows = ledger.inbound("new")
-    replies = read_kept([r["raw_path"] for r in rows], own, frozenset(sent))
+    replies = read_kept(rows, own, frozenset(sent))
     for start in range(0, len(rows), batch):
         with ledger.batch():
             for row in rows[start:start + batch]:
@@ -177,7 +198,7 @@ def _bounce(plans: dict[str, Plan], ledger: Ledger, summary: CollectSummary, row
     the letter's signed bounce address, or our Message-ID returned with an address the letter
     went to); anything else goes to triage for a person."""
     check = checker(ledger.bounce_secret(), [p.issuer.email for p in plans.values()], ledger.message_id_at)
-    verdict = judge_bounce(reply, addressed_to(Path(row["raw_path"]).read_bytes()), sent, check)
+    verdict = judge_bounce(reply, addressed_to(read_raw(row)), sent, check)
     if verdict.status == "triage":
         k = sent.get(verdict.message_id)
         return triage(verdict.reason, **({"plan_id": k.plan, "period": k.period, "task_id": k.task,
@@ -297,7 +318,7 @@ def assign(plan: Plan, ledger: Ledger, data_dir: Path, limits: Limits, row: dict
            unit_id: str, why: str) -> str:
     """A person's decision on a triaged reply: it is that unit's report for that task (and its
     sender is acknowledged, as for any report). Returns new, updated or exists."""
-    reply = parse_reply(Path(row["raw_path"]).read_bytes())
+    reply = parse_reply(read_raw(row))
     received_on = (dt.date.fromisoformat(row["received_on"]) if row["received_on"] or reply.date is None
                    else reply.date.date())
     base = {"from_addr": reply.from_addr, "subject": reply.subject, "kind": reply.kind,

@@ -150,9 +150,17 @@ def _m10(db: sqlite_utils.Database) -> None:
     db.table("outbound").create_index(["mail_key"])
 
 
+def _m11(db: sqlite_utils.Database) -> None:
+    # Raw messages appended to one file a day (dondoc/archive.Spool): where each one starts
+    # and how long it is. NULL for a message kept in a file of its own, as before.
+    db.table("inbound").add_column("raw_offset", int)
+    db.table("inbound").add_column("raw_length", int)
+
+
 MIGRATIONS = [("initial schema", _m1), ("outbound.claimed_by", _m2), ("collector", _m3), ("outbound.body", _m4),
               ("reporting periods", _m5), ("report versions", _m6), ("ledger identity", _m7),
-              ("report form", _m8), ("extensions and notes", _m9), ("documents and one email per unit", _m10)]
+              ("report form", _m8), ("extensions and notes", _m9), ("documents and one email per unit", _m10),
+              ("raw mail in day files", _m11)]
 
 
 def action_row(a: Action, decided_on: dt.date, message_id: str, thread_id: str | None) -> dict:
@@ -494,6 +502,15 @@ class Ledger:
         row = next(self.db.query("select * from inbox_state where source = ?", [source]), None)
         return (row["uidvalidity"], row["last_uid"]) if row else (None, 0)
 
+    def known_inbound(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` already kept."""
+        ids, known = list(ids), set[str]()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            known.update(k for (k,) in self.conn.execute(
+                f"select id from inbound where id in ({','.join('?' * len(part))})", part))
+        return known
+
     def keep_inbound(self, rows: list[dict], source: str, uidvalidity: int, last_uid: int) -> int:
         """Record fetched messages (status `new`) and where the mailbox stopped, in one
         transaction; a message already kept (same Message-ID, or same content) changes
@@ -501,10 +518,10 @@ class Ledger:
         now = _now()
         with self._tx():
             new = self.conn.executemany(
-                "insert or ignore into inbound (id, message_id, sha256, raw_path, received_at, source, uid,"
-                " status, created_at) values (?,?,?,?,?,?,?,'new',?)",
-                [[r["id"], r["message_id"], r["sha256"], r["raw_path"], r["received_at"], source, r["uid"], now]
-                 for r in rows]).rowcount
+                "insert or ignore into inbound (id, message_id, sha256, raw_path, raw_offset, raw_length, received_at,"
+                " source, uid, status, created_at) values (?,?,?,?,?,?,?,?,?,'new',?)",
+                [[r["id"], r["message_id"], r["sha256"], r["raw_path"], r.get("raw_offset"), r.get("raw_length"),
+                  r["received_at"], source, r["uid"], now] for r in rows]).rowcount
             self.conn.execute("insert or replace into inbox_state values (?,?,?,?)",
                               [source, uidvalidity, last_uid, now])
         return new

@@ -330,11 +330,12 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
 
     @web.get("/triage/{number}", response_class=HTMLResponse)
     def triage_show(request: Request, number: int, plan: str = "", who: str = Depends(viewer)):
+        from dondoc.archive import read_raw
         from models.mailparse import parse_reply
         row = ledger().inbound_row(number)
         if row is None:
             raise HTTPException(404, f"không có thư #{number}")
-        reply = parse_reply(Path(row["raw_path"]).read_bytes())
+        reply = parse_reply(read_raw(row))
         saved = {a["name"]: a for a in json.loads(row["attachments"] or "[]") if isinstance(a, dict)}
         attachments = [{"i": i, "name": a.filename, "kb": max(1, len(a.data) // 1024), **saved.get(a.filename, {})}
                        for i, a in enumerate(reply.attachments)]
@@ -345,9 +346,10 @@ def app(settings: Settings, today: dt.date | None = None) -> FastAPI:
 
     @web.get("/triage/{number}/attachment/{i}")
     def triage_attachment(number: int, i: int, who: str = Depends(viewer)):
+        from dondoc.archive import read_raw
         from models.mailparse import parse_reply
         row = ledger().inbound_row(number)
-        reply = row and parse_reply(Path(row["raw_path"]).read_bytes())
+        reply = row and parse_reply(read_raw(row))
         if not reply or not 0 <= i < len(reply.attachments):
             raise HTTPException(404, "không có tệp đính kèm này")
         att = reply.attachments[i]

@@ -23,7 +23,7 @@ def keep(rt: Runtime, summary: CollectSummary) -> None:
     """Store each new message and record it before marking it on the server."""
     source = rt.settings.inbox_source()
     try:
-        keep_new(source, rt.ledger, rt.settings.data, summary)
+        keep_new(source, rt.ledger, rt.settings.data, summary, rt.today)
     finally:
         getattr(source, "close", lambda: None)()
 

@@ -200,7 +200,7 @@ def test_kept_mail_can_be_moved_instead_of_flagged(inbox, env, shipped, monkeypa
     rt = open_runtime(D(Y, 12, 10))
     source = rt.settings.inbox_source()
     summary = CollectSummary()
-    keep_new(source, rt.ledger, rt.settings.data, summary)
+    keep_new(source, rt.ledger, rt.settings.data, summary, rt.today)
     source.close()
     assert (summary.fetched, summary.kept) == (3, 2)           # the second is the same message again
     box.folder.set(folder)

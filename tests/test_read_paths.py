@@ -110,16 +110,3 @@ def test_safe_filename_shortcut_for_printable_names_drops_what_the_per_character
     for name in filter(str.isprintable, names):
         kept = "".join(ch for ch in name if unicodedata.category(ch) not in _BIDI_AND_CONTROL and ch not in '<>:"|?*')
         assert name.translate(_RESERVED) == kept, name
-
-
-def test_a_raw_message_is_kept_once_and_a_copy_left_short_is_written_again(tmp_path):
-    from dondoc.archive import store_raw
-    raw = b"From: a@b.example\r\nSubject: x\r\n\r\n" + b"body line\r\n" * 500
-    digest, path = store_raw(tmp_path, raw)
-    assert path.read_bytes() == raw and path.name == f"{digest}.eml"
-    first = path.stat()
-    assert store_raw(tmp_path, raw) == (digest, path)                    # kept already: not written again
-    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
-    path.write_bytes(raw[:100])                                          # a run killed while writing it
-    assert store_raw(tmp_path, raw) == (digest, path) and path.read_bytes() == raw
-    assert [p.name for p in path.parent.iterdir()] == [path.name]        # no temporary file left

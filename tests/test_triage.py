@@ -64,6 +64,12 @@ def test_triage_assign_dismiss_and_a_paper_report(prefect_api, maildir, env, smt
     led = Ledger(env["DONDOC_DB"])
     waiting = {r["from_addr"]: r["rowid"] for r in led.inbound("triage")}
     n = waiting["ai-do@thu-ca-nhan.example"]
+    shown = dondoc("triage", "show", str(n)).stdout   # the original is in the day's file: where, and how to get it
+    assert "ai-do@thu-ca-nhan.example" in shown and "Tôi gửi hộ Báo Đắk Nông." in shown
+    assert "2026-12-02.raw, từ byte" in shown and f"triage show {n} --eml" in shown
+    eml = env["DONDOC_DB"].replace("dondoc.db", "thu.eml")
+    assert f"Thư gốc: {eml}" in dondoc("triage", "show", str(n), "--eml", eml).stdout
+    assert open(eml, "rb").read() in before.values()   # the message as it came, byte for byte
     r = dondoc("triage", "assign", str(n), "--unit", "bao-dak-nong", "--task", "truyen-thong-bao-chi",
                "--reason", "đã gọi điện xác nhận với Báo")
     assert "Báo Đắk Nông" in r.stdout

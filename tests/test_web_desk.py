@@ -60,7 +60,7 @@ def season(tmp_path, env, smtp_server, monkeypatch):
     mail(box, "quang-cao@spam.example", "Khuyến mãi", "Mua ngay.")
     mail(box, "vanthu@ptth.daknong.example", f"Re: [{PLAN}/2026/{TASK}/dai-ptth] V/v", "Đài gửi báo cáo.", "bc-dai.pdf")
     summary = CollectSummary()
-    keep_new(MaildirSource(tmp_path / "Maildir"), rt.ledger, rt.settings.data, summary)
+    keep_new(MaildirSource(tmp_path / "Maildir"), rt.ledger, rt.settings.data, summary, rt.today)
     plans = {r.plan.plan.id: r.plan for r in open_runtimes(TODAY)}
     process(plans, rt.ledger, {p: BusinessCalendar(plan.calendar) for p, plan in plans.items()}, rt.settings.data,
             Limits(), summary)

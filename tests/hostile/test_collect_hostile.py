@@ -29,7 +29,7 @@ def box(env, tmp_path, monkeypatch):
 def collect_now():
     rt = open_runtime(dt.date(2026, 12, 2))
     summary = CollectSummary()
-    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary)
+    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary, rt.today)
     process({PLAN: rt.plan}, rt.ledger, {PLAN: rt.cal}, rt.settings.data, Limits(), summary)
     return rt.ledger, summary
 

@@ -148,7 +148,7 @@ def test_a_bounce_proves_its_letter_by_its_signed_bounce_address(env, smtp_serve
     box.add(dsn(other, UNIT, 3, returned=unit["Message-ID"]))          # another letter's address, this one's id
     rt = open_runtime(dt.date(2026, 11, 6))
     summary = CollectSummary()
-    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary)
+    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary, rt.today)
     process({PLAN_ID: rt.plan}, rt.ledger, {PLAN_ID: rt.cal}, rt.settings.data, Limits(), summary)
     assert (summary.bounce, summary.triage) == (0, 3) and rt.ledger.outbound(PLAN_ID, "bounced") == []
     reasons = sorted(r["reason"] for r in rt.ledger.inbound("triage"))
@@ -157,7 +157,7 @@ def test_a_bounce_proves_its_letter_by_its_signed_bounce_address(env, smtp_serve
     forward = "ca-nhan@gmail.example"   # the unit forwards its mail; the forward fails; no headers come back
     box.add(dsn(envelope, forward, 4))
     summary = CollectSummary()
-    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary)
+    keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary, rt.today)
     process({PLAN_ID: rt.plan}, rt.ledger, {PLAN_ID: rt.cal}, rt.settings.data, Limits(), summary)
     assert (summary.bounce, summary.triage) == (1, 0)
     bounced = rt.ledger.outbound(PLAN_ID, "bounced")
