@@ -20,8 +20,6 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from markupsafe import escape as markup_escape  # as the templates' autoescape writes it
-
 from dondoc.render import Templates, _date_line
 from models.calendar import BusinessCalendar
 from models.period import parse_label, with_period
@@ -332,14 +330,14 @@ def _headers(plan: Plan, subject: str, mail_from: str, name: str, to: list[str],
 def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, mail_from: str,
                  sent_at: dt.datetime, history: dict | None = None) -> Letter:
     """The message for one ledger row that no document or grouped email carries: the
-    acknowledgement of a report. Its mail is rendered once for every unit of the same task,
-    period and days (`_mail_of`); only the unit's name and tag differ."""
+    acknowledgement of a report, in plain text. Its mail is rendered once for every unit of the
+    same task, period and days (`_mail_of`); only the unit's name and tag differ."""
     unit = plan.unit(row["unit_id"])
     tag = tag_of(plan.plan.id, row["period"], row["task_id"], unit.id)
-    subject, text, html = _mail_of(plan, row, templates, cal, history, unit.name, tag)
+    subject, text = _mail_of(plan, row, templates, cal, history, unit.name, tag)
     to, cc = json.loads(row["to_addrs"]), json.loads(row["cc_addrs"]) if row["cc_addrs"] not in (None, "", "[]") else []
     headers = _headers(plan, subject, mail_from, unit.name, to, cc, sent_at, row)
-    return Letter(row["key"], mime(headers, text, html, [], row["message_id"]), None, "", "", tuple(to + cc))
+    return Letter(row["key"], mime(headers, text, "", [], row["message_id"]), None, "", "", tuple(to + cc))
 
 
 # The unit's name and tag as they are written into a mail rendered once for many units: two sets,
@@ -347,14 +345,14 @@ def build_letter(plan: Plan, row: dict, templates: Templates, cal: BusinessCalen
 _STANDINS = (("\x01dondoc-addressee\x01", "\x01dondoc-tag\x01"), ("\x02DONDOC ADDRESSEE two\x02", "\x02dt\x02"))
 # per Templates object (never its id: a later run's object may get the same one): (plan, row's
 # shared fields) -> the mail rendered with the first stand-ins, or None: render per unit
-_MAILS: weakref.WeakKeyDictionary[Templates, dict[tuple, tuple[str, str, str] | None]] = weakref.WeakKeyDictionary()
+_MAILS: weakref.WeakKeyDictionary[Templates, dict[tuple, tuple[str, str] | None]] = weakref.WeakKeyDictionary()
 
 
 def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar, history: dict | None,
-             name: str, tag: str) -> tuple[str, str, str]:
-    """(subject, text, HTML) of a row's mail, for the unit called `name` whose tag is `tag`: the
-    template is rendered once per task, period, stage, days and update flag (with stand-ins
-    for the name and tag, then substituted, HTML-escaped in the HTML), as long as rendering it
+             name: str, tag: str) -> tuple[str, str]:
+    """(subject, text) of a row's plain-text mail, for the unit called `name` whose tag is `tag`:
+    the template is rendered once per task, period, stage, days and update flag (with stand-ins
+    for the name and tag, then substituted), as long as rendering it
     with two different stand-ins shows it prints them as they are (else, and for a name or tag
     with a line break, the mail is rendered for the unit alone, as before)."""
     mails = _MAILS.setdefault(templates, {})
@@ -367,19 +365,18 @@ def _mail_of(plan: Plan, row: dict, templates: Templates, cal: BusinessCalendar,
         del shared["unit"]   # a template that reads the unit itself fails here (StrictUndefined): rendered per unit
         try:
             (a_name, a_tag), (b_name, b_tag) = _STANDINS
-            a = templates.mail(row["stage"], shared | {"addressee": a_name, "tag": a_tag})
-            b = templates.mail(row["stage"], shared | {"addressee": b_name, "tag": b_tag})
-            same = all(_put(x, a_name, a_tag, b_name, b_tag, False) == y for x, y in zip(a, b, strict=True))
+            a = templates.mail(row["stage"], shared | {"addressee": a_name, "tag": a_tag})[:2]
+            b = templates.mail(row["stage"], shared | {"addressee": b_name, "tag": b_tag})[:2]
+            same = all(_put(x, a_name, a_tag, b_name, b_tag) == y for x, y in zip(a, b, strict=True))
         except Exception:   # noqa: BLE001 — the template wants more of the unit: render it per unit
             same = False
         mails[key] = a if same else None
     mail = mails[key]
     if mail is None or "\n" in name or "\r" in name or "\n" in tag:
-        return templates.mail(row["stage"], _ack_context(plan, row, cal, history) | {"addressee": name})
+        return templates.mail(row["stage"], _ack_context(plan, row, cal, history) | {"addressee": name})[:2]
     a_name, a_tag = _STANDINS[0]
-    subject, text, html = mail
-    return (" ".join(_put(subject, a_name, a_tag, name, tag, False).split()),
-            _put(text, a_name, a_tag, name, tag, False), _put(html, a_name, a_tag, name, tag, True))
+    subject, text = mail
+    return " ".join(_put(subject, a_name, a_tag, name, tag).split()), _put(text, a_name, a_tag, name, tag)
 
 
 def _ack_context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | None) -> dict:
@@ -390,10 +387,9 @@ def _ack_context(plan: Plan, row: dict, cal: BusinessCalendar, history: dict | N
                   "received_date": f"{dt.date.fromisoformat(row['scheduled_on']):%d/%m/%Y}"}
 
 
-def _put(text: str, name_in: str, tag_in: str, name: str, tag: str, html: bool) -> str:
-    """`text` with the stand-ins replaced by the unit's name and tag (escaped when `html`)."""
-    put = markup_escape if html else str
-    return text.replace(name_in, put(name)).replace(tag_in, put(tag))
+def _put(text: str, name_in: str, tag_in: str, name: str, tag: str) -> str:
+    """`text` with the stand-ins replaced by the unit's name and tag."""
+    return text.replace(name_in, name).replace(tag_in, tag)
 
 
 def notice(plan: Plan, row: dict, mail_from: str, sent_at: dt.datetime) -> Letter:
@@ -440,7 +436,8 @@ _b64_file = functools.lru_cache(maxsize=4)(_b64)   # the day's one PDF goes to e
 
 def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple], seed: str) -> bytes:
     """A multipart/mixed message: text and HTML alternatives, then the attachments, each
-    `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231.
+    `(name, bytes)` (a .docx) or `(name, bytes, (maintype, subtype))`, named per RFC 2231;
+    without HTML and files, a text/plain message.
     Written directly: the email package's generator costs more than the
     rest of a letter together, and every header here is either ours or checked as one line."""
     lines = [f"{n}: {v}" for n, v in headers]
@@ -453,6 +450,9 @@ def mime(headers: list[tuple[str, str]], text: str, html: str, files: list[tuple
             rest = value.replace("\r\n ", "")
             if "\n" in rest or "\r" in rest:
                 raise ValueError(f"line break in header {name}")   # never reached with a validated plan
+    if not html and not files:   # plain text alone (an acknowledgement)
+        return "\r\n".join([*lines, "MIME-Version: 1.0", 'Content-Type: text/plain; charset="utf-8"',
+                             "Content-Transfer-Encoding: base64", "", ""]).encode() + _b64(text.encode("utf-8"))
     mark = hashlib.sha256(seed.encode()).hexdigest()[:24]
     outer, inner = f"=_mixed_{mark}", f"=_alt_{mark}"
     out = ["\r\n".join([*lines, "MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{outer}"', "",

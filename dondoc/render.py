@@ -19,6 +19,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from dondoc.ndformat import phrase_lines
 
 SHIPPED = Path(__file__).resolve().parent.parent / "templates"
+# Stages whose email is plain text alone: the acknowledgement, an automatic reply (as Request
+# Tracker's autoreply is), half the bytes of text and HTML for 10,000 units' mail servers.
+TEXT_ONLY = frozenset({"ack"})
 _TEMPLATED_PART = re.compile(r"word/(document|header\d*|footer\d*|footnotes)\.xml")
 _LISTING = re.compile(r"[\n\t\a\f]")
 
@@ -140,7 +143,8 @@ class Templates:
 
     def mail(self, stage: str, context: dict) -> tuple[str, str, str]:
         """(subject, plain text, HTML) of a stage's email: the text template's first line
-        is the subject, the rest its body."""
+        is the subject, the rest its body. A stage without an HTML template (the
+        acknowledgement) has "" for HTML: its mail is plain text."""
         subject, _, text = self.mail_env.get_template(f"{stage}.txt.j2").render(context).strip().partition("\n")
-        html = self.mail_env.get_template(f"{stage}.html.j2").render(context)
+        html = self.mail_env.get_template(f"{stage}.html.j2").render(context) if stage not in TEXT_ONLY else ""
         return " ".join(subject.split()), re.sub(r"\n{3,}", "\n\n", text.strip()) + "\n", html
