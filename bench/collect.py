@@ -126,8 +126,12 @@ def sink_limit(port: int, n: int, connections: int = 4) -> dict:
     import asyncio
 
     import aiosmtplib
-    body = (b"QWNrbm93bGVkZ2VtZW50IG9mIHJlY2VpcHQ=" * 2 + b"\r\n") * 40
-    msg = (b"From: dondoc@stttt.example\r\nTo: vanthu1@xa1.example\r\nSubject: =?utf-8?b?xJDDoyBuaOG6rW4=?=\r\n"
+    body = (b"QWNrbm93bGVkZ2VtZW50IG9mIHJlY2VpcHQ=" * 2 + b"\r\n") * 7   # a plain-text acknowledgement's shape
+    msg = (b"Subject: =?utf-8?b?W2toLXRlc3QvMjAyNi9iYW8tY2FvLW5hbS91MDAwMDFdIFYvdiDEkcOjIG5o?=\r\n"
+           b" =?utf-8?b?4bqtbiBiw6FvIGPDoW8gbsSDbSAyMDI2?=\r\nFrom: dondoc@stttt.example\r\n"
+           b"To: vanthu1@xa1.example\r\nReply-To: dondoc@stttt.example\r\nDate: Wed, 02 Dec 2026 09:00:00 +0700\r\n"
+           b"Message-ID: <0123456789abcdef0123456789abcdef.ack@stttt.example>\r\n"
+           b"X-Dondoc-Key: kh-test/2026/bao-cao-nam/u00001/ack\r\nAuto-Submitted: auto-replied\r\n"
            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
            + body)
     left = [n]

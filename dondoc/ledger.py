@@ -196,6 +196,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+_json = json.JSONEncoder(ensure_ascii=False, default=str).encode   # json.dumps with those options, made once
+
+
 _SELECT = re.compile(r"\s*select\b", re.IGNORECASE)
 
 
@@ -343,7 +346,7 @@ class Ledger:
         """`log` inside the caller's transaction. (sqlite-utils' insert commits on its own, which
         would split a decision in two: plain SQL here.)"""
         self.conn.execute("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
-                          [_now(), kind, key, json.dumps(detail, ensure_ascii=False, default=str)])
+                          [_now(), kind, key, _json(detail)])
 
     def events(self, kind: str | None = None) -> list[dict]:
         where, args = ("kind = ?", [kind]) if kind else (None, None)
@@ -406,8 +409,8 @@ class Ledger:
             conn.executemany("insert or ignore into cycles (key, plan_id, period, year, task_id, unit_id, deadline,"
                              " plan_hash, created_at) values (?,?,?,?,?,?,?,?,?)", cycles)
         conn.executemany("insert into events (at, kind, key, detail) values (?, 'decided', ?, ?)",
-                         [[now, a.key, json.dumps({"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash},
-                                                  ensure_ascii=False, default=str)] for a in new.values()])
+                         [[now, a.key, _json({"stage": a.stage, "to": a.to, "cc": a.cc, "plan_hash": a.plan_hash})]
+                          for a in new.values()])
         return list(new)
 
     def thread_of(self, key: str) -> str | None:
@@ -464,24 +467,32 @@ class Ledger:
         return taken
 
     def finish(self, key: str, status: str, error: str = "") -> None:
-        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`. When
-        the disk refuses the write-ahead log more room, the log is folded into the ledger (a
-        checkpoint frees its space) and the write tried once more: a letter the server took
-        and the ledger forgot would be sent again."""
+        """After a send: `sent` (accepted), `failed` (refused for good) or back to `pending`."""
+        self.finish_many([(key, status, error)])
+
+    def finish_many(self, outcomes: list[tuple[str, str, str]]) -> None:
+        """`finish` for each (key, status, error), in one transaction. When the disk refuses
+        the write-ahead log more room, the log is folded into the ledger (a checkpoint frees
+        its space) and the write tried once more: a letter the server took and the ledger
+        forgot would be sent again."""
         try:
-            self._finish(key, status, error)
+            self._finish(outcomes)
         except sqlite3.OperationalError as e:
             if "full" not in str(e) and "disk I/O" not in str(e):
                 raise
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._finish(key, status, error)
+            self._finish(outcomes)
 
-    def _finish(self, key: str, status: str, error: str) -> None:
+    def _finish(self, outcomes: list[tuple[str, str, str]]) -> None:
+        now = _now()
         with self._tx():
-            self.conn.execute("update outbound set status = ?, last_error = ?, sent_at = ?"
-                              " where key = ? or mail_key = ?",
-                              [status, error or None, _now() if status == "sent" else None, key, key])
-            self._event(status, key, **({"error": error} if error else {}))
+            self.conn.executemany("update outbound set status = ?, last_error = ?, sent_at = ?"
+                                  " where key = ? or mail_key = ?",
+                                  [[status, error or None, now if status == "sent" else None, key, key]
+                                   for key, status, error in outcomes])
+            self.conn.executemany("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
+                                  [[now, status, key, _json({"error": error} if error else {})]
+                                   for key, status, error in outcomes])
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
         """(task, unit, period) -> what was decided for that cycle: (stage, day, delivery status)."""
@@ -583,7 +594,7 @@ class Ledger:
         if not fields:
             return
         assert all(k.isidentifier() for k in fields), fields
-        values = [json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else v
+        values = [_json(v) if isinstance(v, (dict, list)) else v
                   for v in fields.values()]
         with self._tx():
             self.conn.execute(f"update inbound set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
@@ -655,7 +666,7 @@ class Ledger:
         with self._tx():
             self._insert_actions([action], action.scheduled_on, mail_domain)
             self.conn.execute("update documents set draft_key = ?, context = ?, docx_path = ?, pdf_path = ?"
-                              " where id = ?", [action.key, json.dumps(context, ensure_ascii=False), str(docx),
+                              " where id = ?", [action.key, _json(context), str(docx),
                                                 str(pdf) if pdf else None, doc_id])
 
     def document(self, doc_id: int) -> dict | None:
@@ -740,9 +751,8 @@ class Ledger:
         without one, whatever moment a run dies at. `form`: what the report says (per-item texts,
         difficulties, proposals, its text, estimates; see models/form.substance), kept as JSON."""
         key = str(Key(plan_id, period, task_id, unit_id))
-        values = [received_on.isoformat(), source, inbound_id, json.dumps(list(files), ensure_ascii=False),
-                  json.dumps(indicators or {}, ensure_ascii=False), note,
-                  json.dumps(form, ensure_ascii=False) if form else None]
+        values = [received_on.isoformat(), source, inbound_id, _json(list(files)), _json(indicators or {}), note,
+                  _json(form) if form else None]
         with self._tx():
             old = self.conn.execute("select version, inbound_id from reports where key = ?", [key]).fetchone()
             if old is None:

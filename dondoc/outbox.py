@@ -215,9 +215,9 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     What is batched and what is not: letters are claimed BATCH at a time (one conditional
     UPDATE) and their rows read together, since a claimed letter that was never tried is only
     late, not sent twice (released at the end of the run, or taken over by a rerun when this
-    process is gone). The `sent` mark is never batched: each letter is marked, in its own
-    commit, as soon as the server accepted it, so a crash resends at most the one letter in
-    flight on each connection."""
+    process is gone). A letter accepted by the server is marked `sent` before any connection
+    hands over the end of its next message (`write_sent`), so a crash resends at most the one
+    letter in flight on each connection; the marks of the connections are written together."""
     summary = summary or Summary()
     rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
     if rows:
@@ -231,10 +231,21 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         claimed.update(taken)
         return [r for r in rows if r["key"] in taken]
 
+    accepted: list[tuple[str, str, str]] = []   # sent, not yet written: see `write_sent`
+
+    def write_sent() -> None:
+        """Mark `sent`, in one commit, what the server accepted since the last call: called
+        before any connection hands over the end of its next message, so a crash resends at
+        most the one letter in flight on each connection, as a commit per letter would,
+        for a third of the commits."""
+        if accepted:
+            ledger.finish_many(accepted)
+            accepted.clear()
+
     def done(item: Outgoing, error: DeliveryError | None, detail: str) -> None:
         claimed.discard(item.key)
         if error is None:
-            ledger.finish(item.key, "sent", detail)
+            accepted.append((item.key, "sent", detail))
             summary.sent += 1
             if detail:
                 summary.partial.append((item.key, detail))
@@ -273,8 +284,9 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
                 yield Outgoing(letter.key, envelope(letter.key), letter.recipients, letter.data)
 
     try:
-        await send_all(produce(), smtp, lambda item: True, done)
+        await send_all(produce(), smtp, lambda item: True, done, write_sent)
     finally:   # taken but never tried (the run stopped): pending again, the attempt not counted
+        write_sent()
         for key in sorted(claimed):
             ledger.release(key, "")
     return summary

@@ -207,7 +207,8 @@ def _path(address: str, encoding: str) -> bytes:
     return quote_address(address).encode(encoding)
 
 
-async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig, watch: _Watch) -> str:
+async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig, watch: _Watch,
+                       ready: Callable[[], None] = lambda: None) -> str:
     """MAIL, RCPT and DATA for one item. Returns the refusals of some recipients (the rest
     got it); raises DeliveryError scoped to the session or to the letter.
 
@@ -253,7 +254,7 @@ async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig,
         await _reset(client)
         raise _classify(aiosmtplib.SMTPRecipientsRefused(refused))
     try:
-        await _data(client, item.data, cfg, watch)
+        await _data(client, item.data, cfg, watch, ready)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code == 421:
             raise _session(exc, cfg) from None
@@ -275,16 +276,20 @@ def wire_ready(data: bytes) -> bool:
             and not data.startswith(b".") and b"\n." not in data)
 
 
-async def _data(client: aiosmtplib.SMTP, data: bytes, cfg: SmtpConfig, watch: _Watch) -> None:
-    """DATA with `data`. A message already in wire form is written as it is: aiosmtplib's
-    `data()` would make two regex passes over every message (line ends, period quoting), as
-    costly as building it; anything else goes through `data()`, which normalises it."""
+async def _data(client: aiosmtplib.SMTP, data: bytes, cfg: SmtpConfig, watch: _Watch,
+                ready: Callable[[], None]) -> None:
+    """DATA with `data`, `ready()` called just before the message's end is written (the server
+    can accept it only from then on). A message already in wire form is written as it is:
+    aiosmtplib's `data()` would make two regex passes over every message (line ends, period
+    quoting), as costly as building it; anything else goes through `data()`, which normalises it."""
     if client.protocol is None or not wire_ready(data):
+        ready()
         await client.data(data, timeout=cfg.timeout)
         return
     start = await watch.ask(client, client.execute_command(b"DATA", timeout=None))
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
+    ready()
     try:
         client.protocol.write(data + b".\r\n")   # one write, one system call
         answer = await watch.ask(client, client.protocol.read_response(timeout=None))
@@ -305,13 +310,16 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpConfig,
                    claim: Callable[[Outgoing], bool],
-                   done: Callable[[Outgoing, DeliveryError | None, str], None]) -> None:
+                   done: Callable[[Outgoing, DeliveryError | None, str], None],
+                   ready: Callable[[], None] = lambda: None) -> None:
     """Send every item. Before each send `claim(item)` must return True (the ledger's
     conditional update); after, `done(item, error, detail)` reports the outcome, at once,
-    message by message. A letter's 4xx is retried up to `cfg.attempts` times with backoff;
-    a loss of the connection after the whole message was handed over is not retried in the
-    run (the message may have arrived). `done` gets an error with `session=True` for an item
-    the session failed on: it was not the letter's fault.
+    message by message. `ready()` is called before the end of each message is written, so the
+    caller can make the outcomes reported so far durable first (a connection's next message
+    cannot be accepted before its last one is recorded). A letter's 4xx is retried up to
+    `cfg.attempts` times with backoff; a loss of the connection after the whole message was
+    handed over is not retried in the run (the message may have arrived). `done` gets an
+    error with `session=True` for an item the session failed on: it was not the letter's fault.
 
     Raises SessionRefused as soon as the server refuses the session for good, and
     DeliveryError(permanent=False) when it could not be reached after every attempt; in
@@ -361,7 +369,7 @@ async def send_all(items: AsyncIterator[Outgoing] | list[Outgoing], cfg: SmtpCon
                         if client is None or not client.is_connected:
                             client = await connect()
                         await limit.wait()
-                        detail = await _transaction(client, item, cfg, watch)
+                        detail = await _transaction(client, item, cfg, watch, ready)
                     except DeliveryError as exc:
                         error = exc
                         if client is not None and (exc.session or exc.sent_maybe):

@@ -7,6 +7,7 @@ import datetime as dt
 import imaplib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -277,3 +278,49 @@ def test_a_mail_server_that_cannot_be_reached_stops_no_report_from_being_recorde
     assert [r["status"] for r in led.inbound()] == ["matched"] * 30
     acks = [r for r in led.outbound("kh-test") if r["stage"] == "ack"]
     assert len(acks) == 30 and {r["status"] for r in acks} == {"pending"}   # sent by the next run
+
+
+def test_a_connection_hands_over_a_message_only_once_its_last_one_is_marked_sent(env, tmp_path, monkeypatch):
+    """Acknowledgements are marked `sent` together, a commit for what the connections had
+    accepted meanwhile, but never later than the end of the next message on the same
+    connection: whenever the server receives a message, every one it accepted before on that
+    session is `sent` in the ledger (so a crash resends at most one a connection)."""
+    import sqlite3
+
+    from aiosmtpd.controller import Controller
+
+    from dondoc.collector import CollectSummary, keep_new, process
+    from dondoc.outbox import deliver
+    from models.inbound import Limits
+    from tests.servers import free_port
+    for k, v in many_reports(tmp_path, 60, {}).items():
+        monkeypatch.setenv(k, v)
+    seen: list[tuple[int, list[str]]] = []   # (session, the Message-IDs it had accepted but the ledger had not marked)
+
+    class Check:
+        accepted: dict[int, list[str]] = {}
+
+        async def handle_DATA(self, server, session, envelope):
+            with sqlite3.connect(env["DONDOC_DB"]) as db:
+                sent = {m for (m,) in db.execute("select message_id from outbound where status = 'sent'")}
+            before = self.accepted.setdefault(id(session), [])
+            seen.append((id(session), [m for m in before if m not in sent]))
+            before.append(re.search(rb"^Message-ID: (<[^>]+>)", envelope.content, re.M)[1].decode())
+            return "250 OK"
+    ctl = Controller(Check(), hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    monkeypatch.setenv("DONDOC_SMTP_PORT", str(ctl.port))
+    try:
+        rt = open_runtime(D(Y, 12, 2))
+        summary = CollectSummary()
+        keep_new(rt.settings.inbox_source(), rt.ledger, rt.settings.data, summary, rt.today)
+        process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
+        sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
+                                   rt.settings.out, ("ack",), rt.now))
+    finally:
+        ctl.stop()
+    assert sent.sent == 60 and len(seen) == 60 and len({s for s, _ in seen}) > 1   # several connections
+    assert all(unmarked == [] for _, unmarked in seen), seen
+    led = Ledger(env["DONDOC_DB"])
+    assert {r["status"] for r in led.outbound("kh-test") if r["stage"] == "ack"} == {"sent"}
+    assert len(led.events("sent")) == 60
