@@ -14,14 +14,19 @@ import unicodedata
 from collections.abc import Mapping
 
 _ACCENTS = re.compile("[\u0300-\u036f]+")   # the combining marks Vietnamese letters decompose to
+_OTHER = re.compile("[^\x00-\x7f\u0300-\u036f]")   # anything but ASCII and those marks
 
 
 def _fold(text: str) -> str:
     """"Đã đăng" → "da dang": lower case, no diacritics (NFC or NFD input), đ as d, spaces
     collapsed per line (many type without marks)."""
-    text = _ACCENTS.sub("", unicodedata.normalize("NFD", text.lower().replace("đ", "d")))
-    if not text.isascii():   # rarer marks than Vietnamese ones: one character at a time
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    text = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    if _OTHER.search(text) is None:   # ASCII and Vietnamese marks alone (the usual): drop the marks at once
+        text = text.encode("ascii", "ignore").decode("ascii")
+    else:
+        text = _ACCENTS.sub("", text)
+        if not text.isascii():   # rarer marks than Vietnamese ones: one character at a time
+            text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import unicodedata
 
 from dondoc.inbox import head_of
 from models.inbound import _COVER, _NOT_A_COUNT, _REPORT_WORDS, _SENTENCES, reads_as_report
@@ -47,6 +48,28 @@ SENTENCES = ["Kính gửi Sở", "UBND xã báo cáo kết quả tuyên truyền
              "ngày 05/11/2026", "lúc 8h30", "Tin, bài: 12", "chúng tôi đã làm nhiều việc trong năm qua",
              "hoàn thành", "đạt 87,5%", "xin lỗi vì gửi muộn", "", "một hai ba bốn năm sáu bảy tám chín mười",
              "treo 8 băng rôn", "Văn thư"]
+
+
+def _fold_before(text: str) -> str:
+    """models.quote._fold as first written: every mark taken out by the pattern."""
+    text = re.sub("[\u0300-\u036f]+", "", unicodedata.normalize("NFD", text.lower().replace("đ", "d")))
+    if not text.isascii():
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def test_fold_as_before():
+    rnd = random.Random(19)
+    odd = [chr(c) for c in range(0x20, 0x250)] + [chr(c) for c in range(0x1E00, 0x1F00)] + \
+        [chr(c) for c in range(0x300, 0x370)] + list("İẞǅΩ\u2126\u212b \n\t\r\u00a0\u2028\U0001f600中")
+    viet = "aăâdđeêioôơuưyáàảãạắằẳẵặấầẩẫậéèẻẽẹếềểễệíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ"
+    viet += viet.upper() + " \n,.;:09"
+    texts = ["".join(rnd.choice(odd) for _ in range(rnd.randint(0, 12))) for _ in range(30000)]
+    texts += ["".join(rnd.choice(viet) for _ in range(rnd.randint(0, 40))) for _ in range(20000)]
+    texts += [parse_reply(raw).reply_text for raw in CORPUS]
+    for text in texts + [unicodedata.normalize("NFD", t) for t in texts]:
+        assert _fold(text) == _fold_before(text), text
+    assert _fold("Đã ĐĂNG  12 tin,\nbài viết") == "da dang 12 tin,\nbai viet"
 
 
 def test_reads_as_report_as_before():
