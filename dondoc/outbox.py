@@ -236,8 +236,8 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     def write_sent() -> None:
         """Mark `sent`, in one commit, what the server accepted since the last call: called
         before any connection hands over the end of its next message, so a crash resends at
-        most the one letter in flight on each connection, as a commit per letter would,
-        for a third of the commits."""
+        most the one letter in flight on each connection, as a commit per letter would, and
+        the letters the other connections had accepted meanwhile share the commit."""
         if accepted:
             ledger.finish_many(accepted)
             accepted.clear()
