@@ -3,8 +3,8 @@
 1. decide: ask the rules what is due today, keep the stages asked for;
 2. record: write each as `pending` in the ledger, with its Message-ID, before any sending;
 3. deliver: claim unsent letters a batch at a time, build each (its .docx kept under the
-   output folder), send, and mark it `sent` (or `failed`, or back to `pending`) as soon as
-   the server answered it.
+   output folder), send, and mark it `failed` or back to `pending` as soon as the server
+   answered it, `sent` at the latest before its connection hands over the next message's end.
 A rerun sends only what is not marked sent, under the same Message-ID.
 """
 from __future__ import annotations
