@@ -75,12 +75,13 @@ def keep_new(source, ledger: Ledger, data_dir: Path, summary: CollectSummary, da
         nonlocal last_uid, spool, size
         if not fetched:
             return
-        named = [(f, _message_id(f.raw), hashlib.sha256(f.raw).hexdigest()) for f in fetched]
-        ids = {mid or f"sha256:{digest}" for _, mid, digest in named}
-        known = ledger.known_inbound(ids)
+        named = []   # (fetched, Message-ID, SHA-256, the ledger's id: the Message-ID, else the hash)
+        for f in fetched:
+            mid, digest = _message_id(f.raw), hashlib.sha256(f.raw).hexdigest()
+            named.append((f, mid, digest, mid or f"sha256:{digest}"))
+        known = ledger.known_inbound(id_ for *_, id_ in named)
         rows = []
-        for f, mid, digest in named:
-            id_ = mid or f"sha256:{digest}"
+        for f, mid, digest, id_ in named:
             if id_ in known:   # kept already (a run that died before marking it, or the same message twice)
                 continue
             known.add(id_)

@@ -208,7 +208,7 @@ def _path(address: str, encoding: str) -> bytes:
 
 
 async def _transaction(client: aiosmtplib.SMTP, item: Outgoing, cfg: SmtpConfig, watch: _Watch,
-                       ready: Callable[[], None] = lambda: None) -> str:
+                       ready: Callable[[], None]) -> str:
     """MAIL, RCPT and DATA for one item. Returns the refusals of some recipients (the rest
     got it); raises DeliveryError scoped to the session or to the letter.
 
