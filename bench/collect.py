@@ -16,8 +16,9 @@ printed beside it (dondoc's include its worker processes', exclude Dovecot's and
 sink's work), with the load average before and after each run.
   dondoc     in its own process (so its peak memory is its own): keep (raw file + ledger + mark
              seen), process (parse, match, the .docx's text and tables, record the report and its
-             acknowledgement) and send every acknowledgement to a local aiosmtpd sink through
-             dondoc.outbox.deliver: what the collect flow does, without Prefect's overhead
+             acknowledgement, while the second process of dondoc.acker sends the acknowledgements
+             to a local aiosmtpd sink), then dondoc.outbox.deliver of any left: what the collect
+             flow does, without Prefect's overhead
 Last, one reply's 2.2 MB .docx built to expand (under every size limit) is read in a child process
 and its peak memory printed.
 Targets: issue 15, 10,000 replies each with a .docx (dondoc, acknowledgements sent) in ≤ 10 s
@@ -92,6 +93,7 @@ def run_dondoc(work: Path) -> dict:
     """The collector's whole path in this process, timed: keep, process, acknowledge."""
     import asyncio
 
+    from dondoc.acker import beside
     from dondoc.collector import CollectSummary, keep_new, process
     from dondoc.outbox import deliver
     from dondoc.runtime import open_runtime
@@ -109,14 +111,16 @@ def run_dondoc(work: Path) -> dict:
     getattr(source, "close", lambda: None)()
     phase("keep", t, c)
     t, c = time.perf_counter(), cpu()
-    process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary)
+    with beside([rt], rt.ledger.count_inbound("new")) as ahead:   # as the collect flow's read step
+        process({rt.plan.plan.id: rt.plan}, rt.ledger, {rt.plan.plan.id: rt.cal}, rt.settings.data, Limits(), summary,
+                ahead=ahead)
     phase("process", t, c)
     t, c = time.perf_counter(), cpu()
     sent = asyncio.run(deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                                rt.settings.out, ("ack",), rt.now))
     phase("acks", t, c)
     return {"secs": time.perf_counter() - start, "cpu": cpu() - cpu0, "phases": phases,
-            "summary": summary.as_dict(), "sent": sent.sent,
+            "summary": summary.as_dict(), "sent": sent.sent + (ahead.sent if ahead else 0),
             "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dondoc.archive import Spool, read_kept, read_raw, save_attachment
 from dondoc.extract import attachment_text
@@ -41,6 +42,9 @@ from models.plan import Plan
 from models.rules import Action, action_key, deadline_for
 from models.verp import checker
 
+if TYPE_CHECKING:
+    from dondoc.acker import Acker
+
 TEXT_KEPT = 20_000   # characters of an attachment's text kept in the ledger (what the report quotes)
 
 
@@ -55,6 +59,7 @@ class CollectSummary:
     ignored: int = 0
     refused_attachments: int = 0
     acks: int = 0          # acknowledgements recorded (with their report), sent by the flow
+    acks_sent: int = 0     # acknowledgements sent by this run
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -128,13 +133,14 @@ def arrival(reply: Reply, received_at: str | None, tz) -> dt.datetime:
 
 
 def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCalendar], data_dir: Path,
-            limits: Limits, summary: CollectSummary, batch: int = 100) -> None:
+            limits: Limits, summary: CollectSummary, batch: int = 100, ahead: Acker | None = None) -> None:
     """Read every kept message not yet processed and record what it is, each under the plan
     it answers (`plans` by id, the default plan first). The ledger is written in one
     transaction per `batch` messages: a message's state, its report and its acknowledgement
     are committed together or not at all (a run killed mid-batch leaves those messages `new`
     for the next run); a message that cannot be read is quarantined alone (its own writes
-    undone, the batch goes on)."""
+    undone, the batch goes on). With `ahead`, each batch's acknowledgements are handed to the
+    process that sends them while the next batches are read (`dondoc.acker`)."""
     first = next(iter(plans.values()))
     own = first.issuer.email.rsplit("@", 1)[1]
     tz = cals[first.plan.id].tz
@@ -158,6 +164,10 @@ def process(plans: dict[str, Plan], ledger: Ledger, cals: dict[str, BusinessCale
                     ledger.update_inbound(row["id"], status="triage", kind="unreadable",
                                           reason=f"không đọc được thư: {type(e).__name__}: {e}"[:500])
                     summary.triage += 1
+            if ahead is not None:
+                ahead.take(ledger)
+        if ahead is not None:
+            ahead.hand()
 
 
 def _one(plans: dict[str, Plan], ledger: Ledger, data_dir: Path, limits: Limits, summary: CollectSummary,

@@ -181,10 +181,13 @@ def _abandoned(row: dict, now: dt.datetime, lease: dt.timedelta) -> bool:
     if row["claimed_at"] is None or dt.datetime.fromisoformat(row["claimed_at"]) < now - lease:
         return True
     host, _, pid = (row["claimed_by"] or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+    return host == socket.gethostname() and pid.isdigit() and _gone(int(pid))
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process `pid` runs on this machine."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
@@ -197,6 +200,32 @@ def _now() -> str:
 
 
 _json = json.JSONEncoder(ensure_ascii=False, default=str).encode   # json.dumps with those options, made once
+
+
+class Journal:
+    """What a sending process that must not wait for the ledger's write lock (the acknowledgements
+    sent beside the reading of replies, `dondoc.acker`) would write with `finish_many` and
+    `release`: a JSON line per outcome, [key, status, error, when], appended to
+    `<ledger>.sent.<pid>` with one write. A write survives a kill of the process as a commit
+    does; the process holding the lock folds the lines into the ledger (`Ledger.fold`), and a
+    journal left by a process that died is folded by the next run that sends (`fold_journals`)."""
+
+    def __init__(self, ledger_path: Path):
+        self.path = Path(f"{ledger_path}.sent.{os.getpid()}")
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def finish_many(self, outcomes: list[tuple[str, str, str]]) -> None:
+        at = _now()
+        os.write(self.fd, "".join(_json([key, status, error, at]) + "\n" for key, status, error in outcomes).encode())
+
+    def finish(self, key: str, status: str, error: str = "") -> None:
+        self.finish_many([(key, status, error)])
+
+    def release(self, key: str, error: str) -> None:
+        self.finish_many([(key, "release", error)])
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 _SELECT = re.compile(r"\s*select\b", re.IGNORECASE)
@@ -321,10 +350,12 @@ class Ledger:
     def bounce_secret(self) -> bytes:
         """The key that signs this ledger's bounce addresses (models/verp.py): made once, on first
         use, with `secrets`, and kept in `meta`. Never logged, never in an event."""
-        with self._tx():
-            self.conn.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
-                              [secrets.token_hex(32)])
-            row = next(self.db.query("select value from meta where name = 'bounce_secret'"))
+        row = next(self.db.query("select value from meta where name = 'bounce_secret'"), None)
+        if row is None:   # (read first: a sender beside the reader must not wait for the write lock)
+            with self._tx():
+                self.conn.execute("insert or ignore into meta (name, value) values ('bounce_secret', ?)",
+                                  [secrets.token_hex(32)])
+                row = next(self.db.query("select value from meta where name = 'bounce_secret'"))
         return bytes.fromhex(row["value"])
 
     def message_id_at(self, number: int) -> str | None:
@@ -442,12 +473,13 @@ class Ledger:
         runs at once can never both send one message. False when someone else took it."""
         return bool(self.claim_many([row], now))
 
-    def claim_many(self, rows: list[dict], now: dt.datetime) -> list[str]:
+    def claim_many(self, rows: list[dict], now: dt.datetime, owner: str = OWNER) -> list[str]:
         """`claim` for a batch, in one transaction: the pending rows in one conditional UPDATE
         (`status = 'pending'`: a row another run took, or sent, is left out), rows of a run that
         died one by one on the state they were read in. Returns the keys taken. A row taken
-        but never tried stays `sending` under this process until `release` (or, if the process
-        dies, until a rerun sees it gone): it was not sent, so sending it then is no duplicate."""
+        but never tried stays `sending` under its `owner` process (this one, or the sender it
+        started) until `release` (or, if that process dies, until a rerun sees it gone): it
+        was not sent, so sending it then is no duplicate."""
         stamp, taken = now.isoformat(), []
         conn = self.conn
         with self._tx():
@@ -457,12 +489,12 @@ class Ledger:
                 taken += [k for (k,) in conn.execute(
                     "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1"
                     f" where status = 'pending' and key in ({','.join('?' * len(part))}) returning key",
-                    [stamp, OWNER, *part]).fetchall()]
+                    [stamp, owner, *part]).fetchall()]
             for r in rows:
                 if r["status"] != "pending" and conn.execute(
                         "update outbound set status = 'sending', claimed_at = ?, claimed_by = ?,"
                         " attempts = attempts + 1 where key = ? and status = ? and claimed_at is ? and claimed_by is ?",
-                        [stamp, OWNER, r["key"], r["status"], r["claimed_at"], r["claimed_by"]]).rowcount:
+                        [stamp, owner, r["key"], r["status"], r["claimed_at"], r["claimed_by"]]).rowcount:
                     taken.append(r["key"])
         return taken
 
@@ -483,16 +515,47 @@ class Ledger:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._finish(outcomes)
 
-    def _finish(self, outcomes: list[tuple[str, str, str]]) -> None:
-        now = _now()
+    def _finish(self, outcomes: list[tuple[str, str, str]], at: list[str] | None = None) -> None:
+        """`finish_many`, each outcome stamped now or at its time in `at`."""
+        at = at or [_now()] * len(outcomes)
         with self._tx():
             self.conn.executemany("update outbound set status = ?, last_error = ?, sent_at = ?"
                                   " where key = ? or mail_key = ?",
-                                  [[status, error or None, now if status == "sent" else None, key, key]
-                                   for key, status, error in outcomes])
+                                  [[status, error or None, when if status == "sent" else None, key, key]
+                                   for (key, status, error), when in zip(outcomes, at, strict=True)])
             self.conn.executemany("insert into events (at, kind, key, detail) values (?, ?, ?, ?)",
-                                  [[now, status, key, _json({"error": error} if error else {})]
-                                   for key, status, error in outcomes])
+                                  [[when, status, key, _json({"error": error} if error else {})]
+                                   for (key, status, error), when in zip(outcomes, at, strict=True)])
+
+    def fold(self, path: Path, offset: int = 0) -> tuple[int, int]:
+        """Write into the ledger, in one transaction, the outcomes a `Journal` at `path` holds from
+        byte `offset` on; returns where it stopped (a line still being written is left for the
+        next call) and how many of them were sent."""
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:   # its process has not written yet
+            return offset, 0
+        end = data.rfind(b"\n") + 1
+        lines = [json.loads(line) for line in data[:end].splitlines()]
+        done = [line for line in lines if line[1] != "release"]
+        with self._tx():
+            if done:
+                self._finish([(key, status, error) for key, status, error, _ in done], [line[3] for line in done])
+            for key, status, error, _ in lines:
+                if status == "release":
+                    self.release(key, error)
+        return offset + end, sum(line[1] == "sent" for line in done)
+
+    def fold_journals(self) -> None:
+        """Fold every journal a sender left beside the ledger when it died (its process is gone),
+        then remove it: before deciding what to send, so nothing it sent is sent again."""
+        for path in self.path.parent.glob(f"{self.path.name}.sent.*"):
+            pid = path.name.rpartition(".")[2]
+            if pid.isdigit() and _gone(int(pid)):
+                self.fold(path)
+                path.unlink(missing_ok=True)
 
     def sent_by_cycle(self, plan_id: str) -> dict[tuple[str, str, str], list[tuple[str, dt.date, str]]]:
         """(task, unit, period) -> what was decided for that cycle: (stage, day, delivery status)."""

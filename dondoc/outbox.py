@@ -217,16 +217,34 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     late, not sent twice (released at the end of the run, or taken over by a rerun when this
     process is gone). A letter accepted by the server is marked `sent` before any connection
     hands over the end of its next message (`write_sent`), so a crash resends at most the one
-    letter in flight on each connection; the marks of the connections are written together."""
+    letter in flight on each connection; the marks of the connections are written together.
+    What a sender that died had journaled (`dondoc.acker`) is folded into the ledger first."""
     summary = summary or Summary()
+    ledger.fold_journals()
     rows = [r for r in ledger.sendable(plan.plan.id, stages, now, LEASE) if only is None or r["key"] in only]
     if rows:
         check_out(ledger, out, accept_new)
-    by_key = {r["key"]: r for r in rows}
+
+    async def batches() -> AsyncIterator[list[dict]]:
+        for i in range(0, len(rows), BATCH):
+            yield rows[i:i + BATCH]
+    await send(plan, ledger, ledger, cal, templates, smtp, mail_from, out, now, summary, batches(), True,
+               plans, drafts)
+    return summary
+
+
+async def send(plan: Plan, ledger: Ledger, marks, cal: BusinessCalendar, templates: Templates, smtp: SmtpConfig,
+               mail_from: str, out: Path, now: dt.datetime, summary: Summary, batches: AsyncIterator[list[dict]],
+               claim_rows: bool, plans: dict[str, Plan] | None = None, drafts: Sequence[str] = ()) -> None:
+    """Send the letters of the rows each of `batches` brings (see `deliver`): claimed here when
+    `claim_rows`, else claimed for this process already; each outcome written with `marks`
+    (the ledger, or a `Journal` the ledger's holder folds in)."""
     claimed: set[str] = set()   # taken by this run and not yet answered
+    by_key: dict[str, dict] = {}
 
     def claim(rows: list[dict]) -> list[dict]:
-        taken = set(ledger.claim_many(rows, now))
+        by_key.update((r["key"], r) for r in rows)
+        taken = set(ledger.claim_many(rows, now)) if claim_rows else {r["key"] for r in rows}
         summary.skipped += len(rows) - len(taken)
         claimed.update(taken)
         return [r for r in rows if r["key"] in taken]
@@ -239,7 +257,7 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         most the one letter in flight on each connection, as a commit per letter would, and
         the letters the other connections had accepted meanwhile share the commit."""
         if accepted:
-            ledger.finish_many(accepted)
+            marks.finish_many(accepted)
             accepted.clear()
 
     def done(item: Outgoing, error: DeliveryError | None, detail: str) -> None:
@@ -250,19 +268,19 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
             if detail:
                 summary.partial.append((item.key, detail))
         elif error.session:
-            ledger.release(item.key, str(error))
+            marks.release(item.key, str(error))
         elif error.permanent:
-            ledger.finish(item.key, "failed", str(error))
+            marks.finish(item.key, "failed", str(error))
             summary.failed += 1
             summary.failures.append((item.key, str(error)))
         else:
-            ledger.finish(item.key, "pending", str(error))
+            marks.finish(item.key, "pending", str(error))
             summary.retry += 1
             summary.deferred.append((item.key, str(error)))
             if (by_key[item.key]["attempts"] or 0) + 1 >= smtp.attempts:
                 summary.stuck.append(item.key)
 
-    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp and rows else None
+    verp = Verp(ledger.bounce_secret(), plan.issuer.email) if plan.issuer.verp else None
 
     def envelope(key: str) -> str:
         """MAIL FROM: the letter's own signed bounce address (the From header stays `mail_from`)."""
@@ -270,9 +288,9 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
         return verp.address(row["rowid"], row["message_id"]) if verp else mail_from
 
     async def produce() -> AsyncIterator[Outgoing]:
-        for i in range(0, len(rows), BATCH):
+        async for batch in batches:
             sendable = []
-            for row in claim(rows[i:i + BATCH]):   # an address no letter can carry: that letter fails
+            for row in claim(batch):   # an address no letter can carry: that letter fails
                 addresses = json.loads(row["to_addrs"]) + json.loads(row["cc_addrs"] or "[]")
                 if problems := [p for a in addresses if (p := address_problem(a))]:
                     done(Outgoing(row["key"], mail_from, tuple(addresses), b""),
@@ -288,5 +306,4 @@ async def deliver(plan: Plan, ledger: Ledger, cal: BusinessCalendar, templates: 
     finally:   # taken but never tried (the run stopped): pending again, the attempt not counted
         write_sent()
         for key in sorted(claimed):
-            ledger.release(key, "")
-    return summary
+            marks.release(key, "")

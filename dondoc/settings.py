@@ -67,6 +67,8 @@ class Settings(BaseModel):
     smtp_timeout: float = Field(600.0, gt=0, description="seconds to wait for each SMTP answer; RFC 5321 allows "
                                 "10 minutes for the end of DATA (connecting waits at most 60)")
     mail_from: str | None = Field(None, description="From address; defaults to the plan's issuer email")
+    ack_ahead: int = Field(500, ge=0, description="when at least this many replies wait to be read, a second "
+                           "process sends their acknowledgements while they are read (0: always)")
     accept_new_ledger: bool = Field(False, description="send although the output folder holds another ledger's "
                                     "letters (set by `dondoc run … --i-know-the-ledger-is-new`)")
 
@@ -74,6 +76,15 @@ class Settings(BaseModel):
     web_port: int = Field(8080, ge=1, le=65535, description="the web page's port (`--web-port`)")
     web_accounts: Path = Field(Path("var/web-accounts"), description="the web page's accounts (`dondoc web "
                                "--add-account NAME`), one `name:scrypt$…` line each; kept outside the plan")
+
+    def environ(self) -> dict[str, str]:
+        """These settings as the DONDOC_* variables that give them back (secrets in clear: only
+        for the environment of a process of ours, `dondoc.acker`)."""
+        out = {}
+        for name, value in self:
+            if value is not None:
+                out[f"DONDOC_{name.upper()}"] = str(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        return out
 
     def inbox_source(self):
         """The configured mailbox (a side effect: IMAP logs in here)."""

@@ -11,6 +11,7 @@ import datetime as dt
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from dondoc.acker import beside
 from dondoc.collector import CollectSummary, keep_new, process
 from dondoc.outbox import deliver
 from dondoc.runtime import Runtime, open_runtimes
@@ -34,19 +35,20 @@ def read(runtimes: list[Runtime], summary: CollectSummary) -> None:
     bounces, absences, triage."""
     rt = runtimes[0]
     limits = Limits(max_bytes=rt.settings.max_attachment_mb * 1024 * 1024)
-    process({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger, {r.plan.plan.id: r.cal for r in runtimes},
-            rt.settings.data, limits, summary)
+    with beside(runtimes, rt.ledger.count_inbound("new")) as ahead:   # many replies: acknowledged meanwhile
+        process({r.plan.plan.id: r.plan for r in runtimes}, rt.ledger, {r.plan.plan.id: r.cal for r in runtimes},
+                rt.settings.data, limits, summary, ahead=ahead)
+    summary.acks_sent += ahead.sent if ahead else 0
 
 
 @task(name="acknowledge", cache_policy=NO_CACHE)
-async def acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> int:
-    """Send every acknowledgement not yet sent (each was recorded with its report), per plan."""
-    n = 0
+async def acknowledge(runtimes: list[Runtime], summary: CollectSummary) -> None:
+    """Send every acknowledgement not yet sent (each was recorded with its report), per plan:
+    all of them, or what the sender beside the reading left."""
     for rt in runtimes:
         sent = await deliver(rt.plan, rt.ledger, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from,
                              rt.settings.out, ("ack",), rt.now, accept_new=rt.settings.accept_new_ledger)
-        n += sent.sent
-    return n
+        summary.acks_sent += sent.sent
 
 
 @flow(name="collect", retries=0)
@@ -63,7 +65,7 @@ async def _collect(runtimes: list[Runtime]) -> dict:
     summary = CollectSummary()
     step(keep, rt, summary)
     step(read, runtimes, summary)
-    acked = await step(acknowledge, runtimes, summary)
-    result = summary.as_dict() | {"acks_sent": acked}
+    await step(acknowledge, runtimes, summary)
+    result = summary.as_dict()
     logger().info("collect %s: %s", rt.today.isoformat(), result)
     return result

@@ -1,6 +1,8 @@
 """`kill -9` of a collector process at random moments, then reruns: every report is counted
 once, every acknowledgement is recorded with its report and sent (the replies issue, point 7);
-a copy only of the one in flight at a kill."""
+a copy only of the one in flight at a kill. The acknowledgements are sent by the second process
+beside the reading (`DONDOC_ACK_AHEAD=1`), which the kills leave running: the sequential path
+is killed mid-delivery in tests/test_collect.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -46,7 +48,8 @@ def test_kill_9_at_random_moments_counts_each_report_once_and_acknowledges_once(
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     expected = replies(box)
     environ = {**os.environ, **env, "PREFECT_API_URL": prefect_api, "DONDOC_INBOX": f"maildir:{tmp_path / 'Maildir'}",
-               "DONDOC_DATA": str(tmp_path / "data"), "DONDOC_SMTP_CONNECTIONS": "1"}
+               "DONDOC_DATA": str(tmp_path / "data"), "DONDOC_SMTP_CONNECTIONS": "1",
+               "DONDOC_ACK_AHEAD": "1"}
     cmd = [sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", "2026-11-25"]
     rnd = random.Random(20261126)
     db = env["DONDOC_DB"]
