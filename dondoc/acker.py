@@ -114,24 +114,33 @@ def rows_of(ledger: Ledger, keys: list[str]) -> list[dict]:
 
 async def serve(runtimes: dict[str, Runtime], lines) -> None:
     """The sender: each line of `lines` (a thread reads them) is a JSON list of keys claimed for
-    this process; send them, each plan over its own connections, until the lines end."""
+    this process; send them, each plan over its own connections, until the lines end. What a
+    plan's sending cannot take (it stopped on a refused session, or the plan is not read by
+    this run) is given back."""
     loop = asyncio.get_running_loop()
     ledger = next(iter(runtimes.values())).ledger
     journal = Journal(ledger.path)
     queues: dict[str, asyncio.Queue] = {pid: asyncio.Queue() for pid in runtimes}
 
+    async def batches(q: asyncio.Queue) -> AsyncIterator[list[dict]]:
+        while (batch := await q.get()) is not None:
+            yield batch
+    tasks = {pid: asyncio.create_task(send(rt.plan, rt.ledger, journal, rt.cal, rt.templates, rt.settings.smtp(),
+                                           rt.mail_from, rt.settings.out, rt.now, Summary(), batches(queues[pid]),
+                                           False)) for pid, rt in runtimes.items()}
+
+    ended = loop.create_future()   # the lines ended: nothing more will be handed
+
     def route(keys: list[str] | None) -> None:
         if keys is None:
-            for q in queues.values():
-                q.put_nowait(None)
-            return
-        by_plan: dict[str, list[dict]] = {}
-        for row in rows_of(ledger, keys):
+            ended.set_result(None)
+        by_plan: dict[str, list[dict]] = {pid: [] for pid in queues} if keys is None else {}
+        for row in rows_of(ledger, keys or []):
             by_plan.setdefault(row["plan_id"], []).append(row)
         for pid, rows in by_plan.items():
-            if pid in queues:
-                queues[pid].put_nowait(rows)
-            else:   # a plan this run does not read: the next run's
+            if pid in tasks and not tasks[pid].done():
+                queues[pid].put_nowait(rows if keys is not None else None)
+            else:
                 for row in rows:
                     journal.release(row["key"], "")
 
@@ -140,14 +149,13 @@ async def serve(runtimes: dict[str, Runtime], lines) -> None:
             loop.call_soon_threadsafe(route, json.loads(line))
         loop.call_soon_threadsafe(route, None)
 
-    async def batches(q: asyncio.Queue) -> AsyncIterator[list[dict]]:
-        while (batch := await q.get()) is not None:
-            yield batch
-
     threading.Thread(target=read, daemon=True).start()
-    outcomes = await asyncio.gather(*(
-        send(rt.plan, rt.ledger, journal, rt.cal, rt.templates, rt.settings.smtp(), rt.mail_from, rt.settings.out,
-             rt.now, Summary(), batches(queues[pid]), False) for pid, rt in runtimes.items()), return_exceptions=True)
+    outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+    await ended
+    for q in queues.values():   # handed to a plan's sending after it stopped
+        while not q.empty():
+            for row in q.get_nowait() or []:
+                journal.release(row["key"], "")
     journal.close()
     for e in outcomes:
         if isinstance(e, BaseException):

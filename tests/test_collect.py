@@ -265,11 +265,14 @@ def many_reports(tmp_path: Path, n: int, environ: dict) -> dict:
 COLLECT = [sys.executable, "-m", "dondoc.cli", "run", "collect", "--today", f"{Y}-12-02"]
 
 
-def test_a_mail_server_that_cannot_be_reached_stops_no_report_from_being_recorded(prefect_api, env, tmp_path):
+@pytest.mark.parametrize("ahead", ["500", "1"])
+def test_a_mail_server_that_cannot_be_reached_stops_no_report_from_being_recorded(prefect_api, env, tmp_path, ahead):
     """The SMTP server is down: every reply is still read and recorded with its acknowledgement
-    waiting, and the run fails with the server's error, in one line."""
+    waiting, and the run fails with the server's error, in one line; so when the
+    acknowledgements are sent during the reading (`ahead` 1: the sender gives back all it was
+    handed)."""
     from tests.test_cli_errors import closed_port
-    environ = many_reports(tmp_path, 30, {**os.environ, "PREFECT_API_URL": prefect_api,
+    environ = many_reports(tmp_path, 30, {**os.environ, "PREFECT_API_URL": prefect_api, "DONDOC_ACK_AHEAD": ahead,
                                           "DONDOC_SMTP_PORT": str(closed_port()), "DONDOC_SMTP_ATTEMPTS": "1"})
     done = subprocess.run(COLLECT, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "không kết nối được máy chủ thư" in done.stderr, done.stderr[-2000:]
