@@ -29,7 +29,6 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from dondoc.ledger import Journal, Ledger
 from dondoc.outbox import LedgerMismatch, Summary, check_out, send
@@ -45,7 +44,7 @@ class Acker:
         self.proc = subprocess.Popen([sys.executable, "-m", "dondoc.acker", rt.now.isoformat(), *plan_ids],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
         self.owner = f"{socket.gethostname()}:{self.proc.pid}"
-        self.journal = Path(f"{rt.ledger.path}.sent.{self.proc.pid}")
+        self.journal = Journal.of(rt.ledger.path, self.proc.pid)
         self.folded = 0       # bytes of the journal written into the ledger
         self.sent = 0         # acknowledgements it sent, as far as folded
         self.last = next(rt.ledger.conn.execute("select coalesce(max(rowid), 0) from outbound"))[0]
@@ -107,11 +106,6 @@ def beside(runtimes: list[Runtime], waiting: int) -> Iterator[Acker | None]:
             acker.close(rt.ledger)
 
 
-def rows_of(ledger: Ledger, keys: list[str]) -> list[dict]:
-    marks = ",".join("?" * len(keys))
-    return list(ledger.db.query(f"select rowid, * from outbound where key in ({marks}) order by rowid", keys))
-
-
 async def serve(runtimes: dict[str, Runtime], lines) -> None:
     """The sender: each line of `lines` (a thread reads them) is a JSON list of keys claimed for
     this process; send them, each plan over its own connections, until the lines end. What a
@@ -132,14 +126,17 @@ async def serve(runtimes: dict[str, Runtime], lines) -> None:
     ended = loop.create_future()   # the lines ended: nothing more will be handed
 
     def route(keys: list[str] | None) -> None:
-        if keys is None:
+        if keys is None:   # the end: each plan's sending finishes what it has
             ended.set_result(None)
-        by_plan: dict[str, list[dict]] = {pid: [] for pid in queues} if keys is None else {}
-        for row in rows_of(ledger, keys or []):
+            for q in queues.values():
+                q.put_nowait(None)
+            return
+        by_plan: dict[str, list[dict]] = {}
+        for row in ledger.rows(keys):
             by_plan.setdefault(row["plan_id"], []).append(row)
         for pid, rows in by_plan.items():
             if pid in tasks and not tasks[pid].done():
-                queues[pid].put_nowait(rows if keys is not None else None)
+                queues[pid].put_nowait(rows)
             else:
                 for row in rows:
                     journal.release(row["key"], "")

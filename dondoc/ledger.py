@@ -211,8 +211,13 @@ class Journal:
     journal left by a process that died is folded by the next run that sends (`fold_journals`)."""
 
     def __init__(self, ledger_path: Path):
-        self.path = Path(f"{ledger_path}.sent.{os.getpid()}")
+        self.path = self.of(ledger_path, os.getpid())
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    @staticmethod
+    def of(ledger_path: Path, pid: int) -> Path:
+        """The journal the process `pid` writes beside the ledger at `ledger_path`."""
+        return Path(f"{ledger_path}.sent.{pid}")
 
     def finish_many(self, outcomes: list[tuple[str, str, str]]) -> None:
         at = _now()
@@ -768,6 +773,11 @@ class Ledger:
     def mail_rows(self, lead: str) -> list[dict]:
         """Every row an email carries, its lead first."""
         return self.mail_groups([lead]).get(lead, [])
+
+    def rows(self, keys: list[str]) -> list[dict]:
+        """The outbound rows (with their rowid) of `keys`, in the order they were decided."""
+        marks = ",".join("?" * len(keys))
+        return list(self.db.query(f"select rowid, * from outbound where key in ({marks}) order by rowid", keys))
 
     def mail_groups(self, leads: list[str]) -> dict[str, list[dict]]:
         """`mail_rows` of many emails in one query each 500: lead key -> its rows, lead first."""
