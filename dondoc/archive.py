@@ -80,19 +80,32 @@ def read_kept(rows: list[dict], own_domain: str, ours: frozenset[str]) -> Iterat
 
 
 def save_attachment(folder: Path | str, filename: str, data: bytes) -> Path:
-    """Write under a safe name in `folder`; a name already taken gets ` (2)`, ` (3)`, …"""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write under a safe name in `folder` (made when missing); a name already taken gets
+    ` (2)`, ` (3)`, …, never overwritten (O_EXCL). Plain `os` calls: with pathlib and a buffered
+    file object a reply's attachment cost about 0.3 ms more (bench/README.md, runs of 27/11)."""
+    folder = os.fspath(folder)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
     name = safe_filename(filename)
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
     n = 1
     while True:
-        candidate = folder / (name if n == 1 else f"{stem} ({n}){dot}{ext}")
+        path = os.path.join(folder, name if n == 1 else f"{stem} ({n}){dot}{ext}")
         try:
-            with open(candidate, "xb") as f:   # exclusive: never overwrite
-                f.write(data)
-            return candidate
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileExistsError:
             n += 1
+            continue
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return Path(path)
