@@ -1,5 +1,6 @@
 """dondoc.archive: raw messages appended to the day's file (Spool) and read back (read_raw,
-read_kept): in order, a message that cannot be read handed back as its error in its place."""
+read_kept): in order, a message that cannot be read handed back as its error in its place; an
+attachment written in its folder, never over another file (save_attachment)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,7 @@ import re
 
 import pytest
 
-from dondoc.archive import Spool, read_kept, read_raw
+from dondoc.archive import Spool, read_kept, read_raw, save_attachment
 from models.mailparse import Reply
 
 
@@ -70,3 +71,19 @@ def test_a_short_write_is_an_error_not_a_record(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="không ghi hết"):
         spool.add(b"x" * 100, "0" * 64)
     spool.close()
+
+
+def test_an_attachment_is_written_in_its_folder_and_never_over_another(tmp_path):
+    folder = tmp_path / "attachments" / "kh" / "2026" / "bao-cao" / "xa-1"   # made on the first write
+    first = save_attachment(folder, "../Báo cáo.docx", b"one")
+    (folder / "Báo cáo (2).docx").write_bytes(b"kept by someone")            # taken already: skipped
+    again = [save_attachment(folder, "Báo cáo.docx", data) for data in (b"two", b"three")]
+    bare = [save_attachment(str(folder), "..", b"four"), save_attachment(folder, "", b"five")]
+    saved = [first, *again, *bare]
+    assert [p.name for p in saved] == ["Báo cáo.docx", "Báo cáo (3).docx", "Báo cáo (4).docx", "tep-dinh-kem",
+                                       "tep-dinh-kem (2)"]
+    assert all(p.parent == folder for p in saved)
+    assert [p.read_bytes() for p in saved] == [b"one", b"two", b"three", b"four", b"five"]
+    assert (folder / "Báo cáo (2).docx").read_bytes() == b"kept by someone"
+    big = bytes(range(256)) * 40_000                                           # more than one write may take
+    assert save_attachment(folder, "lớn.docx", big).read_bytes() == big
