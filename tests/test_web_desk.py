@@ -135,6 +135,7 @@ def test_a_season_at_the_desk(page, season, smtp_server, tmp_path):
     page.select_option("select[name=group]", "truyen-thong")
     page.select_option("select[name=status]", "not_due")
     page.click("#filters button")
+    page.wait_for_url("**status=not_due**")   # the filtered page loaded, not the one it replaces
     units = page.locator(f"#units tr[data-task='{TASK}']")
     assert {units.nth(i).get_attribute("data-unit") for i in range(units.count())} == {
         "cong-ttdt", "bao-dak-nong", "trung-tam-cntt"}
