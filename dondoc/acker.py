@@ -47,17 +47,16 @@ class Acker:
         self.journal = Journal.of(rt.ledger.path, self.proc.pid)
         self.folded = 0       # bytes of the journal written into the ledger
         self.sent = 0         # acknowledgements it sent, as far as folded
-        self.last = next(rt.ledger.conn.execute("select coalesce(max(rowid), 0) from outbound"))[0]
+        self.last = rt.ledger.last_outbound()
         self.now = rt.now
         self.ready: list[str] = []   # claimed for the sender, committed once the batch is
 
     def take(self, ledger: Ledger) -> None:
         """Inside the reader's transaction: fold the journal in, claim the new acknowledgements."""
         self.fold(ledger)
-        rows = list(ledger.db.query("select rowid, key, status from outbound where rowid > ? and stage = 'ack'"
-                                    " and status = 'pending'", [self.last]))
+        rows = ledger.pending_after(self.last, "ack")
         if rows:
-            self.last = max(r["rowid"] for r in rows)
+            self.last = rows[-1]["rowid"]
             self.ready += ledger.claim_many(rows, self.now, self.owner)
 
     def hand(self) -> None:

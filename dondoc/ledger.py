@@ -473,6 +473,16 @@ class Ledger:
             [plan_id, *stages])
         return [r for r in rows if r["status"] == "pending" or _abandoned(r, now, lease)]
 
+    def last_outbound(self) -> int:
+        """The rowid of the last outbound row decided so far (0 when none)."""
+        return next(self.conn.execute("select coalesce(max(rowid), 0) from outbound"))[0]
+
+    def pending_after(self, rowid: int, stage: str) -> list[dict]:
+        """The `stage` rows still pending that were decided after outbound row `rowid` (their
+        rowid, key and status), in that order: what a sender beside the decider takes as they come."""
+        return list(self.db.query("select rowid, key, status from outbound where rowid > ? and stage = ?"
+                                  " and status = 'pending' order by rowid", [rowid, stage]))
+
     def claim(self, row: dict, now: dt.datetime) -> bool:
         """Take a row for sending: a conditional update on the state it was read in, so two
         runs at once can never both send one message. False when someone else took it."""
